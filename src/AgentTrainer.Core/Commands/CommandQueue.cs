@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+
+namespace AgentTrainer.Core.Commands;
+
+/// <summary>The one way into the trainer: every source (agent, human, API, guard) submits here; the
+/// trainer drains the queue at step boundaries, in submission order. Enqueueing never blocks.</summary>
+public sealed class CommandQueue : IDisposable
+{
+    private readonly ConcurrentQueue<CommandRecord> _pending = new();
+    private readonly SemaphoreSlim _available = new(0);
+    private readonly TimeProvider _time;
+    private long _nextId;
+
+    public CommandQueue(TimeProvider time)
+    {
+        _time = time;
+    }
+
+    /// <summary>Raised on every status change, on the thread that made it.</summary>
+    public event Action<CommandRecord, CommandStatusChange>? StatusChanged;
+
+    /// <summary>True when a command waits; cheap enough to ask at every step.</summary>
+    public bool HasPending => !_pending.IsEmpty;
+
+    /// <summary>Accepts a command (pending) or fails it at once when it is invalid in itself.</summary>
+    public CommandRecord Submit(TrainerCommand command, CommandSource source)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        string id = "cmd-" + Interlocked.Increment(ref _nextId).ToString("D5", CultureInfo.InvariantCulture);
+        var record = new CommandRecord(id, command, source, _time.GetUtcNow());
+        StatusChanged?.Invoke(record, record.History[0]);
+        if (command.Validate() is { } problem)
+        {
+            Fail(record, null, problem);
+            return record;
+        }
+        Move(record, CommandStatus.Pending, null, null);
+        _pending.Enqueue(record);
+        _available.Release();
+        return record;
+    }
+
+    public bool TryTake(out CommandRecord record)
+    {
+        if (_pending.TryDequeue(out CommandRecord? taken))
+        {
+            _available.Wait(0);
+            record = taken;
+            return true;
+        }
+        record = null!;
+        return false;
+    }
+
+    /// <summary>Blocks (without spinning) until a command is submitted or the token is cancelled.</summary>
+    public void WaitForCommand(CancellationToken cancellation)
+    {
+        if (_pending.IsEmpty)
+        {
+            _available.Wait(cancellation);
+            _available.Release(); // leave the count for TryTake
+        }
+    }
+
+    public void Start(CommandRecord record, long step) => Move(record, CommandStatus.Running, step, null);
+
+    public void Succeed(CommandRecord record, long step, string result) => Move(record, CommandStatus.Succeeded, step, result);
+
+    public void Fail(CommandRecord record, long? step, string reason) => Move(record, CommandStatus.Failed, step, reason);
+
+    public void Dispose() => _available.Dispose();
+
+    private void Move(CommandRecord record, CommandStatus status, long? step, string? reason)
+    {
+        CommandStatusChange change = record.MoveTo(status, _time.GetUtcNow(), step, reason);
+        StatusChanged?.Invoke(record, change);
+    }
+}

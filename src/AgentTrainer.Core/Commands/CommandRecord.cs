@@ -1,0 +1,65 @@
+namespace AgentTrainer.Core.Commands;
+
+/// <summary>A submitted command and where it is in its lifecycle. Safe to read from any thread;
+/// only the queue and the trainer move it forward.</summary>
+public sealed class CommandRecord
+{
+    private readonly Lock _gate = new();
+    private readonly List<CommandStatusChange> _history = [];
+    private readonly TaskCompletionSource<CommandRecord> _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    internal CommandRecord(string id, TrainerCommand command, CommandSource source, DateTimeOffset requestedAt)
+    {
+        Id = id;
+        Command = command;
+        Source = source;
+        _history.Add(new CommandStatusChange(CommandStatus.Requested, requestedAt, null, null));
+    }
+
+    public string Id { get; }
+    public TrainerCommand Command { get; }
+    public CommandSource Source { get; }
+
+    public CommandStatus Status
+    {
+        get { lock (_gate) { return _history[^1].Status; } }
+    }
+
+    /// <summary>Why it failed, or what it did when it succeeded.</summary>
+    public string? Reason
+    {
+        get { lock (_gate) { return _history[^1].Reason; } }
+    }
+
+    public IReadOnlyList<CommandStatusChange> History
+    {
+        get { lock (_gate) { return [.. _history]; } }
+    }
+
+    public bool IsFinished => Status is CommandStatus.Succeeded or CommandStatus.Failed;
+
+    /// <summary>Completes when the command has succeeded or failed.</summary>
+    public Task<CommandRecord> Finished => _finished.Task;
+
+    internal CommandStatusChange MoveTo(CommandStatus status, DateTimeOffset at, long? step, string? reason)
+    {
+        CommandStatusChange change;
+        lock (_gate)
+        {
+            CommandStatus current = _history[^1].Status;
+            if (current is CommandStatus.Succeeded or CommandStatus.Failed || status <= current)
+            {
+                throw new InvalidOperationException($"Command {Id} cannot move from {current} to {status}.");
+            }
+            change = new CommandStatusChange(status, at, step, reason);
+            _history.Add(change);
+        }
+        if (status is CommandStatus.Succeeded or CommandStatus.Failed)
+        {
+            _finished.TrySetResult(this);
+        }
+        return change;
+    }
+}
+
+public sealed record CommandStatusChange(CommandStatus Status, DateTimeOffset At, long? Step, string? Reason);

@@ -1,0 +1,140 @@
+using System.Text.Json.Serialization;
+
+namespace AgentTrainer.Core.Commands;
+
+/// <summary>An intervention, applied by the trainer at the next step boundary. The JSON form carries
+/// its kind as a discriminator (<c>{"kind":"update_optimizer","learning_rate_factor":0.5}</c>).</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind", UnknownDerivedTypeHandling = JsonUnknownDerivedTypeHandling.FailSerialization)]
+[JsonDerivedType(typeof(UpdateOptimizerCommand), CommandKinds.UpdateOptimizer)]
+[JsonDerivedType(typeof(SaveCheckpointCommand), CommandKinds.SaveCheckpoint)]
+[JsonDerivedType(typeof(LoadCheckpointCommand), CommandKinds.LoadCheckpoint)]
+[JsonDerivedType(typeof(ModelLayerOperationCommand), CommandKinds.ModelLayerOperation)]
+[JsonDerivedType(typeof(EvaluateCommand), CommandKinds.Evaluate)]
+[JsonDerivedType(typeof(PauseCommand), CommandKinds.Pause)]
+[JsonDerivedType(typeof(ResumeCommand), CommandKinds.Resume)]
+[JsonDerivedType(typeof(StopCommand), CommandKinds.Stop)]
+public abstract record TrainerCommand
+{
+    /// <summary>The wire name (update_optimizer, ...); in JSON it is the discriminator.</summary>
+    [JsonIgnore]
+    public string Kind => KindName;
+
+    protected abstract string KindName { get; }
+
+    /// <summary>What makes this command invalid whatever the trainer's state (null when valid).</summary>
+    public virtual string? Validate() => null;
+}
+
+/// <summary>Sets or scales the optimizer's settings in every parameter group. Absolute values and
+/// factors may be mixed, but not for the same setting.</summary>
+public sealed record UpdateOptimizerCommand : TrainerCommand
+{
+    public double? LearningRate { get; init; }
+    public double? LearningRateFactor { get; init; }
+    public double? WeightDecay { get; init; }
+    public double? GradClip { get; init; }
+
+    protected override string KindName => CommandKinds.UpdateOptimizer;
+
+    public static UpdateOptimizerCommand ScaleLearningRate(double factor) => new() { LearningRateFactor = factor };
+
+    public override string? Validate()
+    {
+        if (LearningRate is null && LearningRateFactor is null && WeightDecay is null && GradClip is null)
+        {
+            return "update_optimizer needs at least one of learning_rate, learning_rate_factor, weight_decay, grad_clip.";
+        }
+        if (LearningRate is not null && LearningRateFactor is not null)
+        {
+            return "give learning_rate or learning_rate_factor, not both.";
+        }
+        if (LearningRate is { } lr && !(double.IsFinite(lr) && lr > 0))
+        {
+            return $"learning_rate must be a positive finite number; got {lr}.";
+        }
+        if (LearningRateFactor is { } factor && !(double.IsFinite(factor) && factor > 0))
+        {
+            return $"learning_rate_factor must be a positive finite number; got {factor}.";
+        }
+        if (WeightDecay is { } decay && !(double.IsFinite(decay) && decay >= 0))
+        {
+            return $"weight_decay must be a finite number >= 0; got {decay}.";
+        }
+        if (GradClip is { } clip && !(double.IsFinite(clip) && clip >= 0))
+        {
+            return $"grad_clip must be a finite number >= 0 (0 turns clipping off); got {clip}.";
+        }
+        return null;
+    }
+}
+
+public sealed record SaveCheckpointCommand : TrainerCommand
+{
+    /// <summary>Also write it to disk (it is always kept in memory).</summary>
+    public bool ToDisk { get; init; } = true;
+
+    protected override string KindName => CommandKinds.SaveCheckpoint;
+}
+
+/// <summary>Restores a checkpoint and continues on a new branch.</summary>
+public sealed record LoadCheckpointCommand(string CheckpointId) : TrainerCommand
+{
+    protected override string KindName => CommandKinds.LoadCheckpoint;
+
+    public override string? Validate() =>
+        string.IsNullOrWhiteSpace(CheckpointId) ? "load_checkpoint needs a checkpoint_id." : null;
+}
+
+public sealed record ModelLayerOperationCommand(string Layer, string Operation = LayerOperations.ResetParameters) : TrainerCommand
+{
+    protected override string KindName => CommandKinds.ModelLayerOperation;
+
+    public override string? Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Layer))
+        {
+            return "model_layer_operation needs a layer name.";
+        }
+        return LayerOperations.All.Contains(Operation)
+            ? null
+            : $"operation '{Operation}' is not one of {string.Join(", ", LayerOperations.All)}.";
+    }
+}
+
+public sealed record EvaluateCommand : TrainerCommand
+{
+    protected override string KindName => CommandKinds.Evaluate;
+}
+
+public sealed record PauseCommand : TrainerCommand
+{
+    protected override string KindName => CommandKinds.Pause;
+}
+
+public sealed record ResumeCommand : TrainerCommand
+{
+    protected override string KindName => CommandKinds.Resume;
+}
+
+public sealed record StopCommand : TrainerCommand
+{
+    protected override string KindName => CommandKinds.Stop;
+}
+
+public static class CommandKinds
+{
+    public const string UpdateOptimizer = "update_optimizer";
+    public const string SaveCheckpoint = "save_checkpoint";
+    public const string LoadCheckpoint = "load_checkpoint";
+    public const string ModelLayerOperation = "model_layer_operation";
+    public const string Evaluate = "evaluate";
+    public const string Pause = "pause";
+    public const string Resume = "resume";
+    public const string Stop = "stop";
+}
+
+public static class LayerOperations
+{
+    public const string ResetParameters = "reset_parameters";
+    public static readonly string[] All = [ResetParameters];
+}

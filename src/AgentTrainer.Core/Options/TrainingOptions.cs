@@ -1,0 +1,157 @@
+namespace AgentTrainer.Core.Options;
+
+/// <summary>One training run's settings: the "Training" section of appsettings.json, overridable by
+/// environment variables (AGENTTRAINER_Training__Steps) and command-line options (--steps).</summary>
+public sealed class TrainingOptions
+{
+    public const string Section = "Training";
+
+    /// <summary>fashion-mnist, char-lm or synthetic.</summary>
+    public string Task { get; set; } = TaskNames.CharLm;
+
+    /// <summary>Model for the task: fashion-mnist: mlp or cnn; char-lm: gpt; synthetic: mlp. Empty picks the task's default.</summary>
+    public string Model { get; set; } = "";
+
+    public int Steps { get; set; } = 600;
+
+    /// <summary>Examples (or sequences) per step; 0 picks the task's default.</summary>
+    public int BatchSize { get; set; }
+
+    public double LearningRate { get; set; } = 1e-3;
+
+    /// <summary>adamw or sgd.</summary>
+    public string Optimizer { get; set; } = OptimizerNames.AdamW;
+
+    public double WeightDecay { get; set; } = 0.01;
+
+    /// <summary>SGD momentum (ignored by AdamW).</summary>
+    public double Momentum { get; set; } = 0.9;
+
+    /// <summary>constant, linear or cosine (decay to zero over Steps, after WarmupSteps).</summary>
+    public string Schedule { get; set; } = ScheduleNames.Cosine;
+
+    public int WarmupSteps { get; set; }
+
+    /// <summary>Global gradient-norm clipping threshold; 0 turns clipping off.</summary>
+    public double GradClip { get; set; } = 1.0;
+
+    public int Seed { get; set; } = 1;
+
+    /// <summary>CPU threads for libtorch; 0 uses every core. Results are reproducible for a given seed and thread count.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>auto (cuda when available, else cpu), cpu or cuda.</summary>
+    public string Device { get; set; } = DeviceNames.Auto;
+
+    public int EvalEvery { get; set; } = 100;
+
+    /// <summary>Validation batches per evaluation (0: the whole validation set).</summary>
+    public int EvalBatches { get; set; } = 20;
+
+    /// <summary>Write one metrics line every this many steps.</summary>
+    public int LogEvery { get; set; } = 1;
+
+    /// <summary>Keep an in-memory checkpoint every this many steps, for fast rollback (0: none).</summary>
+    public int SnapshotEvery { get; set; } = 50;
+
+    /// <summary>How many in-memory checkpoints to keep (oldest dropped first).</summary>
+    public int SnapshotsKept { get; set; } = 8;
+
+    /// <summary>Write a checkpoint to disk every this many steps (0: only when asked and at the end).</summary>
+    public int CheckpointEvery { get; set; } = 200;
+
+    /// <summary>Stop the run as diverged after this many consecutive non-finite losses.</summary>
+    public int MaxConsecutiveNonFinite { get; set; } = 50;
+
+    /// <summary>The run's output folder: metrics.jsonl, events.jsonl, run.json, checkpoints/.</summary>
+    public string Out { get; set; } = "runs/latest";
+
+    public DataOptions Data { get; set; } = new();
+
+    public CharLmOptions CharLm { get; set; } = new();
+
+    /// <summary>Faults injected into the run, to create the instabilities an agent must repair.</summary>
+    public List<FaultOptions> Faults { get; set; } = [];
+}
+
+public sealed class DataOptions
+{
+    /// <summary>Folder with the Fashion-MNIST IDX files (gzip'd or not). Debian's dataset-fashion-mnist installs them here.</summary>
+    public string FashionMnistDir { get; set; } = "/usr/share/datasets/fashion-mnist";
+
+    /// <summary>A text file or a folder of text files for char-lm. Debian's fortunes package installs its corpus here.</summary>
+    public string TextPath { get; set; } = "/usr/share/games/fortunes";
+}
+
+public sealed class CharLmOptions
+{
+    public int ContextLength { get; set; } = 64;
+    public int EmbeddingSize { get; set; } = 128;
+    public int Layers { get; set; } = 2;
+    public int Heads { get; set; } = 4;
+}
+
+/// <summary>One injected fault. Kinds: lr-spike (Factor), corrupt-batches (Count),
+/// scale-layer (Layer, Factor), zero-layer (Layer).</summary>
+public sealed class FaultOptions
+{
+    public string Kind { get; set; } = "";
+    public int Step { get; set; }
+    public double Factor { get; set; } = 1;
+    public int Count { get; set; } = 1;
+    public string Layer { get; set; } = "";
+}
+
+public static class TaskNames
+{
+    public const string FashionMnist = "fashion-mnist";
+    public const string CharLm = "char-lm";
+    public const string Synthetic = "synthetic";
+    public static readonly string[] All = [FashionMnist, CharLm, Synthetic];
+}
+
+public static class OptimizerNames
+{
+    public const string AdamW = "adamw";
+    public const string Sgd = "sgd";
+    public static readonly string[] All = [AdamW, Sgd];
+}
+
+public static class ScheduleNames
+{
+    public const string Constant = "constant";
+    public const string Linear = "linear";
+    public const string Cosine = "cosine";
+    public static readonly string[] All = [Constant, Linear, Cosine];
+}
+
+public static class DeviceNames
+{
+    public const string Auto = "auto";
+    public const string Cpu = "cpu";
+    public const string Cuda = "cuda";
+    public static readonly string[] All = [Auto, Cpu, Cuda];
+}
+
+public static class ModelNames
+{
+    public const string Mlp = "mlp";
+    public const string Cnn = "cnn";
+    public const string Gpt = "gpt";
+
+    public static string[] ForTask(string task) => task switch
+    {
+        TaskNames.FashionMnist => [Mlp, Cnn],
+        TaskNames.CharLm => [Gpt],
+        _ => [Mlp],
+    };
+}
+
+public static class FaultKinds
+{
+    public const string LrSpike = "lr-spike";
+    public const string CorruptBatches = "corrupt-batches";
+    public const string ScaleLayer = "scale-layer";
+    public const string ZeroLayer = "zero-layer";
+    public static readonly string[] All = [LrSpike, CorruptBatches, ScaleLayer, ZeroLayer];
+}

@@ -1,0 +1,44 @@
+using System.Text.Json;
+using System.Threading.Channels;
+
+namespace AgentTrainer.Core.Records;
+
+/// <summary>Appends JSON lines on a background task, so a slow disk never stalls training. Each
+/// burst is flushed as soon as the queue drains, so a killed process loses at most the last lines.</summary>
+public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
+{
+    private readonly Channel<(object Line, Type Type)> _lines = Channel.CreateUnbounded<(object Line, Type Type)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly StreamWriter _writer;
+    private readonly Task _pump;
+
+    public JsonLinesWriter(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read));
+        _pump = Task.Run(PumpAsync);
+    }
+
+    /// <summary>Queues a line, serialised as <typeparamref name="T"/> (a base type writes its discriminator).</summary>
+    public void Write<T>(T line) where T : notnull => _lines.Writer.TryWrite((line, typeof(T)));
+
+    private async Task PumpAsync()
+    {
+        while (await _lines.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (_lines.Reader.TryRead(out (object Line, Type Type) entry))
+            {
+                await _writer.WriteLineAsync(JsonSerializer.Serialize(entry.Line, entry.Type, RunJson.Options)).ConfigureAwait(false);
+            }
+            await _writer.FlushAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _lines.Writer.TryComplete();
+        await _pump.ConfigureAwait(false);
+        await _writer.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}

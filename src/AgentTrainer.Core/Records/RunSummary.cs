@@ -1,0 +1,51 @@
+using System.Text.Json.Serialization;
+using AgentTrainer.Core.Options;
+
+namespace AgentTrainer.Core.Records;
+
+/// <summary>run.json: written when a run starts (status "running") and again when it ends.</summary>
+public sealed record RunSummary
+{
+    public required string Status { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public required TrainingOptions Configuration { get; init; }
+    public required int Seed { get; init; }
+    public required RunEnvironment Environment { get; init; }
+    public FinalFigures? Final { get; init; }
+}
+
+public sealed record RunEnvironment(
+    string AgentTrainer,
+    [property: JsonPropertyName("torchsharp")] string TorchSharp,
+    [property: JsonPropertyName("dotnet")] string DotNet,
+    string Os,
+    string Device,
+    int Threads);
+
+public sealed record FinalFigures
+{
+    public required long Steps { get; init; }
+    public required int Branches { get; init; }
+    public double? FinalTrainLoss { get; init; }
+    public double? InitialValLoss { get; init; }
+    public double? BestValLoss { get; init; }
+    public long? BestValStep { get; init; }
+    public double? FinalValLoss { get; init; }
+    public double? FinalAccuracy { get; init; }
+    public double? BestAccuracy { get; init; }
+    public double? FinalBitsPerChar { get; init; }
+    public required int NonFiniteSteps { get; init; }
+    public required IReadOnlyDictionary<string, int> CommandsByKind { get; init; }
+    public required double WallSeconds { get; init; }
+}
+
+/// <summary>How a run ended; also the process exit code's meaning (see RunOutcomes.ExitCode).</summary>
+public static class RunOutcomes
+{
+    public const string Running = "running";
+    public const string Completed = "completed";
+    public const string Stopped = "stopped";
+    public const string Interrupted = "interrupted";
+    public const string Diverged = "diverged";
+}

@@ -1,0 +1,106 @@
+using AgentTrainer.Training.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AgentTrainer.Training.Tasks;
+
+/// <summary>Next-character prediction on a text corpus. Training windows start at random offsets
+/// drawn from (seed, position); validation uses fixed, non-overlapping windows.</summary>
+public sealed class CharLmTask : ITrainingTask
+{
+    private readonly Tensor _train;
+    private readonly Tensor _validation;
+    private readonly Tensor _windowOffsets;
+    private readonly int _batchSize;
+    private readonly int _context;
+    private readonly int _seed;
+    private readonly int _vocabulary;
+    private readonly Device _device;
+
+    public CharLmTask(nn.Module<Tensor, Tensor> model, TextCorpus corpus, int batchSize, int contextLength, int seed, Device device)
+    {
+        Model = model;
+        _batchSize = batchSize;
+        _context = contextLength;
+        _seed = seed;
+        _vocabulary = corpus.Vocabulary.Count;
+        _device = device;
+        _train = torch.tensor(corpus.Train, device: device);
+        _validation = torch.tensor(corpus.Validation, device: device);
+        _windowOffsets = torch.arange(contextLength + 1, dtype: ScalarType.Int64, device: device);
+        TrainLength = corpus.Train.Length;
+    }
+
+    public string Name => Core.Options.TaskNames.CharLm;
+    public nn.Module<Tensor, Tensor> Model { get; }
+    public long TrainLength { get; }
+    public long SamplesPerBatch => (long)_batchSize * _context;
+    public long BatchesPerEpoch => Math.Max(1, TrainLength / SamplesPerBatch);
+
+    public (Tensor Input, Tensor Target) Batch(long position, bool corrupt)
+    {
+        Random random = BatchOrder.ForPosition(_seed, position, stream: 0);
+        long[] starts = [.. Enumerable.Range(0, _batchSize).Select(_ => random.NextInt64(TrainLength - _context - 1))];
+        Tensor windows = Windows(_train, starts);
+        if (corrupt)
+        {
+            // A broken shard: random characters where text should be.
+            Random noise = BatchOrder.ForPosition(_seed, position, stream: 1);
+            long[] garbage = [.. Enumerable.Range(0, _batchSize * (_context + 1)).Select(_ => (long)noise.Next(_vocabulary))];
+            windows = torch.tensor(garbage, device: _device).view(_batchSize, _context + 1);
+        }
+        return (windows.narrow(1, 0, _context), windows.narrow(1, 1, _context));
+    }
+
+    public Tensor Loss(Tensor output, Tensor target) =>
+        nn.functional.cross_entropy(output.view(-1, output.shape[^1]), target.reshape(-1));
+
+    public TaskEvaluation Evaluate(int maxBatches)
+    {
+        long windowCount = (_validation.shape[0] - 1) / _context;
+        long batches = (windowCount + _batchSize - 1) / _batchSize;
+        if (maxBatches > 0)
+        {
+            batches = Math.Min(batches, maxBatches);
+        }
+        double lossSum = 0;
+        long tokens = 0;
+        Model.eval();
+        try
+        {
+            using var noGrad = torch.no_grad();
+            for (long b = 0; b < batches; b++)
+            {
+                using var scope = torch.NewDisposeScope();
+                long first = b * _batchSize, count = Math.Min(_batchSize, windowCount - first);
+                long[] starts = [.. Enumerable.Range(0, (int)count).Select(i => (first + i) * _context)];
+                Tensor windows = Windows(_validation, starts);
+                Tensor output = Model.forward(windows.narrow(1, 0, _context));
+                Tensor target = windows.narrow(1, 1, _context).reshape(-1);
+                lossSum += nn.functional.cross_entropy(output.view(-1, output.shape[^1]), target, reduction: nn.Reduction.Sum).item<float>();
+                tokens += target.shape[0];
+            }
+        }
+        finally
+        {
+            Model.train();
+        }
+        double loss = lossSum / tokens;
+        return new TaskEvaluation(loss, null, loss / Math.Log(2), new Dictionary<string, double>());
+    }
+
+    private Tensor Windows(Tensor tokens, long[] starts)
+    {
+        using Tensor offsets = torch.tensor(starts, device: _device).unsqueeze(1);
+        using Tensor indices = offsets + _windowOffsets;
+        return tokens.take(indices);
+    }
+
+    public void Dispose()
+    {
+        _train.Dispose();
+        _validation.Dispose();
+        _windowOffsets.Dispose();
+        Model.Dispose();
+    }
+}

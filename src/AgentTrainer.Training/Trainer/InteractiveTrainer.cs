@@ -1,0 +1,443 @@
+using System.Diagnostics;
+using System.Globalization;
+using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Options;
+using AgentTrainer.Core.Records;
+using AgentTrainer.Core.Schedules;
+using AgentTrainer.Training.Checkpoints;
+using AgentTrainer.Training.Tasks;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AgentTrainer.Training.Trainer;
+
+/// <summary>The training loop. Runs on one thread; everything else talks to it through the
+/// <see cref="CommandQueue"/>, whose commands are applied only between steps, in order.</summary>
+public sealed class InteractiveTrainer : IDisposable
+{
+    private readonly TrainingOptions _options;
+    private readonly ITrainingTask _task;
+    private readonly CommandQueue _commands;
+    private readonly IRunObserver _observer;
+    private readonly TimeProvider _time;
+    private readonly OptimizerControl _optimizer;
+    private readonly Parameter[] _parameters;
+    private readonly Dictionary<string, nn.Module> _modules;
+    private readonly LearningRateSchedule _schedule;
+    private readonly FaultInjector _faults;
+
+    private long _step;
+    private long _dataPosition;
+    private int _branch;
+    private double _baseLearningRate;
+    private double _weightDecay;
+    private double _gradClip;
+    private bool _paused;
+    private bool _stopRequested;
+    private int _consecutiveNonFinite;
+    private double? _lastLoss;
+    private double? _lastValLoss;
+    private long _lastEvaluatedStep = -1;
+    private TrainerState _state;
+
+    public InteractiveTrainer(
+        TrainingOptions options,
+        ITrainingTask task,
+        CommandQueue commands,
+        CheckpointStore checkpoints,
+        IRunObserver observer,
+        TimeProvider time)
+    {
+        _options = options;
+        _task = task;
+        _commands = commands;
+        Checkpoints = checkpoints;
+        _observer = observer;
+        _time = time;
+        _parameters = [.. task.Model.parameters()];
+        _modules = task.Model.named_modules().Where(pair => pair.name.Length > 0).ToDictionary(pair => pair.name, pair => pair.module, StringComparer.Ordinal);
+        _optimizer = new OptimizerControl(options, _parameters);
+        _schedule = new LearningRateSchedule(options.Schedule, options.Steps, options.WarmupSteps);
+        _faults = new FaultInjector(options.Faults);
+        _baseLearningRate = options.LearningRate;
+        _weightDecay = options.WeightDecay;
+        _gradClip = options.GradClip;
+        _state = SnapshotState();
+        _commands.StatusChanged += ReportCommandStatus;
+    }
+
+    public CheckpointStore Checkpoints { get; }
+    public BranchTree Branches { get; } = new();
+
+    /// <summary>Top-level module names: what a layer operation or layer fault may name (nested names work too).</summary>
+    public IReadOnlyList<string> LayerNames => [.. _task.Model.named_children().Select(child => child.name)];
+
+    /// <summary>Safe to read from any thread; refreshed after every step and command.</summary>
+    public TrainerState State => Volatile.Read(ref _state);
+
+    /// <summary>Continues from a checkpoint before <see cref="Run"/> (a resumed run), on the same branch.</summary>
+    public void ResumeFrom(string checkpointId)
+    {
+        TrainerPosition position = CheckpointSerializer.Restore(Checkpoints.Load(checkpointId), _task.Model, _optimizer.Optimizer);
+        MoveTo(position, position.Branch);
+    }
+
+    /// <summary>Trains to the configured number of steps, or until stopped, interrupted or diverged.</summary>
+    public TrainerResult Run(CancellationToken cancellation)
+    {
+        Begin();
+        return Finish(RunUntil(_options.Steps, cancellation));
+    }
+
+    /// <summary>Reports the start, evaluates the starting point and keeps it as a checkpoint.</summary>
+    public void Begin()
+    {
+        _observer.OnEvent(new RunStartedEvent
+        {
+            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Task = _task.Name,
+            Device = _parameters[0].device.ToString(),
+            ResumedFromStep = _step > 0 ? _step : null,
+        });
+        Evaluate();
+        if (_options.SnapshotEvery > 0)
+        {
+            SaveCheckpoint(toDisk: false);
+        }
+    }
+
+    /// <summary>Trains until <paramref name="stepLimit"/> (completed) or an earlier end; returns the outcome.</summary>
+    public string RunUntil(long stepLimit, CancellationToken cancellation)
+    {
+        while (true)
+        {
+            ApplyCommands(cancellation);
+            if (cancellation.IsCancellationRequested)
+            {
+                return RunOutcomes.Interrupted;
+            }
+            if (_stopRequested)
+            {
+                return RunOutcomes.Stopped;
+            }
+            if (_step >= stepLimit)
+            {
+                return RunOutcomes.Completed;
+            }
+            InjectFaults();
+            TrainOneStep();
+            if (_consecutiveNonFinite >= _options.MaxConsecutiveNonFinite)
+            {
+                return RunOutcomes.Diverged;
+            }
+            RunPeriodicWork();
+        }
+    }
+
+    /// <summary>Evaluates the final state, writes it to disk as a checkpoint and reports the end.</summary>
+    public TrainerResult Finish(string outcome)
+    {
+        if (_lastEvaluatedStep != _step)
+        {
+            Evaluate();
+        }
+        SaveCheckpoint(toDisk: true);
+        _observer.OnEvent(new RunFinishedEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Outcome = outcome });
+        return new TrainerResult(outcome, _step, Branches.Count);
+    }
+
+    private void TrainOneStep()
+    {
+        long started = Stopwatch.GetTimestamp();
+        double learningRate = _baseLearningRate * _schedule.Multiplier(_step);
+        _optimizer.SetLearningRate(learningRate);
+        bool corrupt = _faults.TakeCorruptBatch();
+        double lossValue, gradNorm = double.NaN;
+        using (torch.NewDisposeScope())
+        {
+            (Tensor input, Tensor target) = _task.Batch(_dataPosition, corrupt);
+            _optimizer.Optimizer.zero_grad();
+            Tensor loss = _task.Loss(_task.Model.forward(input), target);
+            lossValue = loss.item<float>();
+            if (double.IsFinite(lossValue))
+            {
+                loss.backward();
+                double maxNorm = _gradClip > 0 ? _gradClip : double.PositiveInfinity;
+                gradNorm = nn.utils.clip_grad_norm_(_parameters, maxNorm);
+                if (double.IsFinite(gradNorm))
+                {
+                    _optimizer.Optimizer.step();
+                }
+            }
+        }
+        // A non-finite loss or gradient is reported and its update skipped, never trained through.
+        bool nonFinite = !double.IsFinite(lossValue) || !double.IsFinite(gradNorm);
+        _consecutiveNonFinite = nonFinite ? _consecutiveNonFinite + 1 : 0;
+        double elapsedMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        var metrics = new StepMetrics(
+            _step, (int)(_dataPosition / _task.BatchesPerEpoch), _branch, lossValue, learningRate, gradNorm,
+            elapsedMs, _task.SamplesPerBatch / (elapsedMs / 1000.0), nonFinite);
+        _step++;
+        _dataPosition++;
+        _lastLoss = lossValue;
+        _observer.OnStep(metrics);
+        if (nonFinite)
+        {
+            _observer.OnEvent(new NonFiniteLossEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Consecutive = _consecutiveNonFinite });
+        }
+        Volatile.Write(ref _state, SnapshotState());
+    }
+
+    private void RunPeriodicWork()
+    {
+        // Evaluate first, so a checkpoint taken at the same step carries its validation loss.
+        if (_step % _options.EvalEvery == 0)
+        {
+            Evaluate();
+        }
+        if (_options.SnapshotEvery > 0 && _step % _options.SnapshotEvery == 0)
+        {
+            SaveCheckpoint(toDisk: _options.CheckpointEvery > 0 && _step % _options.CheckpointEvery == 0);
+        }
+        else if (_options.CheckpointEvery > 0 && _step % _options.CheckpointEvery == 0)
+        {
+            SaveCheckpoint(toDisk: true);
+        }
+    }
+
+    private void ApplyCommands(CancellationToken cancellation)
+    {
+        while (true)
+        {
+            while (_commands.TryTake(out CommandRecord record))
+            {
+                Apply(record);
+            }
+            if (!_paused || _stopRequested || cancellation.IsCancellationRequested)
+            {
+                return;
+            }
+            try
+            {
+                _commands.WaitForCommand(cancellation);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Apply(CommandRecord record)
+    {
+        _commands.Start(record, _step);
+        try
+        {
+            string result = record.Command switch
+            {
+                UpdateOptimizerCommand update => UpdateOptimizer(update),
+                SaveCheckpointCommand save => $"saved {SaveCheckpoint(save.ToDisk).Id}",
+                LoadCheckpointCommand load => LoadCheckpoint(load.CheckpointId),
+                ModelLayerOperationCommand layer => ResetLayer(layer.Layer),
+                EvaluateCommand => DescribeEvaluation(Evaluate()),
+                PauseCommand => SetPaused(true),
+                ResumeCommand => SetPaused(false),
+                StopCommand => RequestStop(),
+                _ => throw new CommandRejectedException($"unknown command kind '{record.Command.Kind}'."),
+            };
+            Volatile.Write(ref _state, SnapshotState());
+            _commands.Succeed(record, _step, result);
+        }
+        catch (Exception error) when (error is CommandRejectedException or CheckpointException)
+        {
+            _commands.Fail(record, _step, error.Message);
+        }
+    }
+
+    private string UpdateOptimizer(UpdateOptimizerCommand update)
+    {
+        var changes = new List<string>();
+        double learningRate = update.LearningRate ?? _baseLearningRate * (update.LearningRateFactor ?? 1);
+        if (!double.IsFinite(learningRate) || learningRate <= 0)
+        {
+            throw new CommandRejectedException($"the resulting learning rate {learningRate} is not a positive finite number.");
+        }
+        if (update.LearningRate is not null || update.LearningRateFactor is not null)
+        {
+            changes.Add(Change("lr", _baseLearningRate, learningRate));
+            _baseLearningRate = learningRate;
+        }
+        if (update.WeightDecay is { } decay)
+        {
+            changes.Add(Change("weight_decay", _weightDecay, decay));
+            _weightDecay = decay;
+            _optimizer.SetWeightDecay(decay);
+        }
+        if (update.GradClip is { } clip)
+        {
+            changes.Add(Change("grad_clip", _gradClip, clip));
+            _gradClip = clip;
+        }
+        return string.Join("; ", changes);
+    }
+
+    private static string Change(string name, double before, double after) =>
+        string.Create(CultureInfo.InvariantCulture, $"{name} {before:G4} -> {after:G4}");
+
+    private CheckpointInfo SaveCheckpoint(bool toDisk)
+    {
+        TrainerPosition position = new(_step, _dataPosition, _branch, _baseLearningRate, _weightDecay, _gradClip);
+        byte[] payload = CheckpointSerializer.Capture(position, _task.Model, _optimizer.Optimizer);
+        double? valLoss = _lastEvaluatedStep == _step ? _lastValLoss : null;
+        CheckpointInfo info = Checkpoints.Add(position, payload, toDisk, valLoss);
+        _observer.OnEvent(new CheckpointSavedEvent
+        {
+            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, CheckpointId = info.Id, Path = info.Path, Bytes = payload.Length,
+        });
+        return info;
+    }
+
+    private string LoadCheckpoint(string checkpointId)
+    {
+        // Load (and verify) before touching the model: a bad checkpoint changes nothing.
+        byte[] payload = Checkpoints.Load(checkpointId);
+        TrainerPosition position = CheckpointSerializer.Restore(payload, _task.Model, _optimizer.Optimizer);
+        BranchInfo branch = Branches.Fork(_branch, position.Step, checkpointId);
+        _observer.OnEvent(new BranchCreatedEvent
+        {
+            Time = _time.GetUtcNow(), Step = position.Step, Branch = branch.Id, ParentBranch = _branch, ForkStep = position.Step, CheckpointId = checkpointId,
+        });
+        MoveTo(position, branch.Id);
+        return string.Create(CultureInfo.InvariantCulture, $"restored {checkpointId} (step {position.Step}); continuing on branch {branch.Id}");
+    }
+
+    private void MoveTo(TrainerPosition position, int branch)
+    {
+        _step = position.Step;
+        _dataPosition = position.DataPosition;
+        _branch = branch;
+        _baseLearningRate = position.BaseLearningRate;
+        _weightDecay = position.WeightDecay;
+        _gradClip = position.GradClip;
+        _consecutiveNonFinite = 0;
+        _lastEvaluatedStep = -1;
+        Volatile.Write(ref _state, SnapshotState());
+    }
+
+    private string ResetLayer(string layer)
+    {
+        nn.Module module = FindModule(layer);
+        Parameter[] parameters = [.. module.parameters()];
+        Models.ParameterInit.ResetLike(_task.Model, module);
+        _optimizer.ResetState(parameters);
+        return string.Create(CultureInfo.InvariantCulture, $"re-initialised {layer} ({parameters.Sum(p => p.numel())} parameters) and cleared its optimizer state");
+    }
+
+    private nn.Module FindModule(string layer) =>
+        _modules.TryGetValue(layer, out nn.Module? module)
+            ? module
+            : throw new CommandRejectedException($"unknown layer '{layer}'; layers: {string.Join(", ", LayerNames)}.");
+
+    private string SetPaused(bool paused)
+    {
+        _paused = paused;
+        return paused ? "paused" : "resumed";
+    }
+
+    private string RequestStop()
+    {
+        _stopRequested = true;
+        return "stopping after writing a checkpoint";
+    }
+
+    private void InjectFaults()
+    {
+        foreach (FaultOptions fault in _faults.Strike(_step))
+        {
+            string description = fault.Kind switch
+            {
+                FaultKinds.LrSpike => ScaleLearningRate(fault.Factor),
+                FaultKinds.CorruptBatches => string.Create(CultureInfo.InvariantCulture, $"the next {fault.Count} batches are corrupt"),
+                FaultKinds.ScaleLayer => ScaleLayer(fault.Layer, fault.Factor),
+                _ => ScaleLayer(fault.Layer, 0),
+            };
+            _observer.OnEvent(new FaultInjectedEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Kind = fault.Kind, Description = description });
+        }
+    }
+
+    private string ScaleLearningRate(double factor)
+    {
+        double before = _baseLearningRate;
+        _baseLearningRate *= factor;
+        return Change("lr", before, _baseLearningRate);
+    }
+
+    private string ScaleLayer(string layer, double factor)
+    {
+        nn.Module module = _modules.TryGetValue(layer, out nn.Module? found)
+            ? found
+            : throw new InvalidOperationException($"Fault names layer '{layer}', which the model does not have; layers: {string.Join(", ", LayerNames)}.");
+        using var noGrad = torch.no_grad();
+        foreach (Parameter parameter in module.parameters())
+        {
+            parameter.mul_(factor);
+        }
+        return string.Create(CultureInfo.InvariantCulture, $"{layer} parameters multiplied by {factor:G4}");
+    }
+
+    private EvaluationMetrics Evaluate()
+    {
+        TaskEvaluation evaluation = _task.Evaluate(_options.EvalBatches);
+        var layers = new List<LayerHealth>();
+        using (torch.no_grad())
+        {
+            foreach ((string name, nn.Module module) in _task.Model.named_children())
+            {
+                double weightSquares = 0, gradSquares = 0;
+                foreach (Parameter parameter in module.parameters())
+                {
+                    weightSquares += parameter.square().sum().item<float>();
+                    if (parameter.grad is { } grad)
+                    {
+                        gradSquares += grad.square().sum().item<float>();
+                    }
+                }
+                layers.Add(new LayerHealth(name, Math.Sqrt(weightSquares), Math.Sqrt(gradSquares),
+                    evaluation.DeadFractions.TryGetValue(name, out double dead) ? dead : null));
+            }
+        }
+        var metrics = new EvaluationMetrics(_step, _branch, evaluation.Loss, evaluation.Accuracy, evaluation.BitsPerChar, layers);
+        _lastEvaluatedStep = _step;
+        _lastValLoss = evaluation.Loss;
+        _observer.OnEvaluation(metrics);
+        return metrics;
+    }
+
+    private static string DescribeEvaluation(EvaluationMetrics metrics) =>
+        string.Create(CultureInfo.InvariantCulture, $"val_loss {metrics.ValLoss:F4}")
+        + (metrics.Accuracy is { } accuracy ? string.Create(CultureInfo.InvariantCulture, $", accuracy {accuracy:F4}") : "")
+        + (metrics.BitsPerChar is { } bits ? string.Create(CultureInfo.InvariantCulture, $", bits/char {bits:F4}") : "");
+
+    private TrainerState SnapshotState() =>
+        new(_step, _options.Steps, _branch, _baseLearningRate * _schedule.Multiplier(_step), _baseLearningRate, _paused, _lastLoss);
+
+    private void ReportCommandStatus(CommandRecord record, CommandStatusChange change)
+    {
+        TrainerState state = State;
+        _observer.OnEvent(new CommandEvent
+        {
+            Time = change.At, Step = change.Step ?? state.Step, Branch = state.Branch, Id = record.Id, Kind = record.Command.Kind,
+            Source = record.Source, Arguments = record.Command, Status = change.Status, Reason = change.Reason,
+        });
+    }
+
+    public void Dispose()
+    {
+        _commands.StatusChanged -= ReportCommandStatus;
+        _optimizer.Dispose();
+    }
+}
+
+/// <summary>A command that is valid in itself but cannot be applied to the run as it is now.</summary>
+public sealed class CommandRejectedException(string message) : Exception(message);

@@ -1,0 +1,21 @@
+namespace AgentTrainer.App.Bench;
+
+/// <summary>The benchmark's JSON output (snake_case names).</summary>
+public sealed record BenchFigures
+{
+    /// <summary>Bare-loop steps/s over interactive-trainer steps/s (goal: at most 1.03).</summary>
+    public required double TrainerOverheadRatio { get; init; }
+    public required double BareStepsPerS { get; init; }
+    public required double TrainerStepsPerS { get; init; }
+    public required int MeasuredSteps { get; init; }
+    public required long CheckpointBytes { get; init; }
+    public required double RollbackMemoryMs { get; init; }
+    public required double MemoryCopyMs { get; init; }
+    public required double RollbackDiskMs { get; init; }
+    public required double DiskReadMs { get; init; }
+    public required double CommandLatencyP50Ms { get; init; }
+    public required double CommandLatencyP99Ms { get; init; }
+    public required double CommandLatencyP99Steps { get; init; }
+    public required int CommandsMeasured { get; init; }
+    public required string Device { get; init; }
+}

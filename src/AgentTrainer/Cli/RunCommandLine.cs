@@ -1,0 +1,124 @@
+using System.CommandLine;
+using System.Globalization;
+using AgentTrainer.App.Hosting;
+using AgentTrainer.Core.Options;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace AgentTrainer.App.Cli;
+
+/// <summary><c>agent-trainer run</c>: every option maps onto one configuration key, so the command
+/// line, environment variables and appsettings.json are three ways to say the same thing.</summary>
+public static class RunCommandLine
+{
+    private static readonly (Option Option, string Key)[] Settings =
+    [
+        (new Option<string>("--task") { Description = "fashion-mnist, char-lm or synthetic" }, "Task"),
+        (new Option<string>("--model") { Description = "fashion-mnist: mlp or cnn; char-lm: gpt; synthetic: mlp" }, "Model"),
+        (new Option<int?>("--steps") { Description = "optimisation steps" }, "Steps"),
+        (new Option<int?>("--batch-size") { Description = "examples (sequences) per step; 0: the task's default" }, "BatchSize"),
+        (new Option<double?>("--lr") { Description = "base learning rate" }, "LearningRate"),
+        (new Option<string>("--optimizer") { Description = "adamw or sgd" }, "Optimizer"),
+        (new Option<double?>("--weight-decay") { Description = "weight decay" }, "WeightDecay"),
+        (new Option<double?>("--momentum") { Description = "SGD momentum" }, "Momentum"),
+        (new Option<string>("--schedule") { Description = "constant, linear or cosine" }, "Schedule"),
+        (new Option<int?>("--warmup-steps") { Description = "linear warm-up steps" }, "WarmupSteps"),
+        (new Option<double?>("--grad-clip") { Description = "gradient-norm clipping threshold; 0: off" }, "GradClip"),
+        (new Option<int?>("--seed") { Description = "random seed" }, "Seed"),
+        (new Option<int?>("--threads") { Description = "CPU threads; 0: all cores" }, "Threads"),
+        (new Option<string>("--device") { Description = "auto, cpu or cuda" }, "Device"),
+        (new Option<int?>("--eval-every") { Description = "evaluate every N steps" }, "EvalEvery"),
+        (new Option<int?>("--eval-batches") { Description = "validation batches per evaluation; 0: all" }, "EvalBatches"),
+        (new Option<int?>("--log-every") { Description = "write a metrics line every N steps" }, "LogEvery"),
+        (new Option<int?>("--snapshot-every") { Description = "in-memory checkpoint every N steps; 0: none" }, "SnapshotEvery"),
+        (new Option<int?>("--snapshots-kept") { Description = "in-memory checkpoints kept" }, "SnapshotsKept"),
+        (new Option<int?>("--checkpoint-every") { Description = "disk checkpoint every N steps; 0: only at the end and on request" }, "CheckpointEvery"),
+        (new Option<int?>("--max-non-finite") { Description = "stop as diverged after N non-finite losses in a row" }, "MaxConsecutiveNonFinite"),
+        (new Option<string>("--out") { Description = "output folder for metrics.jsonl, events.jsonl, run.json, checkpoints/" }, "Out"),
+        (new Option<string>("--data-dir") { Description = "Fashion-MNIST folder" }, "Data:FashionMnistDir"),
+        (new Option<string>("--text") { Description = "char-lm corpus: a text file or a folder of them" }, "Data:TextPath"),
+        (new Option<int?>("--context-length") { Description = "char-lm context length" }, "CharLm:ContextLength"),
+        (new Option<int?>("--embedding-size") { Description = "char-lm embedding width" }, "CharLm:EmbeddingSize"),
+        (new Option<int?>("--layers") { Description = "char-lm decoder blocks" }, "CharLm:Layers"),
+        (new Option<int?>("--heads") { Description = "char-lm attention heads" }, "CharLm:Heads"),
+    ];
+
+    private static readonly Option<string[]> Faults = new("--fault")
+    {
+        Description = $"inject a fault (repeatable): {FaultSpec.Syntax}",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<string> ConfigFile = new("--config") { Description = "an extra JSON settings file, over appsettings.json" };
+
+    public static Command Create()
+    {
+        var command = new Command("run", "Train a model, with the interactive trainer, on the settings given (appsettings.json by default).");
+        foreach ((Option option, string _) in Settings)
+        {
+            command.Options.Add(option);
+        }
+        command.Options.Add(Faults);
+        command.Options.Add(ConfigFile);
+        command.SetAction((parse, _) => RunAsync(parse));
+        return command;
+    }
+
+    /// <summary>The configuration keys the command line sets (only the options given).</summary>
+    public static Dictionary<string, string?> ToConfiguration(ParseResult parse)
+    {
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach ((Option option, string key) in Settings)
+        {
+            if (parse.GetResult(option) is { Implicit: false } result)
+            {
+                object? value = result.GetValueOrDefault<object?>();
+                values[$"{TrainingOptions.Section}:{key}"] = Convert.ToString(value, CultureInfo.InvariantCulture);
+            }
+        }
+        string[] faults = parse.GetValue(Faults) ?? [];
+        for (int index = 0; index < faults.Length; index++)
+        {
+            FaultOptions fault = FaultSpec.Parse(faults[index]);
+            string prefix = $"{TrainingOptions.Section}:Faults:{index}:";
+            values[prefix + "Kind"] = fault.Kind;
+            values[prefix + "Step"] = fault.Step.ToString(CultureInfo.InvariantCulture);
+            values[prefix + "Factor"] = fault.Factor.ToString("R", CultureInfo.InvariantCulture);
+            values[prefix + "Count"] = fault.Count.ToString(CultureInfo.InvariantCulture);
+            values[prefix + "Layer"] = fault.Layer;
+        }
+        return values;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse)
+    {
+        Dictionary<string, string?> configuration;
+        try
+        {
+            configuration = ToConfiguration(parse);
+        }
+        catch (FormatException error)
+        {
+            await Console.Error.WriteLineAsync($"--fault: {error.Message}").ConfigureAwait(false);
+            return ExitCodes.InvalidOptions;
+        }
+
+        using IHost host = AgentTrainerHost.CreateBuilder(configuration, parse.GetValue(ConfigFile)).Build();
+        try
+        {
+            await host.StartAsync().ConfigureAwait(false);
+        }
+        catch (OptionsValidationException error)
+        {
+            foreach (string failure in error.Failures)
+            {
+                await Console.Error.WriteLineAsync($"error: {failure}").ConfigureAwait(false);
+            }
+            return ExitCodes.InvalidOptions;
+        }
+        await host.Services.GetRequiredService<ConsoleProgress>().RenderAsync().ConfigureAwait(false);
+        await host.WaitForShutdownAsync().ConfigureAwait(false);
+        return host.Services.GetRequiredService<RunExit>().Code;
+    }
+}

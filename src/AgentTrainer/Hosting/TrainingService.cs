@@ -1,0 +1,63 @@
+using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Options;
+using AgentTrainer.Core.Records;
+using AgentTrainer.Training;
+using AgentTrainer.Training.Data;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace AgentTrainer.App.Hosting;
+
+/// <summary>Runs one training run on its own long-running thread and stops the host when it ends.
+/// Host shutdown (Ctrl+C, SIGTERM) cancels the run, which then writes a checkpoint and finishes.</summary>
+public sealed class TrainingService(
+    IOptions<TrainingOptions> options,
+    CommandQueue commands,
+    TimeProvider time,
+    ConsoleProgress progress,
+    RunExit exit,
+    IHostApplicationLifetime lifetime,
+    ILogger<TrainingService> logger) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.Factory.StartNew(() => Train(stoppingToken), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    private void Train(CancellationToken stoppingToken)
+    {
+        try
+        {
+            TrainingOptions settings = options.Value;
+            using var run = new TrainingRun(settings, commands, time, progress);
+            logger.LogInformation("Training {Task} for {Steps} steps on {Device}; records in {Folder}",
+                settings.Task, settings.Steps, run.Runtime.Description, Path.GetFullPath(settings.Out));
+            RunSummary summary = run.Execute(stoppingToken);
+            exit.Code = ExitCodes.ForOutcome(summary.Status);
+            logger.LogInformation("Run {Outcome} at step {Step}: final val_loss {ValLoss:F4} (start {Initial:F4}, best {Best:F4}){Accuracy}",
+                summary.Status, summary.Final!.Steps, summary.Final.FinalValLoss, summary.Final.InitialValLoss, summary.Final.BestValLoss,
+                summary.Final.FinalAccuracy is { } accuracy ? $", accuracy {accuracy:F4}" : "");
+        }
+        catch (DataSetException error)
+        {
+            logger.LogError("{Message}", error.Message);
+            exit.Code = ExitCodes.DataSetProblem;
+        }
+        catch (InvalidOperationException error) when (error.Message.StartsWith("--", StringComparison.Ordinal))
+        {
+            logger.LogError("{Message}", error.Message);
+            exit.Code = ExitCodes.InvalidOptions;
+        }
+#pragma warning disable CA1031 // the run's failure is reported and becomes the exit code; the host must still stop
+        catch (Exception error)
+#pragma warning restore CA1031
+        {
+            logger.LogError(error, "Training failed");
+            exit.Code = ExitCodes.Failed;
+        }
+        finally
+        {
+            progress.Complete();
+            lifetime.StopApplication();
+        }
+    }
+}
