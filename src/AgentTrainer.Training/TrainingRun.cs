@@ -33,6 +33,9 @@ public sealed class TrainingRun : IDisposable
 
     public TorchRuntime Runtime { get; }
     public InteractiveTrainer Trainer { get; }
+
+    /// <summary>The model being trained (owned by the run; for inspection, not for training elsewhere).</summary>
+    public TorchSharp.torch.nn.Module Model => _task.Model;
     public string OutputFolder => _options.Out;
 
     public RunSummary Execute(CancellationToken cancellation)

@@ -135,13 +135,11 @@ public sealed class InteractiveTrainer : IDisposable
         }
     }
 
-    /// <summary>Evaluates the final state, writes it to disk as a checkpoint and reports the end.</summary>
+    /// <summary>Evaluates the final state on the whole held-out set, writes it to disk as a
+    /// checkpoint and reports the end.</summary>
     public TrainerResult Finish(string outcome)
     {
-        if (_lastEvaluatedStep != _step)
-        {
-            Evaluate();
-        }
+        Evaluate(maxBatches: 0);
         SaveCheckpoint(toDisk: true);
         _observer.OnEvent(new RunFinishedEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Outcome = outcome });
         return new TrainerResult(outcome, _step, Branches.Count);
@@ -386,9 +384,9 @@ public sealed class InteractiveTrainer : IDisposable
         return string.Create(CultureInfo.InvariantCulture, $"{layer} parameters multiplied by {factor:G4}");
     }
 
-    private EvaluationMetrics Evaluate()
+    private EvaluationMetrics Evaluate(int? maxBatches = null)
     {
-        TaskEvaluation evaluation = _task.Evaluate(_options.EvalBatches);
+        TaskEvaluation evaluation = _task.Evaluate(maxBatches ?? _options.EvalBatches);
         var layers = new List<LayerHealth>();
         using (torch.no_grad())
         {

@@ -1,0 +1,104 @@
+using AgentTrainer.Core.Commands;
+using Microsoft.Extensions.Time.Testing;
+
+namespace AgentTrainer.Core.Tests;
+
+public class CommandQueueTests
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 24, 3, 0, 0, TimeSpan.Zero));
+
+    [Fact]
+    public void Submit_ValidCommand_IsPendingWithATimedHistory()
+    {
+        using var queue = new CommandQueue(_time);
+        CommandRecord record = queue.Submit(UpdateOptimizerCommand.ScaleLearningRate(0.5), CommandSource.Human);
+        Assert.Equal("cmd-00001", record.Id);
+        Assert.Equal(CommandStatus.Pending, record.Status);
+        Assert.Equal([CommandStatus.Requested, CommandStatus.Pending], record.History.Select(change => change.Status));
+        Assert.All(record.History, change => Assert.Equal(_time.GetUtcNow(), change.At));
+        Assert.True(queue.HasPending);
+    }
+
+    [Fact]
+    public void Submit_InvalidCommand_FailsAtOnceWithAReason_AndIsNotQueued()
+    {
+        using var queue = new CommandQueue(_time);
+        CommandRecord record = queue.Submit(new UpdateOptimizerCommand { LearningRate = double.NaN }, CommandSource.Api);
+        Assert.Equal(CommandStatus.Failed, record.Status);
+        Assert.Equal("learning_rate must be a positive finite number; got NaN.", record.Reason);
+        Assert.True(record.Finished.IsCompleted);
+        Assert.False(queue.HasPending);
+    }
+
+    [Fact]
+    public void Commands_AreTakenInSubmissionOrder_AndMoveThroughTheirLifecycle()
+    {
+        using var queue = new CommandQueue(_time);
+        var seen = new List<(string Id, CommandStatus Status)>();
+        queue.StatusChanged += (record, change) => seen.Add((record.Id, change.Status));
+        CommandRecord first = queue.Submit(new PauseCommand(), CommandSource.Human);
+        CommandRecord second = queue.Submit(new ResumeCommand(), CommandSource.Agent);
+
+        Assert.True(queue.TryTake(out CommandRecord taken));
+        Assert.Same(first, taken);
+        queue.Start(taken, 7);
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        queue.Succeed(taken, 7, "paused");
+        Assert.True(queue.TryTake(out taken));
+        Assert.Same(second, taken);
+        Assert.False(queue.TryTake(out _));
+
+        Assert.Equal(CommandStatus.Succeeded, first.Status);
+        Assert.Equal("paused", first.Reason);
+        Assert.Equal(7, first.History[^1].Step);
+        Assert.Equal(TimeSpan.FromMilliseconds(5), first.History[^1].At - first.History[0].At);
+        Assert.Equal(
+            [("cmd-00001", CommandStatus.Requested), ("cmd-00001", CommandStatus.Pending), ("cmd-00002", CommandStatus.Requested),
+             ("cmd-00002", CommandStatus.Pending), ("cmd-00001", CommandStatus.Running), ("cmd-00001", CommandStatus.Succeeded)],
+            seen);
+    }
+
+    [Fact]
+    public void AFinishedCommand_CannotMoveAgain()
+    {
+        using var queue = new CommandQueue(_time);
+        CommandRecord record = queue.Submit(new StopCommand(), CommandSource.Guard);
+        queue.TryTake(out _);
+        queue.Start(record, 1);
+        queue.Fail(record, 1, "no");
+        Assert.Throws<InvalidOperationException>(() => queue.Succeed(record, 1, "yes"));
+        Assert.Equal(CommandStatus.Failed, record.Status);
+    }
+
+    [Fact]
+    public async Task WaitForCommand_BlocksUntilASubmission()
+    {
+        using var queue = new CommandQueue(_time);
+        Task waiting = Task.Run(() => queue.WaitForCommand(CancellationToken.None));
+        await Task.Delay(100);
+        Assert.False(waiting.IsCompleted);
+        queue.Submit(new ResumeCommand(), CommandSource.Human);
+        await waiting.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(queue.TryTake(out _));
+    }
+
+    [Fact]
+    public void WaitForCommand_EndsOnCancellation()
+    {
+        using var queue = new CommandQueue(_time);
+        using var cancellation = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        Assert.ThrowsAny<OperationCanceledException>(() => queue.WaitForCommand(cancellation.Token));
+    }
+
+    [Theory]
+    [InlineData("{\"kind\":\"update_optimizer\"}", "needs at least one of")]
+    [InlineData("{\"kind\":\"update_optimizer\",\"learning_rate\":1e-3,\"learning_rate_factor\":2}", "not both")]
+    [InlineData("{\"kind\":\"update_optimizer\",\"grad_clip\":-1}", "grad_clip must be")]
+    [InlineData("{\"kind\":\"load_checkpoint\",\"checkpoint_id\":\" \"}", "needs a checkpoint_id")]
+    [InlineData("{\"kind\":\"model_layer_operation\",\"layer\":\"fc1\",\"operation\":\"delete\"}", "is not one of reset_parameters")]
+    public void Validate_ExplainsWhatIsWrong(string json, string expected)
+    {
+        TrainerCommand command = System.Text.Json.JsonSerializer.Deserialize<TrainerCommand>(json, Records.RunJson.Options)!;
+        Assert.Contains(expected, command.Validate(), StringComparison.Ordinal);
+    }
+}
