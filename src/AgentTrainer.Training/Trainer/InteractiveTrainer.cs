@@ -190,7 +190,8 @@ public sealed class InteractiveTrainer : IDisposable
     private void RunPeriodicWork()
     {
         // Evaluate first, so a checkpoint taken at the same step carries its validation loss.
-        if (_step % _options.EvalEvery == 0)
+        // The last step is left to Finish, which evaluates on the whole held-out set.
+        if (_step % _options.EvalEvery == 0 && _step < _options.Steps)
         {
             Evaluate();
         }

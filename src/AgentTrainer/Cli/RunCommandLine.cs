@@ -117,8 +117,9 @@ public static class RunCommandLine
             }
             return ExitCodes.InvalidOptions;
         }
-        await host.Services.GetRequiredService<ConsoleProgress>().RenderAsync().ConfigureAwait(false);
-        await host.WaitForShutdownAsync().ConfigureAwait(false);
+        await Task.WhenAll(
+            host.Services.GetRequiredService<ConsoleProgress>().RenderAsync(),
+            host.WaitForShutdownAsync()).ConfigureAwait(false);
         return host.Services.GetRequiredService<RunExit>().Code;
     }
 }

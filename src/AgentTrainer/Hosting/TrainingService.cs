@@ -25,13 +25,16 @@ public sealed class TrainingService(
 
     private void Train(CancellationToken stoppingToken)
     {
+        // Stop as soon as the application starts stopping (a signal), not only when the host
+        // gets round to stopping its services.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lifetime.ApplicationStopping);
         try
         {
             TrainingOptions settings = options.Value;
             using var run = new TrainingRun(settings, commands, time, progress);
             logger.LogInformation("Training {Task} for {Steps} steps on {Device}; records in {Folder}",
                 settings.Task, settings.Steps, run.Runtime.Description, Path.GetFullPath(settings.Out));
-            RunSummary summary = run.Execute(stoppingToken);
+            RunSummary summary = run.Execute(stop.Token);
             exit.Code = ExitCodes.ForOutcome(summary.Status);
             logger.LogInformation("Run {Outcome} at step {Step}: final val_loss {ValLoss:F4} (start {Initial:F4}, best {Best:F4}){Accuracy}",
                 summary.Status, summary.Final!.Steps, summary.Final.FinalValLoss, summary.Final.InitialValLoss, summary.Final.BestValLoss,
