@@ -5,6 +5,9 @@ public sealed record BenchFigures
 {
     /// <summary>Bare-loop steps/s over interactive-trainer steps/s (goal: at most 1.03).</summary>
     public required double TrainerOverheadRatio { get; init; }
+
+    /// <summary>Median over step pairs of trainer step time over bare step time: robust to outliers.</summary>
+    public required double TrainerOverheadRatioMedianPair { get; init; }
     public required double BareStepsPerS { get; init; }
     public required double TrainerStepsPerS { get; init; }
     public required int MeasuredSteps { get; init; }

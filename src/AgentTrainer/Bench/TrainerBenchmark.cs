@@ -30,26 +30,28 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
         using var commands = new CommandQueue(TimeProvider.System);
         using var run = new TrainingRun(options, commands, TimeProvider.System);
         using var bare = new BareLoop(TrainingTaskFactory.Create(options, run.Runtime.Device), options);
-        report($"char-lm, {run.Runtime.Description}; {settings.Rounds} rounds of {settings.StepsPerRound} steps each, interleaved (round 1 is warm-up)");
+        report($"char-lm, {run.Runtime.Description}; {settings.Steps} steps of each loop, alternating step by step after {settings.WarmupSteps} warm-up steps");
 
+        // Alternating single steps pairs every trainer step with a bare step taken a moment
+        // before, so a slow spell on a shared machine slows both alike.
         run.Trainer.Begin();
         double bareSeconds = 0, trainerSeconds = 0;
+        var pairRatios = new List<double>();
         long trainerStep = 0;
-        for (int round = 0; round < settings.Rounds; round++)
+        for (int step = 0; step < settings.WarmupSteps + settings.Steps; step++)
         {
-            double bareRound = Time(() => bare.Train(settings.StepsPerRound));
-            trainerStep += settings.StepsPerRound;
-            long limit = trainerStep;
-            double trainerRound = Time(() => run.Trainer.RunUntil(limit, CancellationToken.None));
-            report($"round {round + 1}: bare {settings.StepsPerRound / bareRound:F2} steps/s, trainer {settings.StepsPerRound / trainerRound:F2} steps/s");
-            if (round > 0)
+            double bareStep = Time(() => bare.Train(1));
+            long limit = ++trainerStep;
+            double trainerStepTime = Time(() => run.Trainer.RunUntil(limit, CancellationToken.None));
+            if (step >= settings.WarmupSteps)
             {
-                bareSeconds += bareRound;
-                trainerSeconds += trainerRound;
+                bareSeconds += bareStep;
+                trainerSeconds += trainerStepTime;
+                pairRatios.Add(trainerStepTime / bareStep);
             }
         }
-        int measuredSteps = (settings.Rounds - 1) * settings.StepsPerRound;
-        double bareRate = measuredSteps / bareSeconds, trainerRate = measuredSteps / trainerSeconds;
+        double bareRate = settings.Steps / bareSeconds, trainerRate = settings.Steps / trainerSeconds;
+        report($"bare {bareRate:F2} steps/s, trainer {trainerRate:F2} steps/s");
 
         (double p50, double p99, double p99Steps, int count) = MeasureCommandLatency(run, commands, trainerStep);
         RollbackFigures rollback = MeasureRollback(bare, folder);
@@ -58,9 +60,10 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
         return new BenchFigures
         {
             TrainerOverheadRatio = Math.Round(bareRate / trainerRate, 4),
+            TrainerOverheadRatioMedianPair = Math.Round(Percentile([.. pairRatios.Order()], 0.5), 4),
             BareStepsPerS = Math.Round(bareRate, 3),
             TrainerStepsPerS = Math.Round(trainerRate, 3),
-            MeasuredSteps = measuredSteps,
+            MeasuredSteps = settings.Steps,
             CheckpointBytes = rollback.Bytes,
             RollbackMemoryMs = rollback.MemoryMs,
             MemoryCopyMs = rollback.CopyMs,
@@ -112,7 +115,8 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
         CheckpointFile.Write(path, payload);
         const int Repeats = 15;
         double memory = Median(Repeats, () => CheckpointSerializer.Restore(payload, bare.Model, bare.Optimizer));
-        double copy = Median(Repeats, () => payload.AsSpan().CopyTo(new byte[payload.Length]));
+        byte[] destination = new byte[payload.Length];
+        double copy = Median(Repeats, () => payload.AsSpan().CopyTo(destination));
         double disk = Median(Repeats, () => CheckpointSerializer.Restore(CheckpointFile.Read(path), bare.Model, bare.Optimizer));
         double read = Median(Repeats, () => File.ReadAllBytes(path));
         return new RollbackFigures(payload.Length, Math.Round(memory, 3), Math.Round(copy, 3), Math.Round(disk, 3), Math.Round(read, 3));

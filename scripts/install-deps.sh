@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what AgentTrainer needs from Debian and is not on a fresh machine: the data sets.
+# Idempotent: installs only what is missing.
+set -euo pipefail
+
+packages=()
+[[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] || packages+=(dataset-fashion-mnist)
+[[ -f /usr/share/games/fortunes/fortunes ]] || packages+=(fortunes)
+((${#packages[@]} == 0)) && exit 0
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to apt-get install ${packages[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "install-deps: apt-get install ${packages[*]}" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${packages[@]}" >/dev/null
