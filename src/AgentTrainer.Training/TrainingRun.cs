@@ -28,10 +28,14 @@ public sealed class TrainingRun : IDisposable
         _task = TrainingTaskFactory.Create(options, Runtime.Device);
         _recorder = new RunRecorder(options.Out, options.LogEvery);
         var store = new CheckpointStore(Path.Combine(options.Out, CheckpointFolder), options.SnapshotsKept, time);
-        Trainer = new InteractiveTrainer(options, _task, commands, store, new CompositeObserver([_recorder, _statistics, .. observers]), time);
+        Events = new CompositeObserver([_recorder, _statistics, .. observers]);
+        Trainer = new InteractiveTrainer(options, _task, commands, store, Events, time);
     }
 
     public TorchRuntime Runtime { get; }
+
+    /// <summary>Everything reported to the run's records and observers; others may report into it too.</summary>
+    public IRunObserver Events { get; }
     public InteractiveTrainer Trainer { get; }
 
     /// <summary>The model being trained (owned by the run; for inspection, not for training elsewhere).</summary>

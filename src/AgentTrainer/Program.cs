@@ -7,6 +7,7 @@ var root = new RootCommand("AgentTrainer: neural-network training that corrects 
 {
     RunCommandLine.Create(),
     BenchCommandLine.Create(),
+    ReviewCommandLine.Create(),
 };
 ParseResult parse = root.Parse(args);
 if (parse.Errors.Count > 0)

@@ -23,6 +23,10 @@ public sealed class CommandQueue : IDisposable
     /// <summary>True when a command waits; cheap enough to ask at every step.</summary>
     public bool HasPending => !_pending.IsEmpty;
 
+    /// <summary>The id the next submission will get (a submitter can register it before the trainer
+    /// might apply the command; another thread's submission in between makes it stale).</summary>
+    public string PeekNextId() => "cmd-" + (Interlocked.Read(ref _nextId) + 1).ToString("D5", CultureInfo.InvariantCulture);
+
     /// <summary>Accepts a command (pending) or fails it at once when it is invalid in itself.</summary>
     public CommandRecord Submit(TrainerCommand command, CommandSource source)
     {

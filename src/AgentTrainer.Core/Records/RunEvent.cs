@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Policies;
 
 namespace AgentTrainer.Core.Records;
 
@@ -12,6 +13,10 @@ namespace AgentTrainer.Core.Records;
 [JsonDerivedType(typeof(FaultInjectedEvent), "fault_injected")]
 [JsonDerivedType(typeof(NonFiniteLossEvent), "non_finite_loss")]
 [JsonDerivedType(typeof(RunFinishedEvent), "run_finished")]
+[JsonDerivedType(typeof(AgentDecisionEvent), "agent_decision")]
+[JsonDerivedType(typeof(ProposalEvent), "proposal")]
+[JsonDerivedType(typeof(ReviewEvent), "review")]
+[JsonDerivedType(typeof(InterventionEffectEvent), "intervention_effect")]
 public abstract record RunEvent
 {
     public required DateTimeOffset Time { get; init; }
@@ -66,4 +71,55 @@ public sealed record NonFiniteLossEvent : RunEvent
 public sealed record RunFinishedEvent : RunEvent
 {
     public required string Outcome { get; init; }
+}
+
+/// <summary>One agent decision: the summary text it was shown and every model call it took.</summary>
+public sealed record AgentDecisionEvent : RunEvent
+{
+    public required string DecisionId { get; init; }
+    public required string Trigger { get; init; }
+    public required string Summary { get; init; }
+    public required string Provider { get; init; }
+    public required string Model { get; init; }
+    public required IReadOnlyList<ModelCallInfo> ModelCalls { get; init; }
+    public required IReadOnlyList<string> ModelErrors { get; init; }
+    public string? FinalProposal { get; init; }
+}
+
+/// <summary>One model turn: attempts (retries and why), outcome (ok, fallback_keep, fallback_rules), latency, tokens.</summary>
+public sealed record ModelCallInfo(
+    int Attempts, IReadOnlyList<string> Retries, string Outcome, string? Error, double LatencyMs, int? InputTokens, int? OutputTokens, string? ToolCall, string? Arguments);
+
+/// <summary>A proposal (agent, guard or approved review) and the gate's answer; command_id once queued.</summary>
+public sealed record ProposalEvent : RunEvent
+{
+    public required string ProposalId { get; init; }
+    public required CommandSource Source { get; init; }
+    public required InterventionAction Action { get; init; }
+    public string? CheckpointId { get; init; }
+    public string? Layer { get; init; }
+    public required string Reason { get; init; }
+    public required Verdict Verdict { get; init; }
+    public required string Rule { get; init; }
+    public required string GateReason { get; init; }
+    public string? CommandId { get; init; }
+}
+
+/// <summary>A reviewed proposal: approved, rejected or expired, by whom and why.</summary>
+public sealed record ReviewEvent : RunEvent
+{
+    public required string ProposalId { get; init; }
+    public required string Status { get; init; }
+    public string? Reviewer { get; init; }
+    public string? Comment { get; init; }
+}
+
+/// <summary>The measured effect of an applied intervention: mean train loss before and after it.</summary>
+public sealed record InterventionEffectEvent : RunEvent
+{
+    public required string ProposalId { get; init; }
+    public required InterventionAction Action { get; init; }
+    public required long AppliedStep { get; init; }
+    public required double LossBefore { get; init; }
+    public required double LossAfter { get; init; }
 }

@@ -14,34 +14,45 @@ public static class RunCommandLine
 {
     private static readonly (Option Option, string Key)[] Settings =
     [
-        (new Option<string>("--task") { Description = "fashion-mnist, char-lm or synthetic" }, "Task"),
-        (new Option<string>("--model") { Description = "fashion-mnist: mlp or cnn; char-lm: gpt; synthetic: mlp" }, "Model"),
-        (new Option<int?>("--steps") { Description = "optimisation steps" }, "Steps"),
-        (new Option<int?>("--batch-size") { Description = "examples (sequences) per step; 0: the task's default" }, "BatchSize"),
-        (new Option<double?>("--lr") { Description = "base learning rate" }, "LearningRate"),
-        (new Option<string>("--optimizer") { Description = "adamw or sgd" }, "Optimizer"),
-        (new Option<double?>("--weight-decay") { Description = "weight decay" }, "WeightDecay"),
-        (new Option<double?>("--momentum") { Description = "SGD momentum" }, "Momentum"),
-        (new Option<string>("--schedule") { Description = "constant, linear or cosine" }, "Schedule"),
-        (new Option<int?>("--warmup-steps") { Description = "linear warm-up steps" }, "WarmupSteps"),
-        (new Option<double?>("--grad-clip") { Description = "gradient-norm clipping threshold; 0: off" }, "GradClip"),
-        (new Option<int?>("--seed") { Description = "random seed" }, "Seed"),
-        (new Option<int?>("--threads") { Description = "CPU threads; 0: all cores" }, "Threads"),
-        (new Option<string>("--device") { Description = "auto, cpu or cuda" }, "Device"),
-        (new Option<int?>("--eval-every") { Description = "evaluate every N steps" }, "EvalEvery"),
-        (new Option<int?>("--eval-batches") { Description = "validation batches per evaluation; 0: all" }, "EvalBatches"),
-        (new Option<int?>("--log-every") { Description = "write a metrics line every N steps" }, "LogEvery"),
-        (new Option<int?>("--snapshot-every") { Description = "in-memory checkpoint every N steps; 0: none" }, "SnapshotEvery"),
-        (new Option<int?>("--snapshots-kept") { Description = "in-memory checkpoints kept" }, "SnapshotsKept"),
-        (new Option<int?>("--checkpoint-every") { Description = "disk checkpoint every N steps; 0: only at the end and on request" }, "CheckpointEvery"),
-        (new Option<int?>("--max-non-finite") { Description = "stop as diverged after N non-finite losses in a row" }, "MaxConsecutiveNonFinite"),
-        (new Option<string>("--out") { Description = "output folder for metrics.jsonl, events.jsonl, run.json, checkpoints/" }, "Out"),
-        (new Option<string>("--data-dir") { Description = "Fashion-MNIST folder" }, "Data:FashionMnistDir"),
-        (new Option<string>("--text") { Description = "char-lm corpus: a text file or a folder of them" }, "Data:TextPath"),
-        (new Option<int?>("--context-length") { Description = "char-lm context length" }, "CharLm:ContextLength"),
-        (new Option<int?>("--embedding-size") { Description = "char-lm embedding width" }, "CharLm:EmbeddingSize"),
-        (new Option<int?>("--layers") { Description = "char-lm decoder blocks" }, "CharLm:Layers"),
-        (new Option<int?>("--heads") { Description = "char-lm attention heads" }, "CharLm:Heads"),
+        (new Option<string>("--task") { Description = "fashion-mnist, char-lm or synthetic" }, "Training:Task"),
+        (new Option<string>("--model") { Description = "fashion-mnist: mlp or cnn; char-lm: gpt; synthetic: mlp" }, "Training:Model"),
+        (new Option<int?>("--steps") { Description = "optimisation steps" }, "Training:Steps"),
+        (new Option<int?>("--batch-size") { Description = "examples (sequences) per step; 0: the task's default" }, "Training:BatchSize"),
+        (new Option<double?>("--lr") { Description = "base learning rate" }, "Training:LearningRate"),
+        (new Option<string>("--optimizer") { Description = "adamw or sgd" }, "Training:Optimizer"),
+        (new Option<double?>("--weight-decay") { Description = "weight decay" }, "Training:WeightDecay"),
+        (new Option<double?>("--momentum") { Description = "SGD momentum" }, "Training:Momentum"),
+        (new Option<string>("--schedule") { Description = "constant, linear or cosine" }, "Training:Schedule"),
+        (new Option<int?>("--warmup-steps") { Description = "linear warm-up steps" }, "Training:WarmupSteps"),
+        (new Option<double?>("--grad-clip") { Description = "gradient-norm clipping threshold; 0: off" }, "Training:GradClip"),
+        (new Option<int?>("--seed") { Description = "random seed" }, "Training:Seed"),
+        (new Option<int?>("--threads") { Description = "CPU threads; 0: all cores" }, "Training:Threads"),
+        (new Option<string>("--device") { Description = "auto, cpu or cuda" }, "Training:Device"),
+        (new Option<int?>("--eval-every") { Description = "evaluate every N steps" }, "Training:EvalEvery"),
+        (new Option<int?>("--eval-batches") { Description = "validation batches per evaluation; 0: all" }, "Training:EvalBatches"),
+        (new Option<int?>("--log-every") { Description = "write a metrics line every N steps" }, "Training:LogEvery"),
+        (new Option<int?>("--snapshot-every") { Description = "in-memory checkpoint every N steps; 0: none" }, "Training:SnapshotEvery"),
+        (new Option<int?>("--snapshots-kept") { Description = "in-memory checkpoints kept" }, "Training:SnapshotsKept"),
+        (new Option<int?>("--checkpoint-every") { Description = "disk checkpoint every N steps; 0: only at the end and on request" }, "Training:CheckpointEvery"),
+        (new Option<int?>("--max-non-finite") { Description = "stop as diverged after N non-finite losses in a row" }, "Training:MaxConsecutiveNonFinite"),
+        (new Option<string>("--out") { Description = "output folder for metrics.jsonl, events.jsonl, run.json, checkpoints/" }, "Training:Out"),
+        (new Option<string>("--data-dir") { Description = "Fashion-MNIST folder" }, "Training:Data:FashionMnistDir"),
+        (new Option<string>("--text") { Description = "char-lm corpus: a text file or a folder of them" }, "Training:Data:TextPath"),
+        (new Option<int?>("--context-length") { Description = "char-lm context length" }, "Training:CharLm:ContextLength"),
+        (new Option<int?>("--embedding-size") { Description = "char-lm embedding width" }, "Training:CharLm:EmbeddingSize"),
+        (new Option<int?>("--layers") { Description = "char-lm decoder blocks" }, "Training:CharLm:Layers"),
+        (new Option<int?>("--heads") { Description = "char-lm attention heads" }, "Training:CharLm:Heads"),
+        (new Option<string>("--agent") { Description = "none, rules, openai, azure-openai or replay" }, "Agent:Provider"),
+        (new Option<string>("--policy") { Description = "policy file (policies/*.yaml)" }, "Agent:Policy"),
+        (new Option<int?>("--decide-every") { Description = "ask the agent every N steps" }, "Agent:DecideEvery"),
+        (new Option<bool?>("--pause-while-deciding") { Description = "hold training while the agent decides (exact reproducibility)" }, "Agent:PauseWhileDeciding"),
+        (new Option<int?>("--max-turns") { Description = "model turns per decision" }, "Agent:MaxTurns"),
+        (new Option<string>("--system-prompt") { Description = "agent instructions file" }, "Agent:SystemPrompt"),
+        (new Option<string>("--summary-template") { Description = "summary template file" }, "Agent:SummaryTemplate"),
+        (new Option<string>("--base-url") { Description = "OpenAI-compatible endpoint for --agent openai" }, "Agent:OpenAI:BaseUrl"),
+        (new Option<string>("--model-name") { Description = "model for --agent openai" }, "Agent:OpenAI:Model"),
+        (new Option<string>("--replay") { Description = "decision transcript for --agent replay" }, "Agent:Replay:Transcript"),
+        (new Option<string>("--fallback") { Description = "when the model cannot answer: keep or rules" }, "Agent:Resilience:Fallback"),
     ];
 
     private static readonly Option<string[]> Faults = new("--fault")
@@ -74,7 +85,7 @@ public static class RunCommandLine
             if (parse.GetResult(option) is { Implicit: false } result)
             {
                 object? value = result.GetValueOrDefault<object?>();
-                values[$"{TrainingOptions.Section}:{key}"] = Convert.ToString(value, CultureInfo.InvariantCulture);
+                values[key] = Convert.ToString(value, CultureInfo.InvariantCulture);
             }
         }
         string[] faults = parse.GetValue(Faults) ?? [];

@@ -1,3 +1,4 @@
+using AgentTrainer.Agents;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Options;
 using Microsoft.Extensions.Configuration;
@@ -46,6 +47,10 @@ public static class AgentTrainerHost
         builder.Services.AddSingleton<IValidateOptions<TrainingOptions>, TrainingOptionsValidator>();
         builder.Services.AddOptions<TrainingOptions>()
             .Bind(builder.Configuration.GetSection(TrainingOptions.Section))
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
+        builder.Services.AddOptions<AgentOptions>()
+            .Bind(builder.Configuration.GetSection(AgentOptions.Section))
             .ValidateOnStart();
         builder.Services.AddSingleton<ConsoleProgress>();
         builder.Services.AddSingleton<RunExit>();

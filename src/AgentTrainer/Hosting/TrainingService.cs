@@ -1,3 +1,5 @@
+using AgentTrainer.Agents;
+using AgentTrainer.Agents.Supervision;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
@@ -13,6 +15,7 @@ namespace AgentTrainer.App.Hosting;
 /// Host shutdown (Ctrl+C, SIGTERM) cancels the run, which then writes a checkpoint and finishes.</summary>
 public sealed class TrainingService(
     IOptions<TrainingOptions> options,
+    IOptions<AgentOptions> agentOptions,
     CommandQueue commands,
     TimeProvider time,
     ConsoleProgress progress,
@@ -21,9 +24,9 @@ public sealed class TrainingService(
     ILogger<TrainingService> logger) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.Factory.StartNew(() => Train(stoppingToken), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Task.Factory.StartNew(() => Train(stoppingToken).GetAwaiter().GetResult(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-    private void Train(CancellationToken stoppingToken)
+    private async Task Train(CancellationToken stoppingToken)
     {
         // Stop as soon as the application starts stopping (a signal), not only when the host
         // gets round to stopping its services.
@@ -31,9 +34,15 @@ public sealed class TrainingService(
         try
         {
             TrainingOptions settings = options.Value;
-            using var run = new TrainingRun(settings, commands, time, progress);
-            logger.LogInformation("Training {Task} for {Steps} steps on {Device}; records in {Folder}",
-                settings.Task, settings.Steps, run.Runtime.Description, Path.GetFullPath(settings.Out));
+            AgentOptions agentSettings = agentOptions.Value;
+            await using AgentRun? agent = agentSettings.Provider == AgentProviders.None
+                ? null
+                : AgentRun.Create(agentSettings, settings.Out, commands, time);
+            using var run = new TrainingRun(settings, commands, time, [progress, .. agent?.Observers ?? []]);
+            agent?.Attach(run);
+            logger.LogInformation("Training {Task} for {Steps} steps on {Device}; agent {Agent}{Policy}; records in {Folder}",
+                settings.Task, settings.Steps, run.Runtime.Description, agentSettings.Provider,
+                agent is null ? "" : $" under {agentSettings.Policy}", Path.GetFullPath(settings.Out));
             RunSummary summary = run.Execute(stop.Token);
             exit.Code = ExitCodes.ForOutcome(summary.Status);
             logger.LogInformation("Run {Outcome} at step {Step}: final val_loss {ValLoss:F4} (start {Initial:F4}, best {Best:F4}){Accuracy}",

@@ -1,0 +1,134 @@
+using System.Globalization;
+using System.Text.Json;
+using AgentTrainer.Agents.Tools;
+using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Summaries;
+using Microsoft.SemanticKernel;
+using Microsoft.SemanticKernel.ChatCompletion;
+using Microsoft.SemanticKernel.Services;
+
+namespace AgentTrainer.Agents.Providers;
+
+/// <summary>An embedded deterministic "model" behind Semantic Kernel's chat interface, so the real
+/// function-calling path runs with no network. It reads the structured summary attached to the
+/// last user message and decides as a careful practitioner would, explaining why.</summary>
+public sealed class RulesChatCompletionService : IChatCompletionService
+{
+    public const string SummaryKey = "training_summary";
+    public const string ModelId = "rules-v1";
+
+    /// <summary>Below this volatility (relative spread of step losses around their trend) a curve is smooth.</summary>
+    private const double SmoothVolatility = 0.005;
+
+    public IReadOnlyDictionary<string, object?> Attributes { get; } = new Dictionary<string, object?> { [AIServiceExtensions.ModelIdKey] = ModelId };
+
+    public Task<IReadOnlyList<ChatMessageContent>> GetChatMessageContentsAsync(
+        ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default)
+    {
+        ChatMessageContent last = chatHistory[^1];
+        ChatMessageContent reply = last.Role == AuthorRole.Tool
+            ? new ChatMessageContent(AuthorRole.Assistant, "Noted.", ModelId)
+            : Decide(FindSummary(chatHistory));
+        return Task.FromResult<IReadOnlyList<ChatMessageContent>>([reply]);
+    }
+
+    public IAsyncEnumerable<StreamingChatMessageContent> GetStreamingChatMessageContentsAsync(
+        ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("The rules model does not stream.");
+
+    private static TrainingSummary FindSummary(ChatHistory history) =>
+        history.LastOrDefault(m => m.Role == AuthorRole.User && m.Metadata?.ContainsKey(SummaryKey) == true)?.Metadata![SummaryKey] as TrainingSummary
+        ?? throw new InvalidOperationException("The rules model needs the structured summary on the user message.");
+
+    /// <summary>The practitioner's judgement, most urgent first.</summary>
+    public static ChatMessageContent Decide(TrainingSummary summary)
+    {
+        SummarySignals s = summary.Signals;
+        CheckpointSummary? best = BestCheckpoint(summary);
+
+        if (s.NonFiniteSteps > 0 && best is not null)
+        {
+            return Call("rollback_checkpoint", $"{s.NonFiniteSteps} non-finite losses in the last 100 steps; {best.Id} (val loss {F(best.ValLoss)}) is the best checkpoint before it.", ("checkpoint_id", best.Id));
+        }
+        bool diverged = s.RecentLoss > 1.3 * s.BestRecentLoss && s.ShortTrend > 0;
+        if (diverged && best is not null && summary.Limits.RollbacksLeft > 0)
+        {
+            return Call("rollback_checkpoint", $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level {F(s.BestRecentLoss)} and rising; rolling back to {best.Id} (val loss {F(best.ValLoss)}).", ("checkpoint_id", best.Id));
+        }
+        if (BrokenLayer(summary) is { } broken)
+        {
+            return Call("reset_layer", broken.Reason, ("layer_name", broken.Layer));
+        }
+        bool lrHasRoom = summary.BaseLearningRate * 0.5 >= summary.Limits.MinLearningRate;
+        if (diverged && lrHasRoom)
+        {
+            return Call("halve_learning_rate", $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level and no checkpoint can be used.");
+        }
+        if (s.ShortTrend > 0.02 && s.LongTrend > 0 && lrHasRoom)
+        {
+            return Call("halve_learning_rate", $"the loss is rising: {P(s.ShortTrend)} per 100 steps over the last 50, {P(s.LongTrend)} over the last 200.");
+        }
+        if (s.Spikes >= 3 && lrHasRoom)
+        {
+            return Call("halve_learning_rate", $"{s.Spikes} loss spikes above twice the median in the last 100 steps: the lr is too high for this region.");
+        }
+        // A noisy plateau while the schedule still runs the lr near its base: the lr is too high to
+        // settle (the paper's unstable start). A smooth, slow decline instead: the lr is too low.
+        bool scheduleDecayed = summary.LearningRate < 0.5 * summary.BaseLearningRate;
+        bool plateau = s.LongTrend > -0.03 && s.ShortTrend > -0.05;
+        if (plateau && s.Volatility >= SmoothVolatility && !scheduleDecayed && lrHasRoom && summary.Step >= 200)
+        {
+            return Call("halve_learning_rate", $"the loss has stopped improving ({P(s.LongTrend)} per 100 steps over the last 200) and is noisy (volatility {P(s.Volatility)}) at lr {F(summary.LearningRate)}.");
+        }
+        bool smoothSlow = s.LongTrend is < -0.005 and > -0.03 && s.ShortTrend < 0 && s.Volatility < SmoothVolatility && s.RecentGradNorm < s.MedianGradNorm * 1.5;
+        bool settled = s.StepsSinceIntervention is null or >= 300;
+        if (smoothSlow && settled && !scheduleDecayed && summary.BaseLearningRate * 2 <= summary.Limits.MaxLearningRate && summary.Step >= 300)
+        {
+            return Call("double_learning_rate", $"the loss falls smoothly but slowly ({P(s.LongTrend)} per 100 steps, volatility {P(s.Volatility)}) with a steady gradient norm {F(s.RecentGradNorm)}.");
+        }
+        return Call("keep_learning_rate", $"healthy enough: trend {P(s.ShortTrend)} per 100 steps, volatility {P(s.Volatility)}, no spikes worth acting on.");
+    }
+
+    private static CheckpointSummary? BestCheckpoint(TrainingSummary summary) =>
+        summary.Checkpoints
+            .Where(c => c.Branch == summary.Branch || c.Step <= summary.Step)
+            .Where(c => c.ValLoss is { } v && double.IsFinite(v) && summary.Step - c.Step <= summary.Limits.MaxRollbackDepth && c.Step < summary.Step)
+            .MinBy(c => c.ValLoss);
+
+    private static (string Layer, string Reason)? BrokenLayer(TrainingSummary summary)
+    {
+        IReadOnlyList<LayerHealth> layers = summary.Layers;
+        foreach (LayerHealth layer in layers.Where(l => summary.Limits.ResettableLayers.Contains(l.Name)))
+        {
+            if (layer.DeadFraction is > 0.9)
+            {
+                return (layer.Name, $"{P(layer.DeadFraction.Value)} of {layer.Name}'s ReLU units never fire; the other layers are healthy.");
+            }
+            double others = layers.Where(l => l.Name != layer.Name).Select(l => l.WeightNorm).DefaultIfEmpty(layer.WeightNorm).Max();
+            if (layer.WeightNorm > 20 * others && layer.WeightNorm > 100)
+            {
+                return (layer.Name, $"{layer.Name}'s weight norm {F(layer.WeightNorm)} is over 20x any other layer's ({F(others)}): exploded.");
+            }
+        }
+        return null;
+    }
+
+    private static ChatMessageContent Call(string function, string reason, params (string Name, string Value)[] arguments)
+    {
+        var kernelArguments = new KernelArguments { ["reason"] = reason };
+        foreach ((string name, string value) in arguments)
+        {
+            kernelArguments[name] = value;
+        }
+        var message = new ChatMessageContent(AuthorRole.Assistant, content: null, ModelId);
+        message.Items.Add(new FunctionCallContent(function, InterventionTools.PluginName, "call_" + Guid.NewGuid().ToString("N")[..12], kernelArguments));
+        return message;
+    }
+
+    private static string F(double? value) => value is { } v ? v.ToString("G4", CultureInfo.InvariantCulture) : "n/a";
+
+    private static string P(double value) => (value * 100).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";
+
+    internal static string Serialize(KernelArguments? arguments) =>
+        JsonSerializer.Serialize(arguments?.ToDictionary(pair => pair.Key, pair => pair.Value?.ToString()) ?? []);
+}

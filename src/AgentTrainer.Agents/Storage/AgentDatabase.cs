@@ -1,0 +1,66 @@
+using Microsoft.Data.Sqlite;
+
+namespace AgentTrainer.Agents.Storage;
+
+/// <summary>The run's durable agent state: one SQLite file (agent.db in the run folder) with the
+/// review queue and the audit log. WAL mode, so the CLI can read and review while the run writes.</summary>
+public static class AgentDatabase
+{
+    public const string FileName = "agent.db";
+
+    public static string ConnectionString(string path) =>
+        new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false, DefaultTimeout = 30 }.ToString();
+
+    public static SqliteConnection Open(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var connection = new SqliteConnection(ConnectionString(path));
+        connection.Open();
+        Execute(connection, """
+            PRAGMA journal_mode = WAL;
+            PRAGMA busy_timeout = 30000;
+            CREATE TABLE IF NOT EXISTS reviews (
+                proposal_id TEXT PRIMARY KEY,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                step INTEGER NOT NULL,
+                branch INTEGER NOT NULL,
+                action TEXT NOT NULL,
+                checkpoint_id TEXT,
+                layer TEXT,
+                reason TEXT NOT NULL,
+                rule TEXT NOT NULL,
+                summary TEXT NOT NULL,
+                status TEXT NOT NULL,
+                reviewer TEXT,
+                comment TEXT,
+                decided_at TEXT,
+                command_id TEXT);
+            CREATE TABLE IF NOT EXISTS audit (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                time TEXT NOT NULL,
+                type TEXT NOT NULL,
+                step INTEGER NOT NULL,
+                branch INTEGER NOT NULL,
+                json TEXT NOT NULL);
+            """);
+        return connection;
+    }
+
+    public static void Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using SqliteCommand command = Command(connection, sql, parameters);
+        command.ExecuteNonQuery();
+    }
+
+    public static SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach ((string name, object? value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+        return command;
+    }
+}

@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Threading.Channels;
+using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Records;
+using Microsoft.Data.Sqlite;
+
+namespace AgentTrainer.Agents.Storage;
+
+/// <summary>Every event of the run (commands, decisions with their summaries and model calls,
+/// proposals, reviews, effects) in SQLite, beside events.jsonl. Written on a background task, so
+/// the training thread never waits for the disk.</summary>
+public sealed class AuditLog : IRunObserver, IAsyncDisposable
+{
+    private readonly Channel<RunEvent> _events = Channel.CreateUnbounded<RunEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _pump;
+
+    public AuditLog(string databasePath)
+    {
+        DatabasePath = databasePath;
+        AgentDatabase.Open(databasePath).Dispose(); // create the schema now, not on the first event
+        _pump = Task.Run(PumpAsync);
+    }
+
+    public string DatabasePath { get; }
+
+    public void OnStep(StepMetrics metrics)
+    {
+    }
+
+    public void OnEvaluation(EvaluationMetrics metrics)
+    {
+    }
+
+    public void OnEvent(RunEvent runEvent) => _events.Writer.TryWrite(runEvent);
+
+    private async Task PumpAsync()
+    {
+        using SqliteConnection connection = AgentDatabase.Open(DatabasePath);
+        while (await _events.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            using SqliteTransaction transaction = connection.BeginTransaction();
+            while (_events.Reader.TryRead(out RunEvent? runEvent))
+            {
+                string json = JsonSerializer.Serialize(runEvent, RunJson.Options);
+                string type = JsonDocument.Parse(json).RootElement.GetProperty("type").GetString()!;
+                using SqliteCommand command = AgentDatabase.Command(connection,
+                    "INSERT INTO audit (time, type, step, branch, json) VALUES ($time, $type, $step, $branch, $json)",
+                    ("$time", runEvent.Time.ToString("O", CultureInfo.InvariantCulture)), ("$type", type), ("$step", runEvent.Step),
+                    ("$branch", runEvent.Branch), ("$json", json));
+                command.Transaction = transaction;
+                command.ExecuteNonQuery();
+            }
+            transaction.Commit();
+        }
+    }
+
+    /// <summary>The audit entries, oldest first, optionally of one type.</summary>
+    public static IReadOnlyList<(string Type, long Step, string Json)> Read(string databasePath, string? type = null)
+    {
+        using SqliteConnection connection = AgentDatabase.Open(databasePath);
+        using SqliteCommand command = AgentDatabase.Command(connection,
+            "SELECT type, step, json FROM audit WHERE $type IS NULL OR type = $type ORDER BY id", ("$type", type));
+        using SqliteDataReader reader = command.ExecuteReader();
+        var entries = new List<(string, long, string)>();
+        while (reader.Read())
+        {
+            entries.Add((reader.GetString(0), reader.GetInt64(1), reader.GetString(2)));
+        }
+        return entries;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _events.Writer.TryComplete();
+        await _pump.ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,118 @@
+using System.Globalization;
+using AgentTrainer.Core.Policies;
+using Microsoft.Data.Sqlite;
+
+namespace AgentTrainer.Agents.Storage;
+
+/// <summary>Proposals waiting for a person, durable across restarts. A reviewer approves or rejects
+/// (with name and comment); the running supervisor picks approved ones up, validates them again and
+/// queues them as commands; unanswered ones expire.</summary>
+public sealed class ReviewQueue(string databasePath, TimeProvider time)
+{
+    public string DatabasePath => databasePath;
+
+    public void Add(Proposal proposal, GateDecision decision, string summary, TimeSpan timeout)
+    {
+        using SqliteConnection connection = AgentDatabase.Open(databasePath);
+        DateTimeOffset now = time.GetUtcNow();
+        AgentDatabase.Execute(connection, """
+            INSERT INTO reviews (proposal_id, created_at, expires_at, step, branch, action, checkpoint_id, layer, reason, rule, summary, status)
+            VALUES ($id, $created, $expires, $step, $branch, $action, $checkpoint, $layer, $reason, $rule, $summary, $status)
+            """,
+            ("$id", proposal.Id), ("$created", Time(now)), ("$expires", Time(now + timeout)), ("$step", proposal.BasedOnStep),
+            ("$branch", proposal.BasedOnBranch), ("$action", InterventionActions.Name(proposal.Action)), ("$checkpoint", proposal.CheckpointId),
+            ("$layer", proposal.Layer), ("$reason", proposal.Reason), ("$rule", decision.Rule), ("$summary", summary), ("$status", ReviewStatus.AwaitingReview));
+    }
+
+    public IReadOnlyList<ReviewItem> List(string? status = null)
+    {
+        using SqliteConnection connection = AgentDatabase.Open(databasePath);
+        using SqliteCommand command = AgentDatabase.Command(connection,
+            "SELECT * FROM reviews WHERE $status IS NULL OR status = $status ORDER BY created_at, proposal_id", ("$status", status));
+        using SqliteDataReader reader = command.ExecuteReader();
+        var items = new List<ReviewItem>();
+        while (reader.Read())
+        {
+            items.Add(Read(reader));
+        }
+        return items;
+    }
+
+    /// <summary>Approves or rejects a proposal that awaits review. Returns what was wrong, or null.</summary>
+    public string? Decide(string proposalId, bool approve, string reviewer, string? comment)
+    {
+        if (string.IsNullOrWhiteSpace(reviewer))
+        {
+            return "a review needs the reviewer's name.";
+        }
+        using SqliteConnection connection = AgentDatabase.Open(databasePath);
+        int changed;
+        using (SqliteCommand command = AgentDatabase.Command(connection, """
+            UPDATE reviews SET status = $status, reviewer = $reviewer, comment = $comment, decided_at = $now
+            WHERE proposal_id = $id AND status = 'awaiting_review'
+            """,
+            ("$status", approve ? ReviewStatus.Approved : ReviewStatus.Rejected), ("$reviewer", reviewer), ("$comment", comment),
+            ("$now", Time(time.GetUtcNow())), ("$id", proposalId)))
+        {
+            changed = command.ExecuteNonQuery();
+        }
+        if (changed == 1)
+        {
+            return null;
+        }
+        ReviewItem? item = List().FirstOrDefault(i => i.ProposalId == proposalId);
+        return item is null ? $"no proposal '{proposalId}' in the review queue." : $"proposal '{proposalId}' is {item.Status}, not awaiting review.";
+    }
+
+    /// <summary>Approved proposals not yet dispatched as commands.</summary>
+    public IReadOnlyList<ReviewItem> Approved() => List(ReviewStatus.Approved);
+
+    /// <summary>Marks a proposal applied (queued as a command) or expired, exactly once.</summary>
+    public bool Close(string proposalId, string fromStatus, string status, string? commandId, string? comment = null)
+    {
+        using SqliteConnection connection = AgentDatabase.Open(databasePath);
+        using SqliteCommand command = AgentDatabase.Command(connection, """
+            UPDATE reviews SET status = $status, command_id = $command, comment = COALESCE($comment, comment), decided_at = COALESCE(decided_at, $now)
+            WHERE proposal_id = $id AND status = $from
+            """,
+            ("$status", status), ("$command", commandId), ("$comment", comment), ("$now", Time(time.GetUtcNow())), ("$id", proposalId), ("$from", fromStatus));
+        return command.ExecuteNonQuery() == 1;
+    }
+
+    /// <summary>Proposals whose wait ran out; they are marked expired.</summary>
+    public IReadOnlyList<ReviewItem> ExpireOverdue()
+    {
+        DateTimeOffset now = time.GetUtcNow();
+        var expired = List(ReviewStatus.AwaitingReview).Where(item => item.ExpiresAt <= now).ToList();
+        return [.. expired.Where(item => Close(item.ProposalId, ReviewStatus.AwaitingReview, ReviewStatus.Expired, null, "no review before the deadline"))];
+    }
+
+    private static string Time(DateTimeOffset value) => value.ToString("O", CultureInfo.InvariantCulture);
+
+    private static ReviewItem Read(SqliteDataReader reader)
+    {
+        string? Text(string column) => reader.IsDBNull(reader.GetOrdinal(column)) ? null : reader.GetString(reader.GetOrdinal(column));
+        return new ReviewItem(
+            Text("proposal_id")!,
+            DateTimeOffset.Parse(Text("created_at")!, CultureInfo.InvariantCulture),
+            DateTimeOffset.Parse(Text("expires_at")!, CultureInfo.InvariantCulture),
+            reader.GetInt64(reader.GetOrdinal("step")),
+            reader.GetInt32(reader.GetOrdinal("branch")),
+            InterventionActions.Parse(Text("action")!)!.Value,
+            Text("checkpoint_id"), Text("layer"), Text("reason")!, Text("rule")!, Text("summary")!, Text("status")!,
+            Text("reviewer"), Text("comment"), Text("command_id"));
+    }
+}
+
+public sealed record ReviewItem(
+    string ProposalId, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, long Step, int Branch, InterventionAction Action,
+    string? CheckpointId, string? Layer, string Reason, string Rule, string Summary, string Status, string? Reviewer, string? Comment, string? CommandId);
+
+public static class ReviewStatus
+{
+    public const string AwaitingReview = "awaiting_review";
+    public const string Approved = "approved";
+    public const string Rejected = "rejected";
+    public const string Expired = "expired";
+    public const string Applied = "applied";
+}

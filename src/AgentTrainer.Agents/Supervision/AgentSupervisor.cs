@@ -1,0 +1,416 @@
+using System.Collections.Concurrent;
+using AgentTrainer.Agents.Decisions;
+using AgentTrainer.Agents.Storage;
+using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Policies;
+using AgentTrainer.Core.Records;
+using AgentTrainer.Core.Summaries;
+using AgentTrainer.Training.Trainer;
+
+namespace AgentTrainer.Agents.Supervision;
+
+/// <summary>Watches the run and asks the agent: every DecideEvery steps, and at once on a loss spike
+/// or a gradient-norm explosion. A NaN/Inf loss is handled by the policy's guard with no model at all.
+/// Decisions run off the training thread (unless PauseWhileDeciding); what the gate applies becomes a
+/// command, applied at the next step boundary. Approved reviews are picked up, re-validated and queued.
+/// Every decision, proposal, review and measured effect is reported as a run event.</summary>
+public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
+{
+    /// <summary>Each decision's final tool call, one JSON line each: a transcript the replay provider can re-run.</summary>
+    public const string TranscriptFile = "decisions.jsonl";
+    private const int TriggerWindow = 50;
+    private readonly JsonLinesWriter? _transcript;
+    private readonly AgentOptions _options;
+    private readonly TrainingAgent? _agent;
+    private readonly PolicyGate _gate;
+    private readonly CommandQueue _commands;
+    private readonly ReviewQueue _reviews;
+    private readonly TimeProvider _time;
+    private readonly RunHistory _history = new();
+    private readonly ConcurrentDictionary<string, Proposal> _dispatched = new(StringComparer.Ordinal);
+    private readonly List<PendingEffect> _pendingEffects = [];
+    private readonly List<InterventionOutcome> _outcomes = [];
+    private readonly Lock _effectsGate = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<double> _recentLosses = [];
+    private readonly List<double> _recentGradNorms = [];
+    private InteractiveTrainer? _trainer;
+    private IRunObserver _events = NoEvents.Instance;
+    private Task? _decision;
+    private Task? _reviewLoop;
+    private CommandRecord? _guardCommand;
+    private long _trained;
+    private long? _lastAppliedTrained;
+    private long _lastTriggerTrained = long.MinValue;
+
+    public AgentSupervisor(AgentOptions options, TrainingAgent? agent, PolicyGate gate, CommandQueue commands, ReviewQueue reviews, TimeProvider time,
+        JsonLinesWriter? transcript = null)
+    {
+        _transcript = transcript;
+        _options = options;
+        _agent = agent;
+        _gate = gate;
+        _commands = commands;
+        _reviews = reviews;
+        _time = time;
+    }
+
+    /// <summary>Decisions taken so far (finished ones).</summary>
+    public ConcurrentQueue<DecisionRecord> Decisions { get; } = new();
+
+    /// <summary>Connects to the trainer, and to the run's observers for the events it reports.</summary>
+    public void Attach(InteractiveTrainer trainer, IRunObserver events)
+    {
+        _trainer = trainer;
+        _events = events;
+        _reviewLoop = Task.Run(() => ReviewLoopAsync(_stopping.Token));
+    }
+
+    public void OnStep(StepMetrics metrics)
+    {
+        _history.Add(metrics);
+        long trained = Interlocked.Increment(ref _trained);
+        MeasureEffects(trained);
+        if (metrics.NonFinite)
+        {
+            Guard(metrics);
+            StartDecision("non_finite_loss", trained);
+            return;
+        }
+        string? trigger = Trigger(metrics);
+        Remember(_recentLosses, metrics.Loss);
+        Remember(_recentGradNorms, metrics.GradNorm);
+        if (trigger is not null)
+        {
+            StartDecision(trigger, trained);
+        }
+    }
+
+    public void OnEvaluation(EvaluationMetrics metrics) => _history.Add(metrics);
+
+    public void OnEvent(RunEvent runEvent)
+    {
+        if (runEvent is not CommandEvent { Status: CommandStatus.Succeeded } command || !_dispatched.TryRemove(command.Id, out Proposal? proposal))
+        {
+            return;
+        }
+        long trained = Interlocked.Read(ref _trained);
+        _gate.RecordApplied(proposal, trained);
+        _lastAppliedTrained = trained;
+        lock (_effectsGate)
+        {
+            double before = _recentLosses.Count > 0 ? _recentLosses.TakeLast(_options.EffectWindowSteps).Average() : double.NaN;
+            _pendingEffects.Add(new PendingEffect(proposal, command.Step, trained, before));
+        }
+    }
+
+    private string? Trigger(StepMetrics metrics)
+    {
+        if (_agent is null)
+        {
+            return null;
+        }
+        if (_recentLosses.Count >= 20 && _trained - _lastTriggerTrained > 10)
+        {
+            Policy policy = _gate.Policy;
+            if (metrics.Loss > policy.LossSpikeFactor * SummaryBuilder.Median(_recentLosses))
+            {
+                return "loss_spike";
+            }
+            if (metrics.GradNorm > policy.GradNormExplosionFactor * SummaryBuilder.Median(_recentGradNorms))
+            {
+                return "grad_norm_explosion";
+            }
+        }
+        return (metrics.Step + 1) % _options.DecideEvery == 0 ? "scheduled" : null;
+    }
+
+    private void StartDecision(string trigger, long trained)
+    {
+        if (_agent is null || _trainer is null || (_decision is { IsCompleted: false }))
+        {
+            return;
+        }
+        _lastTriggerTrained = trained;
+        TrainingSummary summary = Summarise(trigger);
+        _decision = Task.Run(() => DecideAsync(_agent, summary));
+        if (_options.PauseWhileDeciding)
+        {
+            _decision.GetAwaiter().GetResult();
+        }
+    }
+
+    private async Task DecideAsync(TrainingAgent agent, TrainingSummary summary)
+    {
+        DecisionRecord record = await agent.DecideAsync(summary, Judge, _stopping.Token).ConfigureAwait(false);
+        Decisions.Enqueue(record);
+        if (record.Final is { } final)
+        {
+            var arguments = new SortedDictionary<string, string?>(StringComparer.Ordinal) { ["reason"] = final.Proposal.Reason };
+            if (final.Proposal.CheckpointId is { } checkpoint)
+            {
+                arguments["checkpoint_id"] = checkpoint;
+            }
+            if (final.Proposal.Layer is { } layer)
+            {
+                arguments["layer_name"] = layer;
+            }
+            _transcript?.Write(new TranscriptLine(record.Step, record.Branch, record.Id, InterventionActions.Name(final.Proposal.Action), arguments));
+        }
+        _events.OnEvent(new AgentDecisionEvent
+        {
+            Time = _time.GetUtcNow(), Step = record.Step, Branch = record.Branch, DecisionId = record.Id, Trigger = record.Trigger,
+            Summary = record.Summary, Provider = record.Provider, Model = record.Model, ModelErrors = record.ModelErrors,
+            ModelCalls = [.. record.Turns.Select(turn => new ModelCallInfo(
+                turn.Trace.Attempts, [.. turn.Trace.Retries.Select(r => $"attempt {r.Attempt}: {r.Error}; retried after {r.DelayMs:F0} ms")],
+                turn.Trace.Outcome, turn.Trace.Error, Math.Round(turn.Trace.LatencyMs, 3), turn.InputTokens, turn.OutputTokens, turn.ToolCall, turn.Arguments))],
+            FinalProposal = record.Final?.Proposal.Id,
+        });
+    }
+
+    /// <summary>The gate's verdict on a proposal, carried out: a command, a review entry, or nothing.</summary>
+    private GateDecision Judge(Proposal proposal, string summaryText)
+    {
+        GateDecision decision = _gate.Decide(proposal, GateStateNow());
+        string? commandId = null;
+        if (decision.Verdict == Verdict.Apply && proposal.ToCommand() is { } command)
+        {
+            commandId = Dispatch(proposal, command, proposal.Source);
+        }
+        else if (decision.Verdict == Verdict.Review)
+        {
+            _reviews.Add(proposal, decision, summaryText, _gate.Policy.ApprovalTimeout);
+        }
+        ReportProposal(proposal, decision, commandId);
+        return decision;
+    }
+
+    private string Dispatch(Proposal proposal, TrainerCommand command, CommandSource source)
+    {
+        // Registered before submitting: the trainer may apply it before Submit returns.
+        string id = _commands.PeekNextId();
+        _dispatched[id] = proposal;
+        CommandRecord record = _commands.Submit(command, source);
+        if (record.Id != id)
+        {
+            _dispatched.TryRemove(id, out _);
+            _dispatched[record.Id] = proposal;
+        }
+        if (source == CommandSource.Guard)
+        {
+            _guardCommand = record;
+        }
+        return record.Id;
+    }
+
+    /// <summary>A NaN/Inf loss: act on the policy's guard at once, without a model.</summary>
+    private void Guard(StepMetrics metrics)
+    {
+        if (_trainer is null || _guardCommand is { IsFinished: false })
+        {
+            return;
+        }
+        Policy policy = _gate.Policy;
+        TrainerState state = _trainer.State;
+        Proposal? proposal = policy.NonFiniteGuard switch
+        {
+            GuardActions.Rollback when LastGoodCheckpoint(state) is { } checkpoint => GuardProposal(state, InterventionAction.RollbackCheckpoint,
+                $"non-finite loss at step {metrics.Step}: rolling back to {checkpoint.Id}, the latest checkpoint with a finite validation loss.", checkpoint.Id),
+            GuardActions.Halve => GuardProposal(state, InterventionAction.HalveLearningRate, $"non-finite loss at step {metrics.Step}: halving the lr.", null),
+            _ => null,
+        };
+        if (proposal is not null)
+        {
+            Judge(proposal, $"guard: non-finite loss at step {metrics.Step}");
+        }
+    }
+
+    private CheckpointSummary? LastGoodCheckpoint(TrainerState state) =>
+        CheckpointsNow().Where(c => c.Step < state.Step && c.ValLoss is { } v && double.IsFinite(v)).MaxBy(c => (c.Step, c.Branch == state.Branch))
+        ?? CheckpointsNow().Where(c => c.Step < state.Step).MaxBy(c => c.Step);
+
+    private static Proposal GuardProposal(TrainerState state, InterventionAction action, string reason, string? checkpointId) => new()
+    {
+        Id = $"guard-{state.Branch}-{state.Step}",
+        Action = action,
+        Reason = reason,
+        Source = CommandSource.Guard,
+        BasedOnStep = state.Step,
+        BasedOnBranch = state.Branch,
+        CheckpointId = checkpointId,
+    };
+
+    private async Task ReviewLoopAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), _time, stopping).ConfigureAwait(false);
+                ProcessReviews();
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Expires overdue proposals; re-validates approved ones and queues them as commands.</summary>
+    public void ProcessReviews()
+    {
+        TrainerState? state = _trainer?.State;
+        if (state is null)
+        {
+            return;
+        }
+        foreach (ReviewItem item in _reviews.ExpireOverdue())
+        {
+            ReportReview(item.ProposalId, ReviewStatus.Expired, null, "no review before the deadline", state);
+        }
+        foreach (ReviewItem item in _reviews.Approved())
+        {
+            var proposal = new Proposal
+            {
+                Id = item.ProposalId, Action = item.Action, Reason = item.Reason, Source = CommandSource.Agent,
+                BasedOnStep = item.Step, BasedOnBranch = item.Branch, CheckpointId = item.CheckpointId, Layer = item.Layer,
+            };
+            GateDecision decision = _gate.Decide(proposal, GateStateNow(), approved: true);
+            if (decision.Verdict == Verdict.Apply && proposal.ToCommand() is { } command)
+            {
+                // Claim it first, so it can never be queued twice.
+                if (_reviews.Close(item.ProposalId, ReviewStatus.Approved, ReviewStatus.Applied, null))
+                {
+                    string commandId = Dispatch(proposal, command, CommandSource.Human);
+                    _reviews.Close(item.ProposalId, ReviewStatus.Applied, ReviewStatus.Applied, commandId);
+                    ReportReview(item.ProposalId, ReviewStatus.Applied, item.Reviewer, $"queued as {commandId}", state);
+                    ReportProposal(proposal with { Source = CommandSource.Human }, decision, commandId);
+                }
+            }
+            else if (_reviews.Close(item.ProposalId, ReviewStatus.Approved, ReviewStatus.Expired, null, $"approved, but no longer valid: {decision.Reason}"))
+            {
+                ReportReview(item.ProposalId, ReviewStatus.Expired, item.Reviewer, decision.Reason, state);
+            }
+        }
+    }
+
+    private void MeasureEffects(long trained)
+    {
+        lock (_effectsGate)
+        {
+            foreach (PendingEffect effect in _pendingEffects.Where(e => trained - e.Trained >= _options.EffectWindowSteps).ToList())
+            {
+                double after = _recentLosses.TakeLast(_options.EffectWindowSteps).DefaultIfEmpty(double.NaN).Average();
+                _pendingEffects.Remove(effect);
+                _outcomes.Add(new InterventionOutcome(effect.Step, effect.Proposal.Describe(), SourceName(effect.Proposal.Source), effect.LossBefore, after));
+                TrainerState state = _trainer!.State;
+                _events.OnEvent(new InterventionEffectEvent
+                {
+                    Time = _time.GetUtcNow(), Step = state.Step, Branch = state.Branch, ProposalId = effect.Proposal.Id, Action = effect.Proposal.Action,
+                    AppliedStep = effect.Step, LossBefore = effect.LossBefore, LossAfter = after,
+                });
+            }
+        }
+    }
+
+    private TrainingSummary Summarise(string trigger)
+    {
+        TrainerState state = _trainer!.State;
+        (IReadOnlyList<StepMetrics> steps, IReadOnlyList<EvaluationMetrics> evaluations) = _history.Snapshot();
+        List<InterventionOutcome> interventions;
+        lock (_effectsGate)
+        {
+            interventions = [.. _outcomes, .. _pendingEffects.Select(e => new InterventionOutcome(e.Step, e.Proposal.Describe(), SourceName(e.Proposal.Source), e.LossBefore, null))];
+        }
+        GateState gateState = GateStateNow();
+        var context = new SummaryContext(state.Step, state.TotalSteps, state.Branch, state.LearningRate, state.BaseLearningRate, trigger,
+            _lastAppliedTrained is { } last ? Interlocked.Read(ref _trained) - last : null, interventions, gateState.Checkpoints, _gate.Limits(gateState));
+        return SummaryBuilder.Build(steps, evaluations, context);
+    }
+
+    private GateState GateStateNow()
+    {
+        TrainerState state = _trainer!.State;
+        return new GateState(state.Step, state.Branch, Interlocked.Read(ref _trained), state.BaseLearningRate, state.LearningRate, CheckpointsNow(), _trainer.LayerNames);
+    }
+
+    private IReadOnlyList<CheckpointSummary> CheckpointsNow() =>
+        [.. _trainer!.Checkpoints.List().Select(c => new CheckpointSummary(c.Id, c.Step, c.Branch, c.ValLoss))];
+
+    private void ReportProposal(Proposal proposal, GateDecision decision, string? commandId)
+    {
+        TrainerState state = _trainer!.State;
+        _events.OnEvent(new ProposalEvent
+        {
+            Time = _time.GetUtcNow(), Step = state.Step, Branch = state.Branch, ProposalId = proposal.Id, Source = proposal.Source,
+            Action = proposal.Action, CheckpointId = proposal.CheckpointId, Layer = proposal.Layer, Reason = proposal.Reason,
+            Verdict = decision.Verdict, Rule = decision.Rule, GateReason = decision.Reason, CommandId = commandId,
+        });
+    }
+
+    private void ReportReview(string proposalId, string status, string? reviewer, string? comment, TrainerState state) =>
+        _events.OnEvent(new ReviewEvent
+        {
+            Time = _time.GetUtcNow(), Step = state.Step, Branch = state.Branch, ProposalId = proposalId, Status = status, Reviewer = reviewer, Comment = comment,
+        });
+
+    private static void Remember(List<double> window, double value)
+    {
+        if (double.IsFinite(value))
+        {
+            window.Add(value);
+            if (window.Count > TriggerWindow)
+            {
+                window.RemoveAt(0);
+            }
+        }
+    }
+
+    private static string SourceName(CommandSource source) => source.ToString().ToLowerInvariant();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        foreach (Task? task in new[] { _decision, _reviewLoop })
+        {
+            if (task is not null)
+            {
+                try
+                {
+                    await task.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // stopping
+                }
+            }
+        }
+        _stopping.Dispose();
+        if (_transcript is not null)
+        {
+            await _transcript.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private sealed record TranscriptLine(long Step, int Branch, string DecisionId, string Tool, IReadOnlyDictionary<string, string?> Arguments);
+
+    private sealed record PendingEffect(Proposal Proposal, long Step, long Trained, double LossBefore);
+
+    private sealed class NoEvents : IRunObserver
+    {
+        public static readonly NoEvents Instance = new();
+
+        public void OnStep(StepMetrics metrics)
+        {
+        }
+
+        public void OnEvaluation(EvaluationMetrics metrics)
+        {
+        }
+
+        public void OnEvent(RunEvent runEvent)
+        {
+        }
+    }
+}

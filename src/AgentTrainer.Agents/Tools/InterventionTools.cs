@@ -1,0 +1,43 @@
+using System.ComponentModel;
+using AgentTrainer.Core.Policies;
+using Microsoft.SemanticKernel;
+
+namespace AgentTrainer.Agents.Tools;
+
+/// <summary>The agent's whole surface: one tool per intervention command. A call does not act; it
+/// hands a proposal to the policy gate and returns the gate's answer as the tool result.</summary>
+#pragma warning disable CA1707 // parameter names are the tool's wire names (checkpoint_id, layer_name)
+public sealed class InterventionTools(Func<InterventionAction, string, string?, string?, string> propose)
+{
+    public const string PluginName = "training";
+
+    [KernelFunction("double_learning_rate")]
+    [Description("Double the learning rate of every parameter group. For a smooth but slow decline with a small, steady gradient norm.")]
+    public string DoubleLearningRate([Description("Short reason citing the numbers relied on.")] string reason) =>
+        propose(InterventionAction.DoubleLearningRate, reason, null, null);
+
+    [KernelFunction("halve_learning_rate")]
+    [Description("Halve the learning rate of every parameter group. For a rising, oscillating or stalled loss.")]
+    public string HalveLearningRate([Description("Short reason citing the numbers relied on.")] string reason) =>
+        propose(InterventionAction.HalveLearningRate, reason, null, null);
+
+    [KernelFunction("keep_learning_rate")]
+    [Description("Change nothing: the run is healthy or the evidence is weak.")]
+    public string KeepLearningRate([Description("Short reason citing the numbers relied on.")] string reason) =>
+        propose(InterventionAction.KeepLearningRate, reason, null, null);
+
+    [KernelFunction("rollback_checkpoint")]
+    [Description("Restore a checkpoint (model, optimizer, learning rate, data position) and continue on a new branch. For divergence or NaN losses.")]
+    public string RollbackCheckpoint(
+        [Description("Id of a listed checkpoint, e.g. ckpt-000300-b0.")] string checkpoint_id,
+        [Description("Short reason citing the numbers relied on.")] string reason) =>
+        propose(InterventionAction.RollbackCheckpoint, reason, checkpoint_id, null);
+
+    [KernelFunction("reset_layer")]
+    [Description("Re-initialise one layer's parameters and its optimizer state. For a dead or exploded layer.")]
+    public string ResetLayer(
+        [Description("Name of a listed layer, e.g. hidden1 or block0.")] string layer_name,
+        [Description("Short reason citing the numbers relied on.")] string reason) =>
+        propose(InterventionAction.ResetLayer, reason, null, layer_name);
+}
+#pragma warning restore CA1707

@@ -1,0 +1,40 @@
+namespace AgentTrainer.Core.Policies;
+
+/// <summary>What may happen without a person (policies/*.yaml). Every limit is named by the rule
+/// path used in decisions and errors (e.g. learning_rate.max).</summary>
+public sealed record Policy
+{
+    public required string Name { get; init; }
+    public required string Source { get; init; }
+    public string Description { get; init; } = "";
+    public double MinLearningRate { get; init; } = 1e-6;
+    public double MaxLearningRate { get; init; } = 1.0;
+
+    /// <summary>The most the lr may move (up or down, as a factor) within <see cref="ChangeWindowSteps"/>.</summary>
+    public double MaxChangeFactor { get; init; } = 16;
+    public long ChangeWindowSteps { get; init; } = 500;
+    public long CooldownSteps { get; init; }
+    public int MaxRollbacks { get; init; } = 5;
+    public long MaxRollbackDepthSteps { get; init; } = long.MaxValue;
+    public IReadOnlyList<string> ResettableLayers { get; init; } = ["*"];
+    public IReadOnlyList<InterventionAction> ApprovalRequiredFor { get; init; } = [];
+    public TimeSpan ApprovalTimeout { get; init; } = TimeSpan.FromHours(1);
+    public long MaxStalenessSteps { get; init; } = 50;
+
+    /// <summary>What to do on a NaN/Inf loss without asking the model: rollback, halve or none.</summary>
+    public string NonFiniteGuard { get; init; } = GuardActions.Rollback;
+
+    /// <summary>A step loss this many times the recent median triggers a decision at once.</summary>
+    public double LossSpikeFactor { get; init; } = 3;
+
+    /// <summary>A gradient norm this many times the recent median triggers a decision at once.</summary>
+    public double GradNormExplosionFactor { get; init; } = 10;
+}
+
+public static class GuardActions
+{
+    public const string Rollback = "rollback";
+    public const string Halve = "halve";
+    public const string None = "none";
+    public static readonly string[] All = [Rollback, Halve, None];
+}

@@ -1,0 +1,227 @@
+using System.Globalization;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace AgentTrainer.Core.Policies;
+
+/// <summary>A policy file that cannot be used. The message names the file, the line and the rule.</summary>
+public sealed class PolicyException(string message) : Exception(message);
+
+/// <summary>Reads and validates policies/*.yaml. Unknown keys, wrong types and out-of-range values
+/// are errors, each as <c>FILE:LINE: RULE: problem</c>, all reported together.</summary>
+public static class PolicyLoader
+{
+    public static Policy Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new PolicyException($"{path}: the policy file does not exist.");
+        }
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    public static Policy Parse(string yaml, string source)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException error)
+        {
+            throw new PolicyException($"{source}:{error.Start.Line}: not valid YAML: {error.Message}");
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            throw new PolicyException($"{source}:1: a policy must be a mapping of rules.");
+        }
+        var reader = new Reader(source);
+        Policy policy = reader.Read(root);
+        if (reader.Errors.Count > 0)
+        {
+            throw new PolicyException(string.Join(Environment.NewLine, reader.Errors));
+        }
+        return policy;
+    }
+
+    private sealed class Reader(string source)
+    {
+        public List<string> Errors { get; } = [];
+
+        public Policy Read(YamlMappingNode root)
+        {
+            var sections = Keys(root, "", ["name", "description", "learning_rate", "cooldown_steps", "rollback", "reset_layer", "approval", "staleness_steps", "guards"]);
+            var defaults = new Policy { Name = "", Source = source };
+            YamlMappingNode? lr = Section(sections, "learning_rate", ["min", "max", "max_change_factor", "window_steps"]);
+            YamlMappingNode? rollback = Section(sections, "rollback", ["max_per_run", "max_depth_steps"]);
+            YamlMappingNode? reset = Section(sections, "reset_layer", ["allowed"]);
+            YamlMappingNode? approval = Section(sections, "approval", ["required_for", "timeout_minutes"]);
+            YamlMappingNode? guards = Section(sections, "guards", ["non_finite_loss", "loss_spike_factor", "grad_norm_explosion_factor"]);
+
+            string name = Text(sections, "name", "name") ?? "";
+            if (name.Length == 0)
+            {
+                Errors.Add($"{source}:{root.Start.Line}: name: every policy needs a name.");
+            }
+            var policy = new Policy
+            {
+                Name = name,
+                Source = source,
+                Description = Text(sections, "description", "description") ?? "",
+                MinLearningRate = Number(lr, "min", "learning_rate.min", defaults.MinLearningRate, positive: true),
+                MaxLearningRate = Number(lr, "max", "learning_rate.max", defaults.MaxLearningRate, positive: true),
+                MaxChangeFactor = Number(lr, "max_change_factor", "learning_rate.max_change_factor", defaults.MaxChangeFactor, positive: true),
+                ChangeWindowSteps = Whole(lr, "window_steps", "learning_rate.window_steps", defaults.ChangeWindowSteps, minimum: 1),
+                CooldownSteps = Whole(sections, "cooldown_steps", "cooldown_steps", defaults.CooldownSteps, minimum: 0),
+                MaxRollbacks = (int)Whole(rollback, "max_per_run", "rollback.max_per_run", defaults.MaxRollbacks, minimum: 0),
+                MaxRollbackDepthSteps = Whole(rollback, "max_depth_steps", "rollback.max_depth_steps", defaults.MaxRollbackDepthSteps, minimum: 1),
+                ResettableLayers = List(reset, "allowed", "reset_layer.allowed") ?? defaults.ResettableLayers,
+                ApprovalRequiredFor = Actions(approval),
+                ApprovalTimeout = TimeSpan.FromMinutes(Number(approval, "timeout_minutes", "approval.timeout_minutes", defaults.ApprovalTimeout.TotalMinutes, positive: true)),
+                MaxStalenessSteps = Whole(sections, "staleness_steps", "staleness_steps", defaults.MaxStalenessSteps, minimum: 0),
+                NonFiniteGuard = Choice(guards, "non_finite_loss", "guards.non_finite_loss", defaults.NonFiniteGuard, GuardActions.All),
+                LossSpikeFactor = Number(guards, "loss_spike_factor", "guards.loss_spike_factor", defaults.LossSpikeFactor, positive: true),
+                GradNormExplosionFactor = Number(guards, "grad_norm_explosion_factor", "guards.grad_norm_explosion_factor", defaults.GradNormExplosionFactor, positive: true),
+            };
+            if (policy.MinLearningRate >= policy.MaxLearningRate && lr is not null)
+            {
+                Errors.Add($"{source}:{lr.Start.Line}: learning_rate: min ({policy.MinLearningRate}) must be below max ({policy.MaxLearningRate}).");
+            }
+            if (policy.MaxChangeFactor < 1 && lr is not null)
+            {
+                Errors.Add($"{source}:{lr.Start.Line}: learning_rate.max_change_factor: must be at least 1; got {policy.MaxChangeFactor}.");
+            }
+            return policy;
+        }
+
+        private Dictionary<string, YamlNode> Keys(YamlMappingNode mapping, string prefix, string[] allowed)
+        {
+            var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+            foreach ((YamlNode keyNode, YamlNode value) in mapping.Children)
+            {
+                string key = ((YamlScalarNode)keyNode).Value ?? "";
+                if (!allowed.Contains(key))
+                {
+                    Errors.Add($"{source}:{keyNode.Start.Line}: {prefix}{key}: unknown rule; expected one of {string.Join(", ", allowed)}.");
+                    continue;
+                }
+                result[key] = value;
+            }
+            return result;
+        }
+
+        private YamlMappingNode? Section(Dictionary<string, YamlNode> parent, string name, string[] allowed)
+        {
+            if (!parent.TryGetValue(name, out YamlNode? node))
+            {
+                return null;
+            }
+            if (node is not YamlMappingNode mapping)
+            {
+                Errors.Add($"{source}:{node.Start.Line}: {name}: must be a mapping of {string.Join(", ", allowed)}.");
+                return null;
+            }
+            Keys(mapping, name + ".", allowed);
+            return mapping;
+        }
+
+        private static YamlNode? Child(object? parent, string key) => parent switch
+        {
+            Dictionary<string, YamlNode> dictionary => dictionary.GetValueOrDefault(key),
+            YamlMappingNode mapping => mapping.Children.FirstOrDefault(pair => ((YamlScalarNode)pair.Key).Value == key).Value,
+            _ => null,
+        };
+
+        private string? Text(object? parent, string key, string rule)
+        {
+            YamlNode? node = Child(parent, key);
+            if (node is null)
+            {
+                return null;
+            }
+            if (node is YamlScalarNode scalar)
+            {
+                return scalar.Value;
+            }
+            Errors.Add($"{source}:{node.Start.Line}: {rule}: must be a single value.");
+            return null;
+        }
+
+        private double Number(object? parent, string key, string rule, double fallback, bool positive)
+        {
+            string? text = Text(parent, key, rule);
+            if (text is null)
+            {
+                return fallback;
+            }
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !double.IsFinite(value) || (positive && value <= 0))
+            {
+                Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: must be a {(positive ? "positive " : "")}number; got '{text}'.");
+                return fallback;
+            }
+            return value;
+        }
+
+        private long Whole(object? parent, string key, string rule, long fallback, long minimum)
+        {
+            string? text = Text(parent, key, rule);
+            if (text is null)
+            {
+                return fallback;
+            }
+            if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long value) || value < minimum)
+            {
+                Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: must be a whole number >= {minimum}; got '{text}'.");
+                return fallback;
+            }
+            return value;
+        }
+
+        private string Choice(object? parent, string key, string rule, string fallback, string[] allowed)
+        {
+            string? text = Text(parent, key, rule);
+            if (text is null)
+            {
+                return fallback;
+            }
+            if (!allowed.Contains(text))
+            {
+                Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: '{text}' is not one of {string.Join(", ", allowed)}.");
+                return fallback;
+            }
+            return text;
+        }
+
+        private List<string>? List(object? parent, string key, string rule)
+        {
+            YamlNode? node = Child(parent, key);
+            if (node is null)
+            {
+                return null;
+            }
+            if (node is not YamlSequenceNode sequence || sequence.Children.Any(item => item is not YamlScalarNode))
+            {
+                Errors.Add($"{source}:{node.Start.Line}: {rule}: must be a list of names.");
+                return null;
+            }
+            return [.. sequence.Children.Select(item => ((YamlScalarNode)item).Value ?? "")];
+        }
+
+        private List<InterventionAction> Actions(YamlMappingNode? approval)
+        {
+            var actions = new List<InterventionAction>();
+            foreach (string name in List(approval, "required_for", "approval.required_for") ?? [])
+            {
+                if (InterventionActions.Parse(name) is { } action)
+                {
+                    actions.Add(action);
+                }
+                else
+                {
+                    Errors.Add($"{source}:{Child(approval, "required_for")!.Start.Line}: approval.required_for: '{name}' is not one of {string.Join(", ", InterventionActions.AllNames)}.");
+                }
+            }
+            return actions;
+        }
+    }
+}

@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Text;
+
+namespace AgentTrainer.Core.Summaries;
+
+/// <summary>Renders a summary through a plain-text template (prompts/summary.md) whose
+/// <c>{{placeholders}}</c> name sections. The result never exceeds <see cref="MaxCharacters"/>:
+/// lists are capped first, and a final cut marks itself.</summary>
+public sealed class SummaryRenderer(string template, int maxCharacters = SummaryRenderer.DefaultMaxCharacters)
+{
+    public const int DefaultMaxCharacters = 6000;
+    private const int MaxLayers = 16;
+    private const int MaxCheckpoints = 10;
+    private const int MaxInterventions = 6;
+    private const string CutMarker = "\n[summary cut to its size limit]";
+
+    public int MaxCharacters => maxCharacters;
+
+    public static readonly string[] Placeholders =
+        ["step", "total_steps", "branch", "trigger", "lr", "base_lr", "train_loss", "val_loss", "lr_history", "grad_norm", "signals",
+         "interventions", "layers", "checkpoints", "limits"];
+
+    public string Render(TrainingSummary summary)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["step"] = summary.Step.ToString(CultureInfo.InvariantCulture),
+            ["total_steps"] = summary.TotalSteps.ToString(CultureInfo.InvariantCulture),
+            ["branch"] = summary.Branch.ToString(CultureInfo.InvariantCulture),
+            ["trigger"] = summary.Trigger,
+            ["lr"] = Number(summary.LearningRate),
+            ["base_lr"] = Number(summary.BaseLearningRate),
+            ["train_loss"] = Series(summary.TrainLoss),
+            ["val_loss"] = summary.ValLoss.Count > 0 ? Series(summary.ValLoss) : "(no evaluation yet)",
+            ["lr_history"] = Series(summary.LearningRates),
+            ["grad_norm"] = Series(summary.GradNorms),
+            ["signals"] = Signals(summary.Signals),
+            ["interventions"] = Interventions(summary.RecentInterventions),
+            ["layers"] = Layers(summary),
+            ["checkpoints"] = Checkpoints(summary.Checkpoints),
+            ["limits"] = Limits(summary.Limits),
+        };
+        var text = new StringBuilder(template);
+        foreach ((string name, string value) in values)
+        {
+            text.Replace("{{" + name + "}}", value);
+        }
+        string rendered = text.ToString();
+        return rendered.Length <= maxCharacters ? rendered : rendered[..(maxCharacters - CutMarker.Length)] + CutMarker;
+    }
+
+    private static string Number(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
+
+    private static string Series(IReadOnlyList<SeriesPoint> points) =>
+        points.Count == 0 ? "(none)" : string.Join(" ", points.Select(p => $"{p.Step}:{Number(p.Value)}"));
+
+    private static string Signals(SummarySignals s) => string.Join('\n', new[]
+    {
+        $"- recent loss (last 10 steps): {Number(s.RecentLoss)}; best 25-step mean lately: {Number(s.BestRecentLoss)}",
+        $"- trend per 100 steps: short (50 steps) {Percent(s.ShortTrend)}, long (200 steps) {Percent(s.LongTrend)}",
+        $"- volatility around the trend: {Percent(s.Volatility)}; spikes (>2x median) in the last 100 steps: {s.Spikes}",
+        $"- non-finite losses in the last 100 steps: {s.NonFiniteSteps}",
+        $"- gradient norm: recent {Number(s.RecentGradNorm)}, median {Number(s.MedianGradNorm)}",
+        s.BestValLoss is { } best ? $"- best validation loss: {Number(best)} at step {s.BestValStep}" : "- best validation loss: none yet",
+        s.StepsSinceIntervention is { } since ? $"- steps since the last intervention: {since}" : "- no intervention yet",
+    });
+
+    private static string Percent(double value) => (value * 100).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";
+
+    private static string Interventions(IReadOnlyList<InterventionOutcome> interventions) =>
+        interventions.Count == 0
+            ? "(none)"
+            : string.Join('\n', interventions.TakeLast(MaxInterventions).Select(i =>
+                $"- step {i.Step}: {i.Action} ({i.Source}); mean loss before {Number(i.LossBefore)}, after " +
+                (i.LossAfter is { } after ? Number(after) : "(not measured yet)")));
+
+    private static string Layers(TrainingSummary summary) =>
+        summary.Layers.Count == 0
+            ? "(no evaluation yet)"
+            : string.Join('\n', summary.Layers.Take(MaxLayers).Select(l =>
+                $"- {l.Name}: weight norm {Number(l.WeightNorm)}, grad norm {Number(l.GradNorm)}" +
+                (l.DeadFraction is { } dead ? $", dead ReLU units {Percent(dead)}" : "")))
+              + (summary.Layers.Count > MaxLayers ? $"\n- ... {summary.Layers.Count - MaxLayers} more" : "");
+
+    private static string Checkpoints(IReadOnlyList<CheckpointSummary> checkpoints) =>
+        checkpoints.Count == 0
+            ? "(none)"
+            : string.Join('\n', checkpoints.TakeLast(MaxCheckpoints).Select(c =>
+                $"- {c.Id}: step {c.Step}, branch {c.Branch}, val loss {(c.ValLoss is { } v ? Number(v) : "n/a")}"));
+
+    private static string Limits(PolicyLimits l) => string.Join('\n', new[]
+    {
+        $"- policy: {l.Policy}",
+        $"- base lr must stay within [{Number(l.MinLearningRate)}, {Number(l.MaxLearningRate)}]",
+        $"- cooldown remaining: {l.CooldownRemaining} steps; rollbacks left: {l.RollbacksLeft} (at most {l.MaxRollbackDepth} steps back)",
+        $"- resettable layers: {(l.ResettableLayers.Count > 0 ? string.Join(", ", l.ResettableLayers.Take(MaxLayers)) : "none")}",
+        $"- needs human approval: {(l.NeedApproval.Count > 0 ? string.Join(", ", l.NeedApproval) : "nothing")}",
+    });
+}

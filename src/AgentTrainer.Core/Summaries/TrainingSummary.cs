@@ -1,0 +1,68 @@
+using AgentTrainer.Core.Metrics;
+
+namespace AgentTrainer.Core.Summaries;
+
+/// <summary>What the agent is shown at a decision, as data (the rules model reads this) and, rendered
+/// through prompts/summary.md, as text (language models read that).</summary>
+public sealed record TrainingSummary
+{
+    public required long Step { get; init; }
+    public required long TotalSteps { get; init; }
+    public required int Branch { get; init; }
+    public required double LearningRate { get; init; }
+    public required double BaseLearningRate { get; init; }
+
+    /// <summary>scheduled, non_finite_loss, loss_spike or grad_norm_explosion.</summary>
+    public required string Trigger { get; init; }
+
+    /// <summary>Downsampled series, denser toward the present: (step, mean value over its bucket).</summary>
+    public required IReadOnlyList<SeriesPoint> TrainLoss { get; init; }
+    public required IReadOnlyList<SeriesPoint> LearningRates { get; init; }
+    public required IReadOnlyList<SeriesPoint> GradNorms { get; init; }
+    public required IReadOnlyList<SeriesPoint> ValLoss { get; init; }
+
+    public required SummarySignals Signals { get; init; }
+    public required IReadOnlyList<InterventionOutcome> RecentInterventions { get; init; }
+    public required IReadOnlyList<LayerHealth> Layers { get; init; }
+    public required IReadOnlyList<CheckpointSummary> Checkpoints { get; init; }
+    public required PolicyLimits Limits { get; init; }
+}
+
+public sealed record SeriesPoint(long Step, double Value);
+
+/// <summary>Computed signals. Trends are relative changes of the mean loss per 100 steps (negative:
+/// improving); volatility is the spread of step losses around their trend, relative to the mean.</summary>
+public sealed record SummarySignals
+{
+    public required double RecentLoss { get; init; }
+    public required double BestRecentLoss { get; init; }
+    public required double ShortTrend { get; init; }
+    public required double LongTrend { get; init; }
+    public required double Volatility { get; init; }
+    public required int Spikes { get; init; }
+    public required int NonFiniteSteps { get; init; }
+    public required double RecentGradNorm { get; init; }
+    public required double MedianGradNorm { get; init; }
+    public double? BestValLoss { get; init; }
+    public long? BestValStep { get; init; }
+    public long? StepsSinceIntervention { get; init; }
+}
+
+/// <summary>An applied intervention and its measured effect: mean train loss over the steps before
+/// and after it (null until enough steps have passed).</summary>
+public sealed record InterventionOutcome(long Step, string Action, string Source, double LossBefore, double? LossAfter);
+
+public sealed record CheckpointSummary(string Id, long Step, int Branch, double? ValLoss);
+
+/// <summary>What the policy in force allows now, so the agent knows its room.</summary>
+public sealed record PolicyLimits
+{
+    public required string Policy { get; init; }
+    public required double MinLearningRate { get; init; }
+    public required double MaxLearningRate { get; init; }
+    public required long CooldownRemaining { get; init; }
+    public required int RollbacksLeft { get; init; }
+    public required long MaxRollbackDepth { get; init; }
+    public required IReadOnlyList<string> ResettableLayers { get; init; }
+    public required IReadOnlyList<string> NeedApproval { get; init; }
+}

@@ -1,0 +1,167 @@
+using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Policies;
+using AgentTrainer.Core.Summaries;
+
+namespace AgentTrainer.Core.Tests;
+
+public class PolicyTests
+{
+    private static string Shipped(string name) => Path.Combine(AppContext.BaseDirectory, "policies", name);
+
+    private static readonly CheckpointSummary[] Checkpoints =
+        [new("ckpt-000100-b0", 100, 0, 2.5), new("ckpt-000500-b0", 500, 0, 2.1), new("ckpt-000900-b0", 900, 0, 2.0)];
+
+    private static GateState State(long step = 1000, long trained = 1000, double lr = 1e-3, int branch = 0) =>
+        new(step, branch, trained, lr, lr, Checkpoints, ["hidden1", "hidden2", "output"]);
+
+    private static Proposal Propose(InterventionAction action, long basedOn = 1000, int branch = 0, string? checkpoint = null, string? layer = null,
+        CommandSource source = CommandSource.Agent) => new()
+    {
+        Id = "p1", Action = action, Reason = "test", Source = source, BasedOnStep = basedOn, BasedOnBranch = branch, CheckpointId = checkpoint, Layer = layer,
+    };
+
+    [Fact]
+    public void TheShippedPolicies_Load()
+    {
+        Policy unattended = PolicyLoader.Load(Shipped("unattended.yaml"));
+        Assert.Equal(("unattended", 1e-5, 1e-2, 40L, 3), (unattended.Name, unattended.MinLearningRate, unattended.MaxLearningRate, unattended.CooldownSteps, unattended.MaxRollbacks));
+        Assert.Empty(unattended.ApprovalRequiredFor);
+        Assert.Equal(GuardActions.Rollback, unattended.NonFiniteGuard);
+
+        Policy supervised = PolicyLoader.Load(Shipped("supervised.yaml"));
+        Assert.Equal(4, supervised.ApprovalRequiredFor.Count);
+        Assert.DoesNotContain(InterventionAction.KeepLearningRate, supervised.ApprovalRequiredFor);
+        Assert.Equal(TimeSpan.FromHours(1), supervised.ApprovalTimeout);
+
+        Policy research = PolicyLoader.Load(Shipped("research.yaml"));
+        Assert.Equal(0, research.CooldownSteps);
+        Assert.Equal(1024, research.MaxChangeFactor);
+    }
+
+    [Fact]
+    public void Errors_NameTheFileTheLineAndTheRule_AllAtOnce()
+    {
+        const string yaml = """
+            name: broken
+            learning_rate:
+              min: -1
+              max: 0.1
+            cooldown_step: 10
+            approval:
+              required_for: [halve_learning_rate, launch_rocket]
+            guards:
+              non_finite_loss: panic
+            """;
+        var error = Assert.Throws<PolicyException>(() => PolicyLoader.Parse(yaml, "policies/broken.yaml"));
+        string[] lines = error.Message.Split(Environment.NewLine);
+        Assert.Contains("policies/broken.yaml:3: learning_rate.min: must be a positive number; got '-1'.", lines);
+        Assert.Contains(lines, l => l.StartsWith("policies/broken.yaml:5: cooldown_step: unknown rule; expected one of", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("policies/broken.yaml:7: approval.required_for: 'launch_rocket' is not one of", StringComparison.Ordinal));
+        Assert.Contains("policies/broken.yaml:9: guards.non_finite_loss: 'panic' is not one of rollback, halve, none.", lines);
+        Assert.Equal(4, lines.Length);
+    }
+
+    [Theory]
+    [InlineData("name: x\nlearning_rate: [1, 2]\n", "x.yaml:2: learning_rate: must be a mapping")]
+    [InlineData("name: x\nlearning_rate:\n  min: 0.1\n  max: 0.01\n", "x.yaml:3: learning_rate: min (0.1) must be below max (0.01).")]
+    [InlineData("description: no name\n", "x.yaml:1: name: every policy needs a name.")]
+    [InlineData("name: x\n  bad: [indent\n", "x.yaml:")]
+    public void BadPolicies_AreRefusedWithALine(string yaml, string expected)
+    {
+        var error = Assert.Throws<PolicyException>(() => PolicyLoader.Parse(yaml, "x.yaml"));
+        Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Keep_IsAlwaysApplied_AndAWithinBoundsChangeToo()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("unattended.yaml")));
+        Assert.Equal(new GateDecision(Verdict.Apply, "keep", "nothing to change."), gate.Decide(Propose(InterventionAction.KeepLearningRate), State()));
+        GateDecision halve = gate.Decide(Propose(InterventionAction.HalveLearningRate), State());
+        Assert.Equal((Verdict.Apply, "within_policy"), (halve.Verdict, halve.Rule));
+    }
+
+    [Fact]
+    public void StaleProposals_AreRefused()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("unattended.yaml")));
+        GateDecision old = gate.Decide(Propose(InterventionAction.HalveLearningRate, basedOn: 950), State(step: 1000));
+        Assert.Equal((Verdict.Refuse, "staleness_steps"), (old.Verdict, old.Rule));
+        Assert.Contains("based on step 950 of branch 0; the run is at step 1000 of branch 0", old.Reason, StringComparison.Ordinal);
+        GateDecision otherBranch = gate.Decide(Propose(InterventionAction.HalveLearningRate, basedOn: 1000, branch: 0), State(branch: 1));
+        Assert.Equal("staleness_steps", otherBranch.Rule);
+    }
+
+    [Fact]
+    public void LearningRateBounds_AndTheWindowFactor_AreEnforced()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("unattended.yaml")));
+        Assert.Equal("learning_rate.max", gate.Decide(Propose(InterventionAction.DoubleLearningRate), State(lr: 6e-3)).Rule);
+        Assert.Equal("learning_rate.min", gate.Decide(Propose(InterventionAction.HalveLearningRate), State(lr: 1.5e-5)).Rule);
+
+        // Three halvings inside 300 trained steps reach the 8x limit; a fourth is refused. Cooldown 40 is respected.
+        long trained = 1000;
+        double lr = 4e-3;
+        for (int i = 0; i < 3; i++, trained += 50, lr /= 2)
+        {
+            Proposal halve = Propose(InterventionAction.HalveLearningRate, basedOn: trained);
+            Assert.Equal(Verdict.Apply, gate.Decide(halve, State(step: trained, trained: trained, lr: lr)).Verdict);
+            gate.RecordApplied(halve, trained);
+        }
+        GateDecision fourth = gate.Decide(Propose(InterventionAction.HalveLearningRate, basedOn: trained), State(step: trained, trained: trained, lr: lr));
+        Assert.Equal((Verdict.Refuse, "learning_rate.max_change_factor"), (fourth.Verdict, fourth.Rule));
+        // Once the window has passed, it is allowed again.
+        Assert.Equal(Verdict.Apply, gate.Decide(Propose(InterventionAction.HalveLearningRate, basedOn: trained + 300), State(step: trained + 300, trained: trained + 300, lr: lr)).Verdict);
+    }
+
+    [Fact]
+    public void Cooldown_HoldsTheAgentBack_ButNotAGuard()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("unattended.yaml")));
+        gate.RecordApplied(Propose(InterventionAction.HalveLearningRate), 1000);
+        GateDecision soon = gate.Decide(Propose(InterventionAction.HalveLearningRate, basedOn: 1010), State(step: 1010, trained: 1010));
+        Assert.Equal((Verdict.Refuse, "cooldown_steps"), (soon.Verdict, soon.Rule));
+        Assert.Equal("the last intervention was 10 steps ago; wait 30 more steps.", soon.Reason);
+        GateDecision guard = gate.Decide(Propose(InterventionAction.RollbackCheckpoint, basedOn: 1010, checkpoint: "ckpt-000900-b0", source: CommandSource.Guard), State(step: 1010, trained: 1010));
+        Assert.Equal(Verdict.Apply, guard.Verdict);
+    }
+
+    [Fact]
+    public void Rollbacks_AreLimitedInNumberAndDepth_AndMustNameAKnownCheckpoint()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("unattended.yaml")));
+        Assert.Equal("rollback.max_depth_steps", gate.Decide(Propose(InterventionAction.RollbackCheckpoint, checkpoint: "ckpt-000100-b0"), State()).Rule);
+        Assert.Equal("rollback.checkpoint", gate.Decide(Propose(InterventionAction.RollbackCheckpoint, checkpoint: "ckpt-000777-b0"), State()).Rule);
+        for (int i = 0; i < 3; i++)
+        {
+            gate.RecordApplied(Propose(InterventionAction.RollbackCheckpoint, checkpoint: "ckpt-000900-b0"), 1000 + (100 * i));
+        }
+        GateDecision fourth = gate.Decide(Propose(InterventionAction.RollbackCheckpoint, basedOn: 1000, checkpoint: "ckpt-000900-b0"), State(trained: 2000));
+        Assert.Equal(("rollback.max_per_run", "3 rollbacks already; the policy allows 3 per run."), (fourth.Rule, fourth.Reason));
+    }
+
+    [Fact]
+    public void ResettableLayers_FollowTheGlobs()
+    {
+        Policy policy = PolicyLoader.Parse("name: narrow\nreset_layer:\n  allowed: [\"hidden*\"]\n", "narrow.yaml");
+        var gate = new PolicyGate(policy);
+        Assert.Equal(Verdict.Apply, gate.Decide(Propose(InterventionAction.ResetLayer, layer: "hidden2"), State()).Verdict);
+        Assert.Equal("reset_layer.allowed", gate.Decide(Propose(InterventionAction.ResetLayer, layer: "output"), State()).Rule);
+        Assert.Equal("reset_layer.layer", gate.Decide(Propose(InterventionAction.ResetLayer, layer: "decoder"), State()).Rule);
+        Assert.Equal(["hidden1", "hidden2"], gate.Limits(State()).ResettableLayers);
+    }
+
+    [Fact]
+    public void Supervised_SendsChangesToReview_AndAnApprovalIsCheckedAgain()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("supervised.yaml")));
+        GateDecision review = gate.Decide(Propose(InterventionAction.HalveLearningRate), State());
+        Assert.Equal((Verdict.Review, "approval.required_for"), (review.Verdict, review.Rule));
+        Assert.Equal(Verdict.Apply, gate.Decide(Propose(InterventionAction.KeepLearningRate), State()).Verdict);
+
+        GateDecision approved = gate.Decide(Propose(InterventionAction.HalveLearningRate), State(step: 1050), approved: true);
+        Assert.Equal((Verdict.Apply, "approval.required_for"), (approved.Verdict, approved.Rule));
+        GateDecision tooLate = gate.Decide(Propose(InterventionAction.HalveLearningRate), State(step: 1300), approved: true);
+        Assert.Equal((Verdict.Refuse, "staleness_steps"), (tooLate.Verdict, tooLate.Rule));
+    }
+}

@@ -1,0 +1,80 @@
+using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Summaries;
+
+namespace AgentTrainer.Core.Tests;
+
+public class SummaryTests
+{
+    private static readonly PolicyLimits Limits = new()
+    {
+        Policy = "unattended", MinLearningRate = 1e-5, MaxLearningRate = 1e-2, CooldownRemaining = 0, RollbacksLeft = 3, MaxRollbackDepth = 600,
+        ResettableLayers = ["hidden1"], NeedApproval = [],
+    };
+
+    private static List<StepMetrics> Steps(int count, Func<int, double> loss) =>
+        [.. Enumerable.Range(0, count).Select(i => new StepMetrics(i, 0, 0, loss(i), 1e-3, 0.5, 90, 700, false))];
+
+    private static TrainingSummary Build(List<StepMetrics> steps, IReadOnlyList<EvaluationMetrics>? evaluations = null, IReadOnlyList<CheckpointSummary>? checkpoints = null) =>
+        SummaryBuilder.Build(steps, evaluations ?? [], new SummaryContext(steps.Count, 1000, 0, 1e-3, 1e-3, "scheduled", null, [], checkpoints ?? [], Limits));
+
+    [Fact]
+    public void Downsampling_IsDenseNearNow_AndCoversTheWholeHistory()
+    {
+        List<StepMetrics> steps = Steps(1000, i => i);
+        IReadOnlyList<SeriesPoint> points = SummaryBuilder.Downsample(steps, s => s.Loss);
+        Assert.Equal(18, points.Count); // buckets of 1, 1, 2, 2, 4, 4, ... cover 1000 steps in 18
+        Assert.Equal(SummaryBuilder.MaxSeriesPoints, SummaryBuilder.Downsample(Steps(100_000, i => i), s => s.Loss).Count);
+        Assert.Equal([998L, 999], points.TakeLast(2).Select(p => p.Step));
+        Assert.Equal(999, points[^1].Value); // the last bucket is one step
+        Assert.True(points[1].Step - points[0].Step > 100, "the oldest buckets are coarse");
+        Assert.Equal(Enumerable.Range(0, 1000).Take((int)points[0].Step + 1).Average(), points[0].Value, 9); // bucket means
+    }
+
+    [Fact]
+    public void Signals_SeeTrendsVolatilitySpikesAndNonFiniteSteps()
+    {
+        List<StepMetrics> rising = Steps(300, i => 2 + (i * 0.002));
+        TrainingSummary up = Build(rising);
+        Assert.True(up.Signals.ShortTrend > 0.05 && up.Signals.LongTrend > 0.05);
+        Assert.True(up.Signals.Volatility < 1e-9);
+
+        List<StepMetrics> noisy = Steps(300, i => 2 + (i % 2 == 0 ? 0.2 : -0.2));
+        noisy[220] = noisy[220] with { Loss = 9 }; // a spike outside the 50-step volatility window
+        noisy[295] = noisy[295] with { NonFinite = true, Loss = double.NaN };
+        TrainingSummary bumpy = Build(noisy);
+        Assert.InRange(bumpy.Signals.Volatility, 0.08, 0.2);
+        Assert.Equal(1, bumpy.Signals.Spikes);
+        Assert.Equal(1, bumpy.Signals.NonFiniteSteps);
+        Assert.True(double.IsFinite(bumpy.Signals.RecentLoss));
+    }
+
+    [Fact]
+    public void RenderedText_FillsTheTemplate()
+    {
+        string template = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "prompts", "summary.md"));
+        TrainingSummary summary = Build(Steps(200, i => 3 - (i * 0.005)), [new EvaluationMetrics(100, 0, 2.6, null, 3.7, [new LayerHealth("block0", 12.5, 0.3, null)])],
+            [new CheckpointSummary("ckpt-000100-b0", 100, 0, 2.6)]);
+        string text = new SummaryRenderer(template).Render(summary);
+        Assert.DoesNotContain("{{", text, StringComparison.Ordinal);
+        Assert.Contains("# Training run at step 200 of 1000 (branch 0)", text, StringComparison.Ordinal);
+        Assert.Contains("- ckpt-000100-b0: step 100, branch 0, val loss 2.6", text, StringComparison.Ordinal);
+        Assert.Contains("- block0: weight norm 12.5, grad norm 0.3", text, StringComparison.Ordinal);
+        Assert.Contains("base lr must stay within [1E-05, 0.01]", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RenderedText_NeverExceedsItsBound_HoweverLargeTheRun()
+    {
+        string template = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "prompts", "summary.md"));
+        var layers = Enumerable.Range(0, 500).Select(i => new LayerHealth($"block{i}.attention.with.a.very.long.name", i, i, 0.5)).ToList();
+        var checkpoints = Enumerable.Range(0, 500).Select(i => new CheckpointSummary($"ckpt-{i:D6}-b{i}", i, i, i)).ToList();
+        TrainingSummary summary = Build(Steps(4000, i => 1.0 / (i + 1)), [new EvaluationMetrics(4000, 0, 1, null, 1, layers)], checkpoints);
+        var renderer = new SummaryRenderer(template + string.Concat(Enumerable.Repeat("{{layers}}\n", 20)), maxCharacters: 6000);
+        string text = renderer.Render(summary);
+        Assert.True(text.Length <= 6000, $"{text.Length} characters");
+        Assert.EndsWith("[summary cut to its size limit]", text, StringComparison.Ordinal);
+        string normal = new SummaryRenderer(template).Render(summary);
+        Assert.True(normal.Length <= SummaryRenderer.DefaultMaxCharacters);
+        Assert.Contains("- ... 484 more", normal, StringComparison.Ordinal); // lists are capped before any cut
+    }
+}
