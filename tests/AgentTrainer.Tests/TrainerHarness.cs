@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using AgentTrainer.Agents;
+using AgentTrainer.Agents.Supervision;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Options;
@@ -12,7 +14,7 @@ namespace AgentTrainer.Tests;
 /// everything it reports collected for assertions.</summary>
 public sealed class TrainerHarness : IDisposable, IRunObserver
 {
-    public TrainerHarness(Action<TrainingOptions>? configure = null)
+    public TrainerHarness(Action<TrainingOptions>? configure = null, AgentOptions? agent = null)
     {
         Folder = TestFolders.Create("run");
         Options = new TrainingOptions
@@ -29,13 +31,16 @@ public sealed class TrainerHarness : IDisposable, IRunObserver
         };
         configure?.Invoke(Options);
         Commands = new CommandQueue(TimeProvider.System);
-        Run = new TrainingRun(Options, Commands, TimeProvider.System, this);
+        Agent = agent is null ? null : AgentRun.Create(agent, Folder, Commands, TimeProvider.System);
+        Run = new TrainingRun(Options, Commands, TimeProvider.System, [this, .. Agent?.Observers ?? []]);
+        Agent?.Attach(Run);
     }
 
     public string Folder { get; }
     public TrainingOptions Options { get; }
     public CommandQueue Commands { get; }
     public TrainingRun Run { get; }
+    public AgentRun? Agent { get; }
     public InteractiveTrainer Trainer => Run.Trainer;
     public ConcurrentQueue<StepMetrics> Steps { get; } = new();
     public ConcurrentQueue<EvaluationMetrics> Evaluations { get; } = new();
@@ -62,6 +67,7 @@ public sealed class TrainerHarness : IDisposable, IRunObserver
 
     public void Dispose()
     {
+        Agent?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         Run.Dispose();
         Commands.Dispose();
         TestFolders.Delete(Folder);

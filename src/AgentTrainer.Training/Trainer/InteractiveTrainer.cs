@@ -179,12 +179,12 @@ public sealed class InteractiveTrainer : IDisposable
         _step++;
         _dataPosition++;
         _lastLoss = lossValue;
+        Volatile.Write(ref _state, SnapshotState()); // observers see the state after this step
         _observer.OnStep(metrics);
         if (nonFinite)
         {
             _observer.OnEvent(new NonFiniteLossEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Consecutive = _consecutiveNonFinite });
         }
-        Volatile.Write(ref _state, SnapshotState());
     }
 
     private void RunPeriodicWork()

@@ -20,5 +20,11 @@ public sealed record BenchFigures
     public required double CommandLatencyP99Ms { get; init; }
     public required double CommandLatencyP99Steps { get; init; }
     public required int CommandsMeasured { get; init; }
+    /// <summary>Steps/s with no agent over steps/s with the rules agent asked every 10 steps (goal: at most 1.02).</summary>
+    public required double AgentOverheadRatioRules { get; init; }
+
+    /// <summary>The same with a loopback model that answers after 200 ms (goal: at most 1.02).</summary>
+    public required double AgentOverheadRatioSlowModel { get; init; }
+    public required int AgentDecisions { get; init; }
     public required string Device { get; init; }
 }

@@ -56,6 +56,7 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
         (double p50, double p99, double p99Steps, int count) = MeasureCommandLatency(run, commands, trainerStep);
         RollbackFigures rollback = MeasureRollback(bare, folder);
         run.Trainer.Finish(Core.Records.RunOutcomes.Completed);
+        (double agentRules, double agentSlow, int decisions) = new AgentBenchmark(settings, report).RunAsync(folder).GetAwaiter().GetResult();
 
         return new BenchFigures
         {
@@ -73,6 +74,9 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
             CommandLatencyP99Ms = Math.Round(p99, 3),
             CommandLatencyP99Steps = p99Steps,
             CommandsMeasured = count,
+            AgentOverheadRatioRules = Math.Round(agentRules, 4),
+            AgentOverheadRatioSlowModel = Math.Round(agentSlow, 4),
+            AgentDecisions = decisions,
             Device = run.Runtime.Description,
         };
     }
