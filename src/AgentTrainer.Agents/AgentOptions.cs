@@ -10,7 +10,7 @@ public sealed class AgentOptions
     public string Provider { get; set; } = AgentProviders.None;
 
     /// <summary>Ask for a decision every this many steps (guards can ask sooner).</summary>
-    public int DecideEvery { get; set; } = 100;
+    public int DecideEvery { get; set; } = 50;
 
     /// <summary>Hold training while the agent decides (exact reproducibility) instead of applying
     /// its decision at the first step boundary after it arrives.</summary>

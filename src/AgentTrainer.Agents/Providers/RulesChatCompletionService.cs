@@ -50,10 +50,11 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         {
             return Call("rollback_checkpoint", $"{s.NonFiniteSteps} non-finite losses in the last 100 steps; {best.Id} (val loss {F(best.ValLoss)}) is the best checkpoint before it.", ("checkpoint_id", best.Id));
         }
-        bool diverged = s.RecentLoss > 1.3 * s.BestRecentLoss && s.ShortTrend > 0;
+        // Well above its best recent level, however it moves now: something broke (step noise stays within a few %).
+        bool diverged = s.RecentLoss > 1.15 * s.BestRecentLoss;
         if (diverged && best is not null && summary.Limits.RollbacksLeft > 0)
         {
-            return Call("rollback_checkpoint", $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level {F(s.BestRecentLoss)} and rising; rolling back to {best.Id} (val loss {F(best.ValLoss)}).", ("checkpoint_id", best.Id));
+            return Call("rollback_checkpoint", $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level {F(s.BestRecentLoss)}; rolling back to {best.Id} (val loss {F(best.ValLoss)}).", ("checkpoint_id", best.Id));
         }
         if (BrokenLayer(summary) is { } broken)
         {
@@ -75,10 +76,16 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         // A noisy plateau while the schedule still runs the lr near its base: the lr is too high to
         // settle (the paper's unstable start). A smooth, slow decline instead: the lr is too low.
         bool scheduleDecayed = summary.LearningRate < 0.5 * summary.BaseLearningRate;
-        bool plateau = s.LongTrend > -0.03 && s.ShortTrend > -0.05;
-        if (plateau && s.Volatility >= SmoothVolatility && !scheduleDecayed && lrHasRoom && summary.Step >= 200)
+        bool plateau = s.LongTrend > -0.05 && s.ShortTrend > -0.06;
+        // Lowering the lr no longer helps: the damage was done early. Start over from the earliest
+        // checkpoint; the lr decisions made since are kept across the rollback.
+        if (plateau && IneffectiveHalvings(summary) && EarliestCheckpoint(summary) is { } start && summary.Limits.RollbacksLeft > 0)
         {
-            return Call("halve_learning_rate", $"the loss has stopped improving ({P(s.LongTrend)} per 100 steps over the last 200) and is noisy (volatility {P(s.Volatility)}) at lr {F(summary.LearningRate)}.");
+            return Call("rollback_checkpoint", $"the last two halvings changed the loss by less than 3% and it is still flat ({P(s.LongTrend)} per 100 steps): the lr was too high from the start; starting over from {start.Id} at the lowered lr.", ("checkpoint_id", start.Id));
+        }
+        if (plateau && s.Volatility >= SmoothVolatility && !scheduleDecayed && lrHasRoom && summary.Step >= 150)
+        {
+            return Call("halve_learning_rate", $"the loss has nearly stopped improving ({P(s.LongTrend)} per 100 steps over the last 200) and is noisy (volatility {P(s.Volatility)}) at lr {F(summary.LearningRate)}.");
         }
         bool smoothSlow = s.LongTrend is < -0.005 and > -0.03 && s.ShortTrend < 0 && s.Volatility < SmoothVolatility && s.RecentGradNorm < s.MedianGradNorm * 1.5;
         bool settled = s.StepsSinceIntervention is null or >= 300;
@@ -94,6 +101,16 @@ public sealed class RulesChatCompletionService : IChatCompletionService
             .Where(c => c.Branch == summary.Branch || c.Step <= summary.Step)
             .Where(c => c.ValLoss is { } v && double.IsFinite(v) && summary.Step - c.Step <= summary.Limits.MaxRollbackDepth && c.Step < summary.Step)
             .MinBy(c => c.ValLoss);
+
+    private static bool IneffectiveHalvings(TrainingSummary summary)
+    {
+        InterventionOutcome[] halvings = [.. summary.RecentInterventions.Where(i => i.Action == "halve_learning_rate" && i.LossAfter is not null).TakeLast(2)];
+        bool rolledBackSince = summary.RecentInterventions.SkipWhile(i => halvings.Length == 0 || i != halvings[0]).Any(i => i.Action.StartsWith("rollback_checkpoint", StringComparison.Ordinal));
+        return halvings.Length == 2 && !rolledBackSince && halvings.All(h => h.LossAfter > 0.97 * h.LossBefore);
+    }
+
+    private static CheckpointSummary? EarliestCheckpoint(TrainingSummary summary) =>
+        summary.Checkpoints.Where(c => summary.Step - c.Step <= summary.Limits.MaxRollbackDepth && c.Step < summary.Step).MinBy(c => c.Step);
 
     private static (string Layer, string Reason)? BrokenLayer(TrainingSummary summary)
     {

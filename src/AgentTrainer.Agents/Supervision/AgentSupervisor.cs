@@ -31,6 +31,7 @@ public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
     private readonly ConcurrentDictionary<string, Proposal> _dispatched = new(StringComparer.Ordinal);
     private readonly List<PendingEffect> _pendingEffects = [];
     private readonly List<InterventionOutcome> _outcomes = [];
+    private readonly List<(long Step, double Factor)> _lrDecisions = [];
     private readonly Lock _effectsGate = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<double> _recentLosses = [];
@@ -100,6 +101,10 @@ public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
         _lastAppliedTrained = trained;
         lock (_effectsGate)
         {
+            if (proposal.Action is InterventionAction.HalveLearningRate or InterventionAction.DoubleLearningRate)
+            {
+                _lrDecisions.Add((command.Step, proposal.Action == InterventionAction.HalveLearningRate ? 0.5 : 2.0));
+            }
             double before = _recentLosses.Count > 0 ? _recentLosses.TakeLast(_options.EffectWindowSteps).Average() : double.NaN;
             _pendingEffects.Add(new PendingEffect(proposal, command.Step, trained, before));
         }
@@ -177,6 +182,10 @@ public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
         if (decision.Verdict == Verdict.Apply && proposal.ToCommand() is { } command)
         {
             commandId = Dispatch(proposal, command, proposal.Source);
+            if (proposal.Action == InterventionAction.RollbackCheckpoint)
+            {
+                KeepLearningRateDecisions(proposal);
+            }
         }
         else if (decision.Verdict == Verdict.Review)
         {
@@ -202,6 +211,23 @@ public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
             _guardCommand = record;
         }
         return record.Id;
+    }
+
+    /// <summary>A rollback undoes what happened to the run, not what was decided about it: lr
+    /// changes applied (and approved) after the checkpoint's step are applied again right after
+    /// the restore, in the same step boundary. A fault's lr spike is not a decision, so it stays undone.</summary>
+    private void KeepLearningRateDecisions(Proposal rollback)
+    {
+        long checkpointStep = CheckpointsNow().FirstOrDefault(c => c.Id == rollback.CheckpointId)?.Step ?? long.MaxValue;
+        double factor;
+        lock (_effectsGate)
+        {
+            factor = _lrDecisions.Where(d => d.Step > checkpointStep).Aggregate(1.0, (product, d) => product * d.Factor);
+        }
+        if (factor != 1.0)
+        {
+            _commands.Submit(UpdateOptimizerCommand.ScaleLearningRate(factor), rollback.Source); // audited as a command like any other
+        }
     }
 
     /// <summary>A NaN/Inf loss: act on the policy's guard at once, without a model.</summary>

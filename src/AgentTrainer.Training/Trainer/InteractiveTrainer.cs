@@ -101,9 +101,10 @@ public sealed class InteractiveTrainer : IDisposable
             ResumedFromStep = _step > 0 ? _step : null,
         });
         Evaluate();
-        if (_options.SnapshotEvery > 0)
+        // The starting point is always worth keeping: "start over with a lower lr" needs it.
+        if (_options.SnapshotEvery > 0 || _options.CheckpointEvery > 0)
         {
-            SaveCheckpoint(toDisk: false);
+            SaveCheckpoint(toDisk: _options.CheckpointEvery > 0);
         }
     }
 
