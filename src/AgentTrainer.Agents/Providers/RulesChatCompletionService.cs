@@ -76,7 +76,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         // A noisy plateau while the schedule still runs the lr near its base: the lr is too high to
         // settle (the paper's unstable start). A smooth, slow decline instead: the lr is too low.
         bool scheduleDecayed = summary.LearningRate < 0.5 * summary.BaseLearningRate;
-        bool plateau = s.LongTrend > -0.05 && s.ShortTrend > -0.06;
+        bool plateau = s.LongTrend > -0.04 && s.ShortTrend > -0.05;
         // Lowering the lr no longer helps: the damage was done early. Start over from the earliest
         // checkpoint; the lr decisions made since are kept across the rollback.
         if (plateau && IneffectiveHalvings(summary) && EarliestCheckpoint(summary) is { } start && summary.Limits.RollbacksLeft > 0)

@@ -8,14 +8,22 @@ public static class AgentDatabase
 {
     public const string FileName = "agent.db";
 
-    public static string ConnectionString(string path) =>
-        new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false, DefaultTimeout = 30 }.ToString();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> Initialised = new(StringComparer.Ordinal);
 
+    public static string ConnectionString(string path) =>
+        new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
+
+    /// <summary>Opens a (pooled) connection; the schema is created once per file and process.</summary>
     public static SqliteConnection Open(string path)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var connection = new SqliteConnection(ConnectionString(path));
+        string full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var connection = new SqliteConnection(ConnectionString(full));
         connection.Open();
+        if (Initialised.ContainsKey(full) && File.Exists(full))
+        {
+            return connection;
+        }
         Execute(connection, """
             PRAGMA journal_mode = WAL;
             PRAGMA busy_timeout = 30000;
@@ -44,6 +52,7 @@ public static class AgentDatabase
                 branch INTEGER NOT NULL,
                 json TEXT NOT NULL);
             """);
+        Initialised[full] = true;
         return connection;
     }
 

@@ -65,7 +65,11 @@ public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
     {
         _trainer = trainer;
         _events = events;
-        _reviewLoop = Task.Run(() => ReviewLoopAsync(_stopping.Token));
+        // Only a policy that sends proposals to review can have approvals to pick up.
+        if (_gate.Policy.ApprovalRequiredFor.Count > 0)
+        {
+            _reviewLoop = Task.Run(() => ReviewLoopAsync(_stopping.Token));
+        }
     }
 
     public void OnStep(StepMetrics metrics)
@@ -119,11 +123,12 @@ public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
         if (_recentLosses.Count >= 20 && _trained - _lastTriggerTrained > 10)
         {
             Policy policy = _gate.Policy;
-            if (metrics.Loss > policy.LossSpikeFactor * SummaryBuilder.Median(_recentLosses))
+            // The median is at least the minimum: the cheap test rules most steps out without sorting.
+            if (metrics.Loss > policy.LossSpikeFactor * _recentLosses.Min() && metrics.Loss > policy.LossSpikeFactor * SummaryBuilder.Median(_recentLosses))
             {
                 return "loss_spike";
             }
-            if (metrics.GradNorm > policy.GradNormExplosionFactor * SummaryBuilder.Median(_recentGradNorms))
+            if (metrics.GradNorm > policy.GradNormExplosionFactor * _recentGradNorms.Min() && metrics.GradNorm > policy.GradNormExplosionFactor * SummaryBuilder.Median(_recentGradNorms))
             {
                 return "grad_norm_explosion";
             }
@@ -325,6 +330,10 @@ public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
     {
         lock (_effectsGate)
         {
+            if (_pendingEffects.Count == 0)
+            {
+                return;
+            }
             foreach (PendingEffect effect in _pendingEffects.Where(e => trained - e.Trained >= _options.EffectWindowSteps).ToList())
             {
                 double after = _recentLosses.TakeLast(_options.EffectWindowSteps).DefaultIfEmpty(double.NaN).Average();

@@ -21,9 +21,9 @@ public sealed class RunHistory(int capacity = 4096)
                 _evaluations.RemoveAll(e => e.Step > step.Step);
             }
             _steps.Add(step);
-            if (_steps.Count > capacity)
+            if (_steps.Count > capacity + (capacity / 4))
             {
-                _steps.RemoveRange(0, _steps.Count - capacity);
+                _steps.RemoveRange(0, _steps.Count - capacity); // trimmed in batches, not a shift per step
             }
         }
     }
