@@ -1,12 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
+using AgentTrainer.App.Bench;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace AgentTrainer.Tests;
 
@@ -22,7 +18,7 @@ public sealed class LoopbackOpenAIServer : IAsyncDisposable
         _app = app;
     }
 
-    public Uri BaseUrl { get; private set; } = null!;
+    public required Uri BaseUrl { get; init; }
     public ConcurrentQueue<JsonNode> Requests { get; } = new();
 
     /// <summary>What to answer when the script has run out.</summary>
@@ -30,20 +26,14 @@ public sealed class LoopbackOpenAIServer : IAsyncDisposable
 
     public static async Task<LoopbackOpenAIServer> StartAsync()
     {
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        WebApplication app = builder.Build();
-        var server = new LoopbackOpenAIServer(app);
-        app.MapPost("/v1/chat/completions", async context =>
+        LoopbackOpenAIServer? server = null;
+        (WebApplication app, Uri address) = await LoopbackHttpServer.StartAsync(routes => routes.MapPost("/v1/chat/completions", async context =>
         {
-            server.Requests.Enqueue((await JsonNode.ParseAsync(context.Request.Body))!);
+            server!.Requests.Enqueue((await JsonNode.ParseAsync(context.Request.Body))!);
             Func<HttpContext, Task> answer = server._script.TryDequeue(out Func<HttpContext, Task>? next) ? next : server.Otherwise;
             await answer(context);
-        });
-        await app.StartAsync();
-        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server.BaseUrl = new Uri(address + "/v1");
+        }));
+        server = new LoopbackOpenAIServer(app) { BaseUrl = new Uri(address, "v1") };
         return server;
     }
 

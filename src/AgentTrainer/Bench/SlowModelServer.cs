@@ -1,10 +1,5 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace AgentTrainer.App.Bench;
 
@@ -31,19 +26,13 @@ public sealed class SlowModelServer : IAsyncDisposable
 
     public static async Task<SlowModelServer> StartAsync(TimeSpan delay)
     {
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        WebApplication app = builder.Build();
-        app.MapPost("/v1/chat/completions", async context =>
+        (WebApplication app, Uri address) = await LoopbackHttpServer.StartAsync(routes => routes.MapPost("/v1/chat/completions", async context =>
         {
             await Task.Delay(delay, context.RequestAborted).ConfigureAwait(false);
             context.Response.ContentType = "application/json";
             await context.Response.WriteAsync(Answer).ConfigureAwait(false);
-        });
-        await app.StartAsync().ConfigureAwait(false);
-        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new SlowModelServer(app, new Uri(address + "/v1"));
+        })).ConfigureAwait(false);
+        return new SlowModelServer(app, new Uri(address, "v1"));
     }
 
     public async ValueTask DisposeAsync()

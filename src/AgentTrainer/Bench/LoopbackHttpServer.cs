@@ -1,0 +1,24 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AgentTrainer.App.Bench;
+
+/// <summary>Starts a quiet Kestrel server on a free loopback port with the given routes.</summary>
+public static class LoopbackHttpServer
+{
+    public static async Task<(WebApplication App, Uri Address)> StartAsync(Action<WebApplication> map)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        WebApplication app = builder.Build();
+        map(app);
+        await app.StartAsync().ConfigureAwait(false);
+        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return (app, new Uri(address));
+    }
+}
