@@ -19,6 +19,7 @@ public sealed class TrainingRun : IDisposable
     private readonly RunRecorder _recorder;
     private readonly RunStatistics _statistics = new();
     private readonly ITrainingTask _task;
+    private readonly IRunSummaryContributor[] _contributors;
 
     public TrainingRun(TrainingOptions options, CommandQueue commands, TimeProvider time, params IRunObserver[] observers)
     {
@@ -28,6 +29,7 @@ public sealed class TrainingRun : IDisposable
         _task = TrainingTaskFactory.Create(options, Runtime.Device);
         _recorder = new RunRecorder(options.Out, options.LogEvery);
         var store = new CheckpointStore(Path.Combine(options.Out, CheckpointFolder), options.SnapshotsKept, time);
+        _contributors = [.. observers.OfType<IRunSummaryContributor>()];
         Events = new CompositeObserver([_recorder, _statistics, .. observers]);
         Trainer = new InteractiveTrainer(options, _task, commands, store, Events, time);
     }
@@ -66,6 +68,7 @@ public sealed class TrainingRun : IDisposable
             Status = result.Outcome,
             FinishedAt = finishedAt,
             Final = _statistics.Summarise(result.Step, result.Branches, (finishedAt - startedAt).TotalSeconds),
+            Sections = _contributors.Length == 0 ? null : _contributors.ToDictionary(c => c.SectionName, c => c.DescribeRun()),
         };
         _recorder.WriteSummary(summary);
         return summary;

@@ -98,6 +98,8 @@ public class PolicyTests
         var gate = new PolicyGate(PolicyLoader.Load(Shipped("unattended.yaml")));
         Assert.Equal("learning_rate.max", gate.Decide(Propose(InterventionAction.DoubleLearningRate), State(lr: 6e-3)).Rule);
         Assert.Equal("learning_rate.min", gate.Decide(Propose(InterventionAction.HalveLearningRate), State(lr: 1.5e-5)).Rule);
+        // Moving back toward the range is allowed even from outside it (an lr spike of 50x).
+        Assert.Equal(Verdict.Apply, gate.Decide(Propose(InterventionAction.HalveLearningRate), State(lr: 5e-2)).Verdict);
 
         // Three halvings inside 300 trained steps reach the 8x limit; a fourth is refused. Cooldown 40 is respected.
         long trained = 1000;

@@ -71,7 +71,7 @@ public sealed class TrainingAgent
                 }
                 FunctionCallContent? call = FunctionCallContent.GetFunctionCalls(reply).FirstOrDefault();
                 (int? input, int? output) = Tokens(reply);
-                record.Turns.Add(new ModelTurn(trace, call?.FunctionName, call is null ? null : RulesChatCompletionService.Serialize(call.Arguments), reply.Content, input, output));
+                record.Turns.Add(new ModelTurn(trace, call?.FunctionName, call is null ? null : Serialize(call.Arguments), reply.Content, input, output));
                 if (call is null)
                 {
                     KeepAfterModelError(record, string.IsNullOrWhiteSpace(reply.Content) ? "no tool call" : "prose instead of a tool call");
@@ -150,6 +150,9 @@ public sealed class TrainingAgent
         reply.Metadata?.TryGetValue("Usage", out object? usage) == true && usage is OpenAI.Chat.ChatTokenUsage tokens
             ? (tokens.InputTokenCount, tokens.OutputTokenCount)
             : (null, null);
+
+    private static string Serialize(KernelArguments? arguments) =>
+        System.Text.Json.JsonSerializer.Serialize(arguments?.ToDictionary(pair => pair.Key, pair => pair.Value?.ToString()) ?? []);
 
     private sealed record DecisionInProgress(DecisionRecord Record, TrainingSummary Summary, Func<Proposal, string, GateDecision> Gate);
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using AgentTrainer.Agents.Tools;
 using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Summaries;
@@ -26,8 +25,9 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default)
     {
         ChatMessageContent last = chatHistory[^1];
+        // Asked again only after a refusal: accept it and keep, saying why.
         ChatMessageContent reply = last.Role == AuthorRole.Tool
-            ? new ChatMessageContent(AuthorRole.Assistant, "Noted.", ModelId)
+            ? Call("keep_learning_rate", $"my proposal was {ToolResult(last)}; keeping the current settings.")
             : Decide(FindSummary(chatHistory));
         return Task.FromResult<IReadOnlyList<ChatMessageContent>>([reply]);
     }
@@ -35,6 +35,9 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     public IAsyncEnumerable<StreamingChatMessageContent> GetStreamingChatMessageContentsAsync(
         ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default) =>
         throw new NotSupportedException("The rules model does not stream.");
+
+    private static string ToolResult(ChatMessageContent message) =>
+        message.Items.OfType<FunctionResultContent>().FirstOrDefault()?.Result?.ToString() ?? message.Content ?? "refused";
 
     private static TrainingSummary FindSummary(ChatHistory history) =>
         history.LastOrDefault(m => m.Role == AuthorRole.User && m.Metadata?.ContainsKey(SummaryKey) == true)?.Metadata![SummaryKey] as TrainingSummary
@@ -68,6 +71,10 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         if (s.ShortTrend > 0.02 && s.LongTrend > 0 && lrHasRoom)
         {
             return Call("halve_learning_rate", $"the loss is rising: {P(s.ShortTrend)} per 100 steps over the last 50, {P(s.LongTrend)} over the last 200.");
+        }
+        if (s.Volatility > 0.15 && lrHasRoom)
+        {
+            return Call("halve_learning_rate", $"the loss oscillates: step losses spread {P(s.Volatility)} around their trend.");
         }
         if (s.Spikes >= 3 && lrHasRoom)
         {
@@ -145,7 +152,4 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     private static string F(double? value) => value is { } v ? v.ToString("G4", CultureInfo.InvariantCulture) : "n/a";
 
     private static string P(double value) => (value * 100).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";
-
-    internal static string Serialize(KernelArguments? arguments) =>
-        JsonSerializer.Serialize(arguments?.ToDictionary(pair => pair.Key, pair => pair.Value?.ToString()) ?? []);
 }

@@ -15,7 +15,7 @@ namespace AgentTrainer.Agents.Supervision;
 /// Decisions run off the training thread (unless PauseWhileDeciding); what the gate applies becomes a
 /// command, applied at the next step boundary. Approved reviews are picked up, re-validated and queued.
 /// Every decision, proposal, review and measured effect is reported as a run event.</summary>
-public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
+public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsyncDisposable
 {
     /// <summary>Each decision's final tool call, one JSON line each: a transcript the replay provider can re-run.</summary>
     public const string TranscriptFile = "decisions.jsonl";
@@ -59,6 +59,28 @@ public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
 
     /// <summary>Decisions taken so far (finished ones).</summary>
     public ConcurrentQueue<DecisionRecord> Decisions { get; } = new();
+
+    public string SectionName => "agent";
+
+    /// <summary>run.json's "agent" section: the morning report of what the agent did and why it could.</summary>
+    public object DescribeRun()
+    {
+        DecisionRecord[] decisions = [.. Decisions];
+        GatedProposal[] proposals = [.. decisions.SelectMany(d => d.Proposals)];
+        return new AgentRunReport(
+            _agent?.Provider ?? AgentProviders.None,
+            _agent?.ModelId,
+            _gate.Policy.Name,
+            decisions.Length,
+            new SortedDictionary<string, int>(proposals.Where(p => p.Decision.Verdict == Verdict.Apply)
+                .GroupBy(p => InterventionActions.Name(p.Proposal.Action)).ToDictionary(g => g.Key, g => g.Count()), StringComparer.Ordinal),
+            proposals.Count(p => p.Decision.Verdict == Verdict.Review),
+            proposals.Count(p => p.Decision.Verdict == Verdict.Refuse),
+            decisions.Sum(d => d.ModelErrors.Count),
+            decisions.Sum(d => d.Turns.Count(t => t.Trace.Outcome != Resilience.ModelCallOutcomes.Ok)),
+            [.. proposals.Where(p => p.Decision.Verdict != Verdict.Refuse && p.Proposal.Action != InterventionAction.KeepLearningRate)
+                .Select(p => $"step {p.Proposal.BasedOnStep} branch {p.Proposal.BasedOnBranch}: {p.Proposal.Describe()} ({p.Decision.Verdict.ToString().ToLowerInvariant()}): {p.Proposal.Reason}")]);
+    }
 
     /// <summary>Connects to the trainer, and to the run's observers for the events it reports.</summary>
     public void Attach(InteractiveTrainer trainer, IRunObserver events)
@@ -427,6 +449,10 @@ public sealed class AgentSupervisor : IRunObserver, IAsyncDisposable
             await _transcript.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    private sealed record AgentRunReport(
+        string Provider, string? Model, string Policy, int Decisions, IReadOnlyDictionary<string, int> Applied, int SentToReview, int Refused,
+        int ModelErrors, int Fallbacks, IReadOnlyList<string> Interventions);
 
     private sealed record TranscriptLine(long Step, int Branch, string DecisionId, string Tool, IReadOnlyDictionary<string, string?> Arguments);
 

@@ -75,14 +75,15 @@ public sealed class PolicyGate(Policy policy)
 
     private GateDecision Check(Proposal proposal, GateState state, bool approved)
     {
+        // Keeping changes nothing, so it can never be stale or out of bounds.
+        if (proposal.Action == InterventionAction.KeepLearningRate)
+        {
+            return new GateDecision(Verdict.Apply, "keep", "nothing to change.");
+        }
         if (proposal.BasedOnBranch != state.Branch || state.Step - proposal.BasedOnStep > policy.MaxStalenessSteps || state.Step < proposal.BasedOnStep)
         {
             return Refuse("staleness_steps",
                 $"the proposal was based on step {proposal.BasedOnStep} of branch {proposal.BasedOnBranch}; the run is at step {state.Step} of branch {state.Branch} (at most {policy.MaxStalenessSteps} steps behind on the same branch).");
-        }
-        if (proposal.Action == InterventionAction.KeepLearningRate)
-        {
-            return new GateDecision(Verdict.Apply, "keep", "nothing to change.");
         }
         // Guards act on hard evidence (a NaN loss) and are not held back by the cooldown.
         long cooldown = CooldownRemaining(state);
@@ -113,12 +114,14 @@ public sealed class PolicyGate(Policy policy)
 
     private GateDecision? CheckLearningRate(double factor, GateState state)
     {
+        // Only a move further out of bounds is refused: halving an lr above the maximum (a fault, a
+        // person's setting) heads back toward the range and is allowed.
         double next = state.BaseLearningRate * factor;
-        if (next > policy.MaxLearningRate)
+        if (factor > 1 && next > policy.MaxLearningRate)
         {
             return Refuse("learning_rate.max", string.Create(CultureInfo.InvariantCulture, $"the base lr would become {next:G3}, above the maximum {policy.MaxLearningRate:G3}."));
         }
-        if (next < policy.MinLearningRate)
+        if (factor < 1 && next < policy.MinLearningRate)
         {
             return Refuse("learning_rate.min", string.Create(CultureInfo.InvariantCulture, $"the base lr would become {next:G3}, below the minimum {policy.MinLearningRate:G3}."));
         }

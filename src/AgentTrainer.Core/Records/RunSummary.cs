@@ -13,6 +13,17 @@ public sealed record RunSummary
     public required int Seed { get; init; }
     public required RunEnvironment Environment { get; init; }
     public FinalFigures? Final { get; init; }
+
+    /// <summary>What other parts of the run report about it (e.g. "agent": decisions and interventions).</summary>
+    public IReadOnlyDictionary<string, object>? Sections { get; init; }
+}
+
+/// <summary>An observer that adds a section to run.json when the run ends.</summary>
+public interface IRunSummaryContributor
+{
+    string SectionName { get; }
+
+    object DescribeRun();
 }
 
 public sealed record RunEnvironment(
