@@ -59,6 +59,16 @@ public class CommandQueueTests
     }
 
     [Fact]
+    public void TheCreatedCallback_SeesTheRecordBeforeAnyStatusEventOrTheTrainer()
+    {
+        using var queue = new CommandQueue(_time);
+        var order = new List<string>();
+        queue.StatusChanged += (record, change) => order.Add($"{record.Id}:{change.Status}");
+        queue.Submit(new PauseCommand(), CommandSource.Agent, created => order.Add($"{created.Id}:created:{queue.HasPending}"));
+        Assert.Equal(["cmd-00001:created:False", "cmd-00001:Requested", "cmd-00001:Pending"], order);
+    }
+
+    [Fact]
     public void AFinishedCommand_CannotMoveAgain()
     {
         using var queue = new CommandQueue(_time);

@@ -224,15 +224,8 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
 
     private string Dispatch(Proposal proposal, TrainerCommand command, CommandSource source)
     {
-        // Registered before submitting: the trainer may apply it before Submit returns.
-        string id = _commands.PeekNextId();
-        _dispatched[id] = proposal;
-        CommandRecord record = _commands.Submit(command, source);
-        if (record.Id != id)
-        {
-            _dispatched.TryRemove(id, out _);
-            _dispatched[record.Id] = proposal;
-        }
+        // Registered before it is queued: the trainer may apply it before Submit returns.
+        CommandRecord record = _commands.Submit(command, source, created => _dispatched[created.Id] = proposal);
         if (source == CommandSource.Guard)
         {
             _guardCommand = record;

@@ -23,16 +23,15 @@ public sealed class CommandQueue : IDisposable
     /// <summary>True when a command waits; cheap enough to ask at every step.</summary>
     public bool HasPending => !_pending.IsEmpty;
 
-    /// <summary>The id the next submission will get (a submitter can register it before the trainer
-    /// might apply the command; another thread's submission in between makes it stale).</summary>
-    public string PeekNextId() => "cmd-" + (Interlocked.Read(ref _nextId) + 1).ToString("D5", CultureInfo.InvariantCulture);
-
-    /// <summary>Accepts a command (pending) or fails it at once when it is invalid in itself.</summary>
-    public CommandRecord Submit(TrainerCommand command, CommandSource source)
+    /// <summary>Accepts a command (pending) or fails it at once when it is invalid in itself.
+    /// <paramref name="created"/> sees the record before the trainer can: a submitter that must
+    /// recognise its command's status events registers the id there.</summary>
+    public CommandRecord Submit(TrainerCommand command, CommandSource source, Action<CommandRecord>? created = null)
     {
         ArgumentNullException.ThrowIfNull(command);
         string id = "cmd-" + Interlocked.Increment(ref _nextId).ToString("D5", CultureInfo.InvariantCulture);
         var record = new CommandRecord(id, command, source, _time.GetUtcNow());
+        created?.Invoke(record);
         StatusChanged?.Invoke(record, record.History[0]);
         if (command.Validate() is { } problem)
         {
