@@ -105,7 +105,6 @@ public sealed class RulesChatCompletionService : IChatCompletionService
 
     private static CheckpointSummary? BestCheckpoint(TrainingSummary summary) =>
         summary.Checkpoints
-            .Where(c => c.Branch == summary.Branch || c.Step <= summary.Step)
             .Where(c => c.ValLoss is { } v && double.IsFinite(v) && summary.Step - c.Step <= summary.Limits.MaxRollbackDepth && c.Step < summary.Step)
             .MinBy(c => c.ValLoss);
 
