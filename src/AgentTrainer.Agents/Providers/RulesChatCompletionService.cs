@@ -53,8 +53,9 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         {
             return Call("rollback_checkpoint", $"{s.NonFiniteSteps} non-finite losses in the last 100 steps; {best.Id} (val loss {F(best.ValLoss)}) is the best checkpoint before it.", ("checkpoint_id", best.Id));
         }
-        // Well above its best recent level, however it moves now: something broke (step noise stays within a few %).
-        bool diverged = s.RecentLoss > 1.15 * s.BestRecentLoss;
+        // Well above its best recent level, however it moves now: something broke. "Well above" is 10%
+        // plus three standard errors of a 10-step mean, so noisy small batches do not look broken.
+        bool diverged = s.RecentLoss > (1.10 + (3 * s.Volatility / Math.Sqrt(10))) * s.BestRecentLoss;
         if (diverged && best is not null && summary.Limits.RollbacksLeft > 0)
         {
             return Call("rollback_checkpoint", $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level {F(s.BestRecentLoss)}; rolling back to {best.Id} (val loss {F(best.ValLoss)}).", ("checkpoint_id", best.Id));
@@ -72,13 +73,9 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         {
             return Call("halve_learning_rate", $"the loss is rising: {P(s.ShortTrend)} per 100 steps over the last 50, {P(s.LongTrend)} over the last 200.");
         }
-        if (s.Volatility > 0.15 && lrHasRoom)
+        if (s.Spikes >= 3 && lrHasRoom && summary.Step >= 100)
         {
-            return Call("halve_learning_rate", $"the loss oscillates: step losses spread {P(s.Volatility)} around their trend.");
-        }
-        if (s.Spikes >= 3 && lrHasRoom)
-        {
-            return Call("halve_learning_rate", $"{s.Spikes} loss spikes above twice the median in the last 100 steps: the lr is too high for this region.");
+            return Call("halve_learning_rate", $"{s.Spikes} loss spikes above twice the trend in the last 100 steps: the lr is too high for this region.");
         }
         // A noisy plateau while the schedule still runs the lr near its base: the lr is too high to
         // settle (the paper's unstable start). A smooth, slow decline instead: the lr is too low.
@@ -103,8 +100,10 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         return Call("keep_learning_rate", $"healthy enough: trend {P(s.ShortTrend)} per 100 steps, volatility {P(s.Volatility)}, no spikes worth acting on.");
     }
 
+    /// <summary>The best checkpoint not rolled back to already: a replay from it would meet the same trouble.</summary>
     private static CheckpointSummary? BestCheckpoint(TrainingSummary summary) =>
         summary.Checkpoints
+            .Where(c => !summary.RecentInterventions.Any(i => i.Action == $"rollback_checkpoint({c.Id})"))
             .Where(c => c.ValLoss is { } v && double.IsFinite(v) && summary.Step - c.Step <= summary.Limits.MaxRollbackDepth && c.Step < summary.Step)
             .MinBy(c => c.ValLoss);
 

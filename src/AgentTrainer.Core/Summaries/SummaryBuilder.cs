@@ -64,7 +64,6 @@ public static class SummaryBuilder
         double[] losses = [.. finite.Select(s => s.Loss)];
         double[] recent = losses[Math.Max(0, losses.Length - 10)..];
         double[] window = losses[Math.Max(0, losses.Length - 100)..];
-        double median = Median(window);
         double[] grads = [.. finite.TakeLast(200).Select(s => s.GradNorm)];
         EvaluationMetrics? best = evaluations.Where(e => double.IsFinite(e.ValLoss)).MinBy(e => e.ValLoss);
         return new SummarySignals
@@ -74,7 +73,7 @@ public static class SummaryBuilder
             ShortTrend = Trend(losses, 50),
             LongTrend = Trend(losses, 200),
             Volatility = Volatility(losses, 50),
-            Spikes = window.Count(loss => loss > 2 * median),
+            Spikes = Spikes(window),
             NonFiniteSteps = all.TakeLast(100).Count(s => s.NonFinite),
             RecentGradNorm = grads.Length > 0 ? grads[Math.Max(0, grads.Length - 10)..].Average() : double.NaN,
             MedianGradNorm = Median(grads),
@@ -82,6 +81,18 @@ public static class SummaryBuilder
             BestValStep = best?.Step,
             StepsSinceIntervention = sinceIntervention,
         };
+    }
+
+    /// <summary>Losses above twice their trend line: a fast early decline is a trend, not a spike.</summary>
+    public static int Spikes(IReadOnlyList<double> losses)
+    {
+        if (losses.Count < 5)
+        {
+            return 0;
+        }
+        (double slope, double mean) = Fit(losses, losses.Count);
+        double centre = (losses.Count - 1) / 2.0;
+        return Enumerable.Range(0, losses.Count).Count(i => losses[i] > 2 * (mean + slope * (i - centre)));
     }
 
     /// <summary>Least-squares slope over the last <paramref name="length"/> losses, as a relative
