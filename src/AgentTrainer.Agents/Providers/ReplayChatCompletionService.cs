@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using AgentTrainer.Agents.Tools;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 using Microsoft.SemanticKernel.Services;
@@ -65,9 +64,7 @@ public sealed class ReplayChatCompletionService : IChatCompletionService
         RecordedCall call = index < _calls.Count
             ? _calls[index]
             : new RecordedCall("keep_learning_rate", new Dictionary<string, string?> { ["reason"] = "the transcript has no more decisions" });
-        var message = new ChatMessageContent(AuthorRole.Assistant, content: null, ModelId);
-        message.Items.Add(new FunctionCallContent(call.Tool, InterventionTools.PluginName, $"replay_{index}", new KernelArguments(call.Arguments.ToDictionary(p => p.Key, p => (object?)p.Value))));
-        return Task.FromResult<IReadOnlyList<ChatMessageContent>>([message]);
+        return Task.FromResult<IReadOnlyList<ChatMessageContent>>([ToolCallMessage.Create(ModelId, $"replay_{index}", call.Tool, call.Arguments)]);
     }
 
     public IAsyncEnumerable<StreamingChatMessageContent> GetStreamingChatMessageContentsAsync(

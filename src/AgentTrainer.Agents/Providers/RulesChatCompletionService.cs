@@ -1,5 +1,3 @@
-using System.Globalization;
-using AgentTrainer.Agents.Tools;
 using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Summaries;
 using Microsoft.SemanticKernel;
@@ -135,19 +133,12 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         return null;
     }
 
-    private static ChatMessageContent Call(string function, string reason, params (string Name, string Value)[] arguments)
-    {
-        var kernelArguments = new KernelArguments { ["reason"] = reason };
-        foreach ((string name, string value) in arguments)
-        {
-            kernelArguments[name] = value;
-        }
-        var message = new ChatMessageContent(AuthorRole.Assistant, content: null, ModelId);
-        message.Items.Add(new FunctionCallContent(function, InterventionTools.PluginName, "call_" + Guid.NewGuid().ToString("N")[..12], kernelArguments));
-        return message;
-    }
+    private static ChatMessageContent Call(string function, string reason, params (string Name, string Value)[] arguments) =>
+        ToolCallMessage.Create(ModelId, "call_" + Guid.NewGuid().ToString("N")[..12], function,
+            [new("reason", reason), .. arguments.Select(a => new KeyValuePair<string, string?>(a.Name, a.Value))]);
 
-    private static string F(double? value) => value is { } v ? v.ToString("G4", CultureInfo.InvariantCulture) : "n/a";
+    // Numbers read the same in the reason as in the summary the model was shown.
+    private static string F(double? value) => value is { } v ? SummaryRenderer.Number(v) : "n/a";
 
-    private static string P(double value) => (value * 100).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";
+    private static string P(double value) => SummaryRenderer.Percent(value);
 }

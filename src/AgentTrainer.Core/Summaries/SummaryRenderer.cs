@@ -49,7 +49,7 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
         return rendered.Length <= maxCharacters ? rendered : rendered[..(maxCharacters - CutMarker.Length)] + CutMarker;
     }
 
-    private static string Number(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
+    public static string Number(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
 
     private static string Series(IReadOnlyList<SeriesPoint> points) =>
         points.Count == 0 ? "(none)" : string.Join(" ", points.Select(p => $"{p.Step}:{Number(p.Value)}"));
@@ -65,7 +65,7 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
         s.StepsSinceIntervention is { } since ? $"- steps since the last intervention: {since}" : "- no intervention yet",
     });
 
-    private static string Percent(double value) => (value * 100).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";
+    public static string Percent(double value) => (value * 100).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";
 
     private static string Interventions(IReadOnlyList<InterventionOutcome> interventions) =>
         interventions.Count == 0

@@ -327,17 +327,17 @@ public sealed class InteractiveTrainer : IDisposable
 
     private string ResetLayer(string layer)
     {
-        nn.Module module = FindModule(layer);
+        nn.Module module = FindModule(layer, known => new CommandRejectedException("unknown layer " + known));
         Parameter[] parameters = [.. module.parameters()];
         Models.ParameterInit.ResetLike(_task.Model, module);
         _optimizer.ResetState(parameters);
         return string.Create(CultureInfo.InvariantCulture, $"re-initialised {layer} ({parameters.Sum(p => p.numel())} parameters) and cleared its optimizer state");
     }
 
-    private nn.Module FindModule(string layer) =>
+    private nn.Module FindModule(string layer, Func<string, Exception> unknown) =>
         _modules.TryGetValue(layer, out nn.Module? module)
             ? module
-            : throw new CommandRejectedException($"unknown layer '{layer}'; layers: {string.Join(", ", LayerNames)}.");
+            : throw unknown($"'{layer}'; layers: {string.Join(", ", LayerNames)}.");
 
     private string SetPaused(bool paused)
     {
@@ -375,9 +375,7 @@ public sealed class InteractiveTrainer : IDisposable
 
     private string ScaleLayer(string layer, double factor)
     {
-        nn.Module module = _modules.TryGetValue(layer, out nn.Module? found)
-            ? found
-            : throw new InvalidOperationException($"Fault names layer '{layer}', which the model does not have; layers: {string.Join(", ", LayerNames)}.");
+        nn.Module module = FindModule(layer, known => new InvalidOperationException("A fault names a layer the model does not have: " + known));
         using var noGrad = torch.no_grad();
         foreach (Parameter parameter in module.parameters())
         {
