@@ -20,6 +20,7 @@ public sealed class TrainingRun : IDisposable
     private readonly RunStatistics _statistics = new();
     private readonly ITrainingTask _task;
     private readonly IRunSummaryContributor[] _contributors;
+    private ResumePoint? _resume;
 
     public TrainingRun(TrainingOptions options, CommandQueue commands, TimeProvider time, params IRunObserver[] observers)
     {
@@ -43,6 +44,31 @@ public sealed class TrainingRun : IDisposable
     /// <summary>The model being trained (owned by the run; for inspection, not for training elsewhere).</summary>
     public TorchSharp.torch.nn.Module Model => _task.Model;
     public string OutputFolder => _options.Out;
+    public string TaskName => _task.Name;
+
+    /// <summary>1 for a fresh run, more for a resumed one.</summary>
+    public int Session => _resume?.Session ?? 1;
+    public string? ResumedFromCheckpoint => _resume?.CheckpointId;
+
+    /// <summary>Continues an unfinished run (see <see cref="RunFolder.Prepare"/>) instead of starting
+    /// afresh: checkpoints on disk, branches, the trainer's state from the checkpoint, and the earlier
+    /// sessions' metrics for run.json's figures. Call before <see cref="Execute"/>.</summary>
+    public void Resume(ResumePoint resume)
+    {
+        Trainer.Checkpoints.DiscoverOnDisk(CheckpointSerializer.ReadPosition);
+        Trainer.Branches.Restore(resume.Branches);
+        Trainer.ResumeFrom(resume.CheckpointId);
+        (IReadOnlyList<Core.Metrics.StepMetrics> steps, IReadOnlyList<Core.Metrics.EvaluationMetrics> evaluations) = RunRecordReader.ReadMetrics(_options.Out);
+        foreach (Core.Metrics.EvaluationMetrics evaluation in evaluations.Where(e => resume.Precedes(e.Step, e.Branch)))
+        {
+            _statistics.OnEvaluation(evaluation);
+        }
+        foreach (Core.Metrics.StepMetrics step in steps.Where(s => resume.Precedes(s.Step, s.Branch)))
+        {
+            _statistics.OnStep(step);
+        }
+        _resume = resume;
+    }
 
     public RunSummary Execute(CancellationToken cancellation)
     {
@@ -56,7 +82,8 @@ public sealed class TrainingRun : IDisposable
             Runtime.Threads);
         var summary = new RunSummary
         {
-            Status = RunOutcomes.Running, StartedAt = startedAt, Configuration = _options, Seed = _options.Seed, Environment = environment,
+            Status = RunOutcomes.Running, StartedAt = _resume?.FirstStartedAt ?? startedAt, Configuration = _options, Seed = _options.Seed,
+            Environment = environment, Session = Session, ResumedFrom = _resume?.CheckpointId,
         };
         _recorder.WriteSummary(summary);
 

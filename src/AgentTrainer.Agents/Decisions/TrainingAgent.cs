@@ -27,6 +27,7 @@ public sealed class TrainingAgent
     private readonly PromptExecutionSettings _settings = new() { FunctionChoiceBehavior = FunctionChoiceBehavior.Required(autoInvoke: false) };
     private DecisionInProgress? _current;
     private long _decisions;
+    private string _idPrefix = "dec-";
 
     public TrainingAgent(string provider, IChatCompletionService model, string systemPrompt, SummaryRenderer renderer, ResilienceOptions resilience, int maxTurns, TimeProvider time)
     {
@@ -45,6 +46,10 @@ public sealed class TrainingAgent
     public string Provider { get; }
     public string ModelId { get; }
 
+    /// <summary>Numbers this session's decisions (and so proposals) apart from an earlier session's:
+    /// dec-00001 in the first, dec-s2-00001 in the second (a resumed run).</summary>
+    public void StartSession(int session) => _idPrefix = session > 1 ? $"dec-s{session}-" : "dec-";
+
     /// <summary>One decision. <paramref name="gate"/> judges each proposal (given the summary text the
     /// agent saw); decisions do not overlap.</summary>
     public async Task<DecisionRecord> DecideAsync(TrainingSummary summary, Func<Proposal, string, GateDecision> gate, CancellationToken cancellation)
@@ -52,7 +57,7 @@ public sealed class TrainingAgent
         string text = _renderer.Render(summary);
         var record = new DecisionRecord
         {
-            Id = "dec-" + Interlocked.Increment(ref _decisions).ToString("D5", CultureInfo.InvariantCulture),
+            Id = _idPrefix + Interlocked.Increment(ref _decisions).ToString("D5", CultureInfo.InvariantCulture),
             Step = summary.Step, Branch = summary.Branch, Trigger = summary.Trigger, Summary = text, Provider = Provider, Model = ModelId,
         };
         var history = new ChatHistory(_systemPrompt);

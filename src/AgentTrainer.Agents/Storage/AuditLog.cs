@@ -43,7 +43,7 @@ public sealed class AuditLog : IRunObserver, IAsyncDisposable
             while (_events.Reader.TryRead(out RunEvent? runEvent))
             {
                 string json = JsonSerializer.Serialize(runEvent, RunJson.Options);
-                string type = JsonDocument.Parse(json).RootElement.GetProperty("type").GetString()!;
+                string type = RunEventTypes.Of(runEvent);
                 using SqliteCommand command = AgentDatabase.Command(connection,
                     "INSERT INTO audit (time, type, step, branch, json) VALUES ($time, $type, $step, $branch, $json)",
                     ("$time", runEvent.Time.ToString("O", CultureInfo.InvariantCulture)), ("$type", type), ("$step", runEvent.Step),
@@ -70,9 +70,34 @@ public sealed class AuditLog : IRunObserver, IAsyncDisposable
         return entries;
     }
 
+    /// <summary>A page of entries, newest first: optionally of one type, containing a text
+    /// (case-insensitive, anywhere in the event), and older than an entry id (the next page).</summary>
+    public static IReadOnlyList<AuditEntry> Search(string databasePath, string? text, string? type, int limit, long? beforeId)
+    {
+        using SqliteConnection connection = AgentDatabase.Open(databasePath);
+        using SqliteCommand command = AgentDatabase.Command(connection, """
+            SELECT id, time, type, step, branch, json FROM audit
+            WHERE ($type IS NULL OR type = $type) AND ($before IS NULL OR id < $before)
+              AND ($text IS NULL OR instr(lower(json), lower($text)) > 0)
+            ORDER BY id DESC LIMIT $limit
+            """, ("$type", type), ("$before", beforeId), ("$text", string.IsNullOrEmpty(text) ? null : text), ("$limit", limit));
+        using SqliteDataReader reader = command.ExecuteReader();
+        var entries = new List<AuditEntry>();
+        while (reader.Read())
+        {
+            using JsonDocument json = JsonDocument.Parse(reader.GetString(5));
+            entries.Add(new AuditEntry(reader.GetInt64(0), DateTimeOffset.Parse(reader.GetString(1), CultureInfo.InvariantCulture),
+                reader.GetString(2), reader.GetInt64(3), reader.GetInt32(4), json.RootElement.Clone()));
+        }
+        return entries;
+    }
+
     public async ValueTask DisposeAsync()
     {
         _events.Writer.TryComplete();
         await _pump.ConfigureAwait(false);
     }
 }
+
+/// <summary>One audit entry: the event as recorded, with its row id (for paging).</summary>
+public sealed record AuditEntry(long Id, DateTimeOffset Time, string Type, long Step, int Branch, JsonElement Event);

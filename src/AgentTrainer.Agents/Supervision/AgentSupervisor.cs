@@ -222,10 +222,10 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         return decision;
     }
 
-    private string Dispatch(Proposal proposal, TrainerCommand command, CommandSource source)
+    private string Dispatch(Proposal proposal, TrainerCommand command, CommandSource source, string? key = null)
     {
         // Registered before it is queued: the trainer may apply it before Submit returns.
-        CommandRecord record = _commands.Submit(command, source, created => _dispatched[created.Id] = proposal);
+        CommandRecord record = _commands.Submit(command, source, created => _dispatched[created.Id] = proposal, key);
         if (source == CommandSource.Guard)
         {
             _guardCommand = record;
@@ -328,7 +328,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
                 // Claim it first, so it can never be queued twice.
                 if (_reviews.Close(item.ProposalId, ReviewStatus.Approved, ReviewStatus.Applied, null))
                 {
-                    string commandId = Dispatch(proposal, command, CommandSource.Human);
+                    string commandId = Dispatch(proposal, command, CommandSource.Human, ReviewKey(item.ProposalId));
                     _reviews.Close(item.ProposalId, ReviewStatus.Applied, ReviewStatus.Applied, commandId);
                     ReportReview(item.ProposalId, ReviewStatus.Applied, item.Reviewer, $"queued as {commandId}", state);
                     ReportProposal(proposal with { Source = CommandSource.Human }, decision, commandId);
@@ -338,6 +338,21 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
             {
                 ReportReview(item.ProposalId, ReviewStatus.Expired, item.Reviewer, decision.Reason, state);
             }
+        }
+    }
+
+    /// <summary>The key an approved review's command carries: the trainer applies it once, and a
+    /// checkpoint records that it did (so a restarted run knows what it still lacks).</summary>
+    public static string ReviewKey(string proposalId) => "review:" + proposalId;
+
+    /// <summary>After a restart from a checkpoint: approved reviews whose command that checkpoint does
+    /// not contain (applied after it, or claimed and never applied) are queued again, once each.</summary>
+    public void RequeueAfterResume(IReadOnlySet<string> appliedKeys, string checkpointId)
+    {
+        foreach (ReviewItem item in _reviews.List(ReviewStatus.Applied).Where(item => !appliedKeys.Contains(ReviewKey(item.ProposalId))))
+        {
+            _reviews.Close(item.ProposalId, ReviewStatus.Applied, ReviewStatus.Approved, null,
+                $"{item.Comment} [re-queued on restart: {checkpointId} does not contain it]".TrimStart());
         }
     }
 

@@ -11,6 +11,7 @@ public sealed class CommandQueue : IDisposable
     private readonly SemaphoreSlim _available = new(0);
     private readonly TimeProvider _time;
     private long _nextId;
+    private string _idPrefix = "cmd-";
 
     public CommandQueue(TimeProvider time)
     {
@@ -23,14 +24,18 @@ public sealed class CommandQueue : IDisposable
     /// <summary>True when a command waits; cheap enough to ask at every step.</summary>
     public bool HasPending => !_pending.IsEmpty;
 
+    /// <summary>Numbers this session's commands apart from an earlier session's (a resumed run):
+    /// cmd-00001 in the first, cmd-s2-00001 in the second. Call before the first submission.</summary>
+    public void StartSession(int session) => _idPrefix = session > 1 ? $"cmd-s{session}-" : "cmd-";
+
     /// <summary>Accepts a command (pending) or fails it at once when it is invalid in itself.
     /// <paramref name="created"/> sees the record before the trainer can: a submitter that must
     /// recognise its command's status events registers the id there.</summary>
-    public CommandRecord Submit(TrainerCommand command, CommandSource source, Action<CommandRecord>? created = null)
+    public CommandRecord Submit(TrainerCommand command, CommandSource source, Action<CommandRecord>? created = null, string? key = null)
     {
         ArgumentNullException.ThrowIfNull(command);
-        string id = "cmd-" + Interlocked.Increment(ref _nextId).ToString("D5", CultureInfo.InvariantCulture);
-        var record = new CommandRecord(id, command, source, _time.GetUtcNow());
+        string id = _idPrefix + Interlocked.Increment(ref _nextId).ToString("D5", CultureInfo.InvariantCulture);
+        var record = new CommandRecord(id, command, source, _time.GetUtcNow(), key);
         created?.Invoke(record);
         StatusChanged?.Invoke(record, record.History[0]);
         if (command.Validate() is { } problem)

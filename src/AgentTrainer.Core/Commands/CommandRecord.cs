@@ -8,15 +8,20 @@ public sealed class CommandRecord
     private readonly List<CommandStatusChange> _history = [];
     private readonly TaskCompletionSource<CommandRecord> _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    internal CommandRecord(string id, TrainerCommand command, CommandSource source, DateTimeOffset requestedAt)
+    internal CommandRecord(string id, TrainerCommand command, CommandSource source, DateTimeOffset requestedAt, string? key)
     {
         Id = id;
+        Key = key;
         Command = command;
         Source = source;
         _history.Add(new CommandStatusChange(CommandStatus.Requested, requestedAt, null, null));
     }
 
     public string Id { get; }
+
+    /// <summary>Names what the command carries out (e.g. an approved review), so the trainer applies
+    /// it at most once even when it is submitted again after a restart. Null: no such guarantee needed.</summary>
+    public string? Key { get; }
     public TrainerCommand Command { get; }
     public CommandSource Source { get; }
 

@@ -131,6 +131,8 @@ public static class CommandKinds
     public const string Pause = "pause";
     public const string Resume = "resume";
     public const string Stop = "stop";
+
+    public static readonly string[] All = [UpdateOptimizer, SaveCheckpoint, LoadCheckpoint, ModelLayerOperation, Evaluate, Pause, Resume, Stop];
 }
 
 public static class LayerOperations

@@ -48,6 +48,9 @@ public sealed class TrainingOptions
     /// <summary>Validation batches per evaluation (0: the whole validation set).</summary>
     public int EvalBatches { get; set; } = 20;
 
+    /// <summary>Start paused: nothing trains until a resume command (look before it trains).</summary>
+    public bool StartPaused { get; set; }
+
     /// <summary>Write one metrics line every this many steps.</summary>
     public int LogEvery { get; set; } = 1;
 

@@ -14,8 +14,30 @@ public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
     public JsonLinesWriter(string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        DropTornLastLine(path);
         _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read));
         _pump = Task.Run(PumpAsync);
+    }
+
+    /// <summary>A process killed mid-write leaves half a line; appending after it would spoil the next one too.</summary>
+    private static void DropTornLastLine(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return;
+        }
+        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        long end = file.Length;
+        while (end > 0)
+        {
+            file.Position = end - 1;
+            if (file.ReadByte() == '\n')
+            {
+                break;
+            }
+            end--;
+        }
+        file.SetLength(end);
     }
 
     /// <summary>Queues a line, serialised as <typeparamref name="T"/> (a base type writes its discriminator).</summary>

@@ -11,6 +11,12 @@ public sealed record RunSummary
     public DateTimeOffset? FinishedAt { get; init; }
     public required TrainingOptions Configuration { get; init; }
     public required int Seed { get; init; }
+
+    /// <summary>1 for a fresh run; one more each time the run is resumed after being killed or interrupted.</summary>
+    public int Session { get; init; } = 1;
+
+    /// <summary>The checkpoint this session resumed from (null in the first session).</summary>
+    public string? ResumedFrom { get; init; }
     public required RunEnvironment Environment { get; init; }
     public FinalFigures? Final { get; init; }
 

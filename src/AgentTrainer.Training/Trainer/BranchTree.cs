@@ -17,6 +17,18 @@ public sealed class BranchTree
         get { lock (_gate) { return [.. _branches]; } }
     }
 
+    /// <summary>Branches an earlier session of the run created (a resumed run), so new ones number on.</summary>
+    public void Restore(IEnumerable<BranchInfo> branches)
+    {
+        lock (_gate)
+        {
+            foreach (BranchInfo branch in branches.Where(b => b.Id >= _branches.Count).OrderBy(b => b.Id))
+            {
+                _branches.Add(branch);
+            }
+        }
+    }
+
     public BranchInfo Fork(int parent, long step, string checkpointId)
     {
         lock (_gate)

@@ -27,6 +27,7 @@ public sealed class InteractiveTrainer : IDisposable
     private readonly Dictionary<string, nn.Module> _modules;
     private readonly LearningRateSchedule _schedule;
     private readonly FaultInjector _faults;
+    private readonly HashSet<string> _appliedKeys = new(StringComparer.Ordinal);
 
     private long _step;
     private long _dataPosition;
@@ -64,6 +65,7 @@ public sealed class InteractiveTrainer : IDisposable
         _baseLearningRate = options.LearningRate;
         _weightDecay = options.WeightDecay;
         _gradClip = options.GradClip;
+        _paused = options.StartPaused;
         _state = SnapshotState();
         _commands.StatusChanged += ReportCommandStatus;
     }
@@ -74,15 +76,24 @@ public sealed class InteractiveTrainer : IDisposable
     /// <summary>Top-level module names: what a layer operation or layer fault may name (nested names work too).</summary>
     public IReadOnlyList<string> LayerNames => [.. _task.Model.named_children().Select(child => child.name)];
 
+    /// <summary>Whether a layer operation may name this module (top-level or nested).</summary>
+    public bool HasLayer(string name) => _modules.ContainsKey(name);
+
     /// <summary>Safe to read from any thread; refreshed after every step and command.</summary>
     public TrainerState State => Volatile.Read(ref _state);
 
-    /// <summary>Continues from a checkpoint before <see cref="Run"/> (a resumed run), on the same branch.</summary>
+    /// <summary>Continues from a checkpoint before <see cref="Run"/> (a resumed run), on the same branch,
+    /// with exactly the keyed commands that checkpoint contains counted as applied.</summary>
     public void ResumeFrom(string checkpointId)
     {
         TrainerPosition position = CheckpointSerializer.Restore(Checkpoints.Load(checkpointId), _task.Model, _optimizer.Optimizer);
+        _appliedKeys.Clear();
+        _appliedKeys.UnionWith(position.AppliedKeys ?? []);
         MoveTo(position, position.Branch);
     }
+
+    /// <summary>Keys of the keyed commands applied (restored from the checkpoint on resume). Read before training starts.</summary>
+    public IReadOnlySet<string> AppliedKeys => _appliedKeys;
 
     /// <summary>Trains to the configured number of steps, or until stopped, interrupted or diverged.</summary>
     public TrainerResult Run(CancellationToken cancellation)
@@ -232,6 +243,11 @@ public sealed class InteractiveTrainer : IDisposable
     private void Apply(CommandRecord record)
     {
         _commands.Start(record, _step);
+        if (record.Key is { } key && _appliedKeys.Contains(key))
+        {
+            _commands.Succeed(record, _step, $"already applied ({key}); not applied again");
+            return;
+        }
         try
         {
             string result = record.Command switch
@@ -246,6 +262,10 @@ public sealed class InteractiveTrainer : IDisposable
                 StopCommand => RequestStop(),
                 _ => throw new CommandRejectedException($"unknown command kind '{record.Command.Kind}'."),
             };
+            if (record.Key is { } applied)
+            {
+                _appliedKeys.Add(applied);
+            }
             Volatile.Write(ref _state, SnapshotState());
             _commands.Succeed(record, _step, result);
         }
@@ -287,7 +307,7 @@ public sealed class InteractiveTrainer : IDisposable
 
     private CheckpointInfo SaveCheckpoint(bool toDisk)
     {
-        TrainerPosition position = new(_step, _dataPosition, _branch, _baseLearningRate, _weightDecay, _gradClip);
+        TrainerPosition position = new(_step, _dataPosition, _branch, _baseLearningRate, _weightDecay, _gradClip, [.. _appliedKeys.Order(StringComparer.Ordinal)]);
         byte[] payload = CheckpointSerializer.Capture(position, _task.Model, _optimizer.Optimizer);
         double? valLoss = _lastEvaluatedStep == _step ? _lastValLoss : null;
         CheckpointInfo info = Checkpoints.Add(position, payload, toDisk, valLoss);

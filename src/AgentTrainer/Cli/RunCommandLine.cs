@@ -35,6 +35,7 @@ public static class RunCommandLine
         (new Option<int?>("--snapshots-kept") { Description = "in-memory checkpoints kept" }, "Training:SnapshotsKept"),
         (new Option<int?>("--checkpoint-every") { Description = "disk checkpoint every N steps; 0: only at the end and on request" }, "Training:CheckpointEvery"),
         (new Option<int?>("--max-non-finite") { Description = "stop as diverged after N non-finite losses in a row" }, "Training:MaxConsecutiveNonFinite"),
+        (new Option<bool?>("--start-paused") { Description = "start paused; train after a resume command (dashboard, API or CLI)" }, "Training:StartPaused"),
         (new Option<string>("--out") { Description = "output folder for metrics.jsonl, events.jsonl, run.json, checkpoints/" }, "Training:Out"),
         (new Option<string>("--data-dir") { Description = "Fashion-MNIST folder" }, "Training:Data:FashionMnistDir"),
         (new Option<string>("--text") { Description = "char-lm corpus: a text file or a folder of them" }, "Training:Data:TextPath"),
@@ -53,6 +54,8 @@ public static class RunCommandLine
         (new Option<string>("--model-name") { Description = "model for --agent openai" }, "Agent:OpenAI:Model"),
         (new Option<string>("--replay") { Description = "decision transcript for --agent replay" }, "Agent:Replay:Transcript"),
         (new Option<string>("--fallback") { Description = "when the model cannot answer: keep or rules" }, "Agent:Resilience:Fallback"),
+        (new Option<bool?>("--api") { Description = "serve the API and dashboard beside the run (default true)" }, "ControlPlane:Enabled"),
+        (new Option<string>("--urls") { Description = "where the API and dashboard listen, ';'-separated (default http://127.0.0.1:7007)" }, "ControlPlane:Urls"),
     ];
 
     private static readonly Option<string[]> Faults = new("--fault")
@@ -115,7 +118,7 @@ public static class RunCommandLine
             return ExitCodes.InvalidOptions;
         }
 
-        using IHost host = AgentTrainerHost.CreateBuilder(configuration, parse.GetValue(ConfigFile)).Build();
+        using IHost host = AgentTrainerHost.Build(configuration, parse.GetValue(ConfigFile));
         try
         {
             await host.StartAsync().ConfigureAwait(false);
@@ -126,6 +129,11 @@ public static class RunCommandLine
             {
                 await Console.Error.WriteLineAsync($"error: {failure}").ConfigureAwait(false);
             }
+            return ExitCodes.InvalidOptions;
+        }
+        catch (IOException error) when (error.Message.Contains("bind", StringComparison.OrdinalIgnoreCase))
+        {
+            await Console.Error.WriteLineAsync($"error: --urls (ControlPlane:Urls): {error.Message} Choose another address with --urls, or run without the API: --api false.").ConfigureAwait(false);
             return ExitCodes.InvalidOptions;
         }
         await Task.WhenAll(

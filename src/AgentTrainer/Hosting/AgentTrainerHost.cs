@@ -1,6 +1,9 @@
 using AgentTrainer.Agents;
+using AgentTrainer.ControlPlane;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Options;
+using AgentTrainer.Core.Records;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -10,28 +13,58 @@ using Microsoft.Extensions.Options;
 
 namespace AgentTrainer.App.Hosting;
 
-/// <summary>Builds the Generic Host for a run. Configuration, lowest to highest precedence:
-/// appsettings.json beside the binary (the embedded defaults), an optional --config file,
-/// AGENTTRAINER_-prefixed environment variables (AGENTTRAINER_Training__Steps=100), command-line options.</summary>
+/// <summary>Builds the host for a run: a web host (Kestrel, API, dashboard) when the control plane is
+/// on, a plain Generic Host when it is off; the run's services are the same in both. Configuration,
+/// lowest to highest precedence: appsettings.json beside the binary (the embedded defaults), an
+/// optional --config file, AGENTTRAINER_-prefixed environment variables (AGENTTRAINER_Training__Steps=100),
+/// command-line options.</summary>
 public static class AgentTrainerHost
 {
     public const string EnvironmentPrefix = "AGENTTRAINER_";
 
-    public static HostApplicationBuilder CreateBuilder(IEnumerable<KeyValuePair<string, string?>> commandLine, string? configFile)
+    /// <param name="configureWeb">last changes to the web host before it is built (tests: an in-memory server)</param>
+    public static IHost Build(IEnumerable<KeyValuePair<string, string?>> commandLine, string? configFile, Action<WebApplicationBuilder>? configureWeb = null)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        KeyValuePair<string, string?>[] overrides = [.. commandLine];
+        var probe = new ConfigurationManager();
+        AddSources(probe, overrides, configFile);
+        if (!probe.GetValue($"{ControlPlaneOptions.Section}:{nameof(ControlPlaneOptions.Enabled)}", true))
         {
-            DisableDefaults = true,
-            ContentRootPath = AppContext.BaseDirectory,
-        });
-        builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: false);
+            HostApplicationBuilder plain = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+            {
+                DisableDefaults = true,
+                ContentRootPath = AppContext.BaseDirectory,
+            });
+            AddSources(plain.Configuration, overrides, configFile);
+            AddRunServices(plain);
+            return plain.Build();
+        }
+
+        WebApplicationBuilder web = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        web.Configuration.Sources.Clear(); // the same sources and precedence as the plain host, not ASP.NET Core's defaults
+        AddSources(web.Configuration, overrides, configFile);
+        web.Logging.ClearProviders();
+        AddRunServices(web);
+        web.AddControlPlane();
+        configureWeb?.Invoke(web);
+        WebApplication app = web.Build();
+        app.UseControlPlane();
+        return app;
+    }
+
+    private static void AddSources(IConfigurationBuilder configuration, IEnumerable<KeyValuePair<string, string?>> commandLine, string? configFile)
+    {
+        configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: false);
         if (configFile is not null)
         {
-            builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+            configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
         }
-        builder.Configuration.AddEnvironmentVariables(EnvironmentPrefix);
-        builder.Configuration.AddInMemoryCollection(commandLine);
+        configuration.AddEnvironmentVariables(EnvironmentPrefix);
+        configuration.AddInMemoryCollection(commandLine);
+    }
 
+    private static void AddRunServices(IHostApplicationBuilder builder)
+    {
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         builder.Logging.AddSimpleConsole(console =>
         {
@@ -39,22 +72,22 @@ public static class AgentTrainerHost
             console.TimestampFormat = "HH:mm:ss ";
         });
 
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMinutes(1));
-        builder.Services.AddSingleton<IHostLifetime, ConsoleLifetime>();
-        builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<CommandQueue>();
-        builder.Services.AddSingleton<IValidateOptions<TrainingOptions>, TrainingOptionsValidator>();
-        builder.Services.AddOptions<TrainingOptions>()
-            .Bind(builder.Configuration.GetSection(TrainingOptions.Section))
-            .ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
-        builder.Services.AddOptions<AgentOptions>()
-            .Bind(builder.Configuration.GetSection(AgentOptions.Section))
-            .ValidateOnStart();
-        builder.Services.AddSingleton<ConsoleProgress>();
-        builder.Services.AddSingleton<RunExit>();
-        builder.Services.AddHostedService<TrainingService>();
-        return builder;
+        IServiceCollection services = builder.Services;
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMinutes(1));
+        services.AddSingleton<IHostLifetime, ConsoleLifetime>();
+        services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<CommandQueue>();
+        services.AddSingleton<IValidateOptions<TrainingOptions>, TrainingOptionsValidator>();
+        services.AddOptions<TrainingOptions>().Bind(builder.Configuration.GetSection(TrainingOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
+        services.AddOptions<AgentOptions>().Bind(builder.Configuration.GetSection(AgentOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ControlPlaneOptions>, ControlPlaneOptionsValidator>();
+        services.AddOptions<ControlPlaneOptions>().Bind(builder.Configuration.GetSection(ControlPlaneOptions.Section)).ValidateOnStart();
+        services.AddSingleton<ConsoleProgress>();
+        services.AddSingleton<IRunObserver>(provider => provider.GetRequiredService<ConsoleProgress>());
+        services.AddRunMonitoring();
+        services.AddSingleton<RunExit>();
+        services.AddHostedService<TrainingService>();
     }
 }

@@ -1,5 +1,8 @@
 using AgentTrainer.Agents;
+using AgentTrainer.Agents.Storage;
 using AgentTrainer.Agents.Supervision;
+using AgentTrainer.ControlPlane;
+using AgentTrainer.ControlPlane.Live;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
@@ -19,6 +22,9 @@ public sealed class TrainingService(
     CommandQueue commands,
     TimeProvider time,
     ConsoleProgress progress,
+    IEnumerable<IRunObserver> observers,
+    RunMonitor monitor,
+    ActiveRun active,
     RunExit exit,
     IHostApplicationLifetime lifetime,
     ILogger<TrainingService> logger) : BackgroundService
@@ -35,11 +41,23 @@ public sealed class TrainingService(
         {
             TrainingOptions settings = options.Value;
             AgentOptions agentSettings = agentOptions.Value;
+            ResumePoint? resume = RunFolder.Prepare(settings.Out, AgentDatabase.FileName, AgentSupervisor.TranscriptFile);
+            int session = resume?.Session ?? 1;
+            commands.StartSession(session);
             await using AgentRun? agent = agentSettings.Provider == AgentProviders.None
                 ? null
-                : AgentRun.Create(agentSettings, settings.Out, commands, time);
-            using var run = new TrainingRun(settings, commands, time, [progress, .. agent?.Observers ?? []]);
+                : AgentRun.Create(agentSettings, settings.Out, commands, time, session: session);
+            using var run = new TrainingRun(settings, commands, time, [.. observers, .. agent?.Observers ?? []]);
+            if (resume is not null)
+            {
+                run.Resume(resume);
+                monitor.Preload(settings.Out, resume);
+                agent?.Supervisor.RequeueAfterResume(run.Trainer.AppliedKeys, resume.CheckpointId);
+                logger.LogInformation("Resuming the unfinished run in {Folder} from {Checkpoint} (step {Step}, branch {Branch}); session {Session}",
+                    Path.GetFullPath(settings.Out), resume.CheckpointId, resume.Step, resume.Branch, session);
+            }
             agent?.Attach(run);
+            active.Attach(new RunHandle(run, agent));
             logger.LogInformation("Training {Task} for {Steps} steps on {Device}; agent {Agent}{Policy}; records in {Folder}",
                 settings.Task, settings.Steps, run.Runtime.Description, agentSettings.Provider,
                 agent is null ? "" : $" under {agentSettings.Policy}", Path.GetFullPath(settings.Out));

@@ -1,0 +1,81 @@
+using System.Text.Json;
+using AgentTrainer.ControlPlane.Live;
+using AgentTrainer.Core.Commands;
+using AgentTrainer.Training.Trainer;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace AgentTrainer.ControlPlane.Api;
+
+/// <summary>Commands from people and API clients: validated here (what can be checked now is
+/// checked now), then queued like every other command and applied at the next step boundary.</summary>
+public static class CommandApi
+{
+    private static readonly string[] Sources = ["human", "api"];
+
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.MapPost("/commands", Submit)
+            .RequireAuthorization(ControlPlaneSetup.OperatorPolicy)
+            .Accepts<TrainerCommand>("application/json")
+            .WithSummary("Queue a command (update_optimizer, save_checkpoint, load_checkpoint, model_layer_operation, evaluate, pause, resume, stop). "
+                + "source=human (a person) or api (a program, the default).");
+        api.MapGet("/commands", (RunMonitor monitor) => TypedResults.Ok(monitor.Commands().ToArray()))
+            .WithSummary("Every command of the run (all sources) with its latest status.");
+        api.MapGet("/commands/{id}", Find).WithSummary("One command and its status.");
+    }
+
+    private static async Task<Results<Accepted<CommandView>, ProblemHttpResult>> Submit(
+        HttpRequest request, ActiveRun active, RunMonitor monitor, CommandQueue queue, string? source)
+    {
+        if (source is not null && !Sources.Contains(source))
+        {
+            return ApiProblems.BadRequest($"source '{source}' is not one of {string.Join(", ", Sources)}.");
+        }
+        (JsonElement body, ProblemHttpResult? problem) = await ApiRequest.ReadJsonAsync(request).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+        if (!body.TryGetProperty("kind", out JsonElement kind) || kind.ValueKind != JsonValueKind.String || !CommandKinds.All.Contains(kind.GetString()))
+        {
+            return ApiProblems.BadRequest($"The command needs a \"kind\": one of {string.Join(", ", CommandKinds.All)}.");
+        }
+        (TrainerCommand? command, ProblemHttpResult? invalid) = ApiRequest.Bind<TrainerCommand>(body);
+        if (invalid is not null)
+        {
+            return invalid;
+        }
+        if (active.Current is not { } handle)
+        {
+            return ApiProblems.NotReady();
+        }
+        if (monitor.Outcome is { } outcome)
+        {
+            return ApiProblems.Conflict($"The run has ended ({outcome}); it takes no more commands.");
+        }
+        if (Check(command!, handle.Run.Trainer) is { } wrong)
+        {
+            return ApiProblems.BadRequest(wrong);
+        }
+        CommandRecord record = queue.Submit(command!, source == "human" ? CommandSource.Human : CommandSource.Api);
+        CommandView view = monitor.Command(record.Id) ?? new CommandView(record.Id, command!.Kind, record.Source, command, record.Status, record.Reason,
+            handle.Run.Trainer.State.Step, record.History[0].At, record.History[^1].At);
+        return TypedResults.Accepted($"/api/commands/{record.Id}", view);
+    }
+
+    private static Results<Ok<CommandView>, ProblemHttpResult> Find(string id, RunMonitor monitor) =>
+        monitor.Command(id) is { } view ? TypedResults.Ok(view) : ApiProblems.NotFound($"No command '{id}' in this run.");
+
+    /// <summary>What makes the command wrong for this run now, or null. The trainer checks again when it applies it.</summary>
+    private static string? Check(TrainerCommand command, InteractiveTrainer trainer) => command.Validate() ?? command switch
+    {
+        LoadCheckpointCommand load when trainer.Checkpoints.Find(load.CheckpointId) is null =>
+            $"checkpoint_id: no checkpoint '{load.CheckpointId}'; known: {string.Join(", ", trainer.Checkpoints.List().Select(c => c.Id))}.",
+        ModelLayerOperationCommand layer when !trainer.HasLayer(layer.Layer) =>
+            $"layer: no layer '{layer.Layer}'; layers: {string.Join(", ", trainer.LayerNames)}.",
+        _ => null,
+    };
+}

@@ -1,0 +1,111 @@
+using AgentTrainer.ControlPlane.Api;
+using AgentTrainer.ControlPlane.Live;
+using AgentTrainer.ControlPlane.Security;
+using AgentTrainer.Core.Records;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Options;
+
+namespace AgentTrainer.ControlPlane;
+
+/// <summary>Wires the control plane into a web host: Kestrel on the configured URLs, bearer-token
+/// authentication, request guards, problem details, OpenAPI, the API and the dashboard.</summary>
+public static class ControlPlaneSetup
+{
+    /// <summary>What every mutating endpoint requires: the bearer token.</summary>
+    public const string OperatorPolicy = "operator";
+
+    /// <summary>What reading requires: nothing on loopback, the token when listening beyond it.</summary>
+    public const string ReaderPolicy = "reader";
+
+    /// <summary>The run's observers and state the API needs; registered whether or not the API is served.</summary>
+    public static IServiceCollection AddRunMonitoring(this IServiceCollection services)
+    {
+        services.AddSingleton<ActiveRun>();
+        services.AddSingleton<LiveStream>();
+        services.AddSingleton<RunMonitor>();
+        services.AddSingleton<IRunObserver>(provider => provider.GetRequiredService<RunMonitor>());
+        return services;
+    }
+
+    public static WebApplicationBuilder AddControlPlane(this WebApplicationBuilder builder)
+    {
+        IServiceCollection services = builder.Services;
+        ControlPlaneOptions settings = builder.Configuration.GetSection(ControlPlaneOptions.Section).Get<ControlPlaneOptions>() ?? new ControlPlaneOptions();
+        builder.WebHost.UseUrls(settings.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes;
+        });
+
+        services.AddSingleton<ApiToken>();
+        services.AddHostedService<ControlPlaneAnnouncer>();
+        services.AddDataProtection().UseEphemeralDataProtectionProvider(); // nothing of ours is protected: keep no key ring on disk
+        services.AddAuthentication(BearerTokenHandler.SchemeName).AddScheme<AuthenticationSchemeOptions, BearerTokenHandler>(BearerTokenHandler.SchemeName, null);
+        bool readsOpen = settings.ParsedUrls().All(ControlPlaneOptionsValidator.IsLoopback);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(OperatorPolicy, policy => policy.RequireAuthenticatedUser())
+            .AddPolicy(ReaderPolicy, policy =>
+            {
+                if (readsOpen)
+                {
+                    policy.RequireAssertion(_ => true);
+                }
+                else
+                {
+                    policy.RequireAuthenticatedUser();
+                }
+            });
+        services.AddCors(cors => cors.AddDefaultPolicy(policy => policy.WithOrigins([.. settings.AllowedOrigins]).AllowAnyHeader().AllowAnyMethod()));
+        services.AddProblemDetails();
+        services.AddExceptionHandler<UnexpectedErrorHandler>();
+        services.ConfigureHttpJsonOptions(json => ApiJson.Apply(json.SerializerOptions));
+        services.AddOpenApi();
+        return builder;
+    }
+
+    public static WebApplication UseControlPlane(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseMiddleware<RequestGuard>();
+        app.UseCors();
+        var dashboard = new PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot"));
+        app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = dashboard });
+        app.UseStaticFiles(new StaticFileOptions { FileProvider = dashboard });
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapOpenApi();
+
+        RouteGroupBuilder api = app.MapGroup("/api").RequireAuthorization(ReaderPolicy).WithTags("AgentTrainer");
+        RunApi.Map(api);
+        CommandApi.Map(api);
+        ReviewApi.Map(api);
+        AuditApi.Map(api);
+        StreamApi.Map(api);
+        return app;
+    }
+
+    /// <summary>An unexpected failure becomes a 500 problem without internals (the log has them).</summary>
+    private sealed class UnexpectedErrorHandler : IExceptionHandler
+    {
+        public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+        {
+            (int status, string title, string detail) = exception is BadHttpRequestException bad
+                ? (bad.StatusCode, "Bad request", bad.Message)
+                : (StatusCodes.Status500InternalServerError, "Internal error", "The request failed; the host's log has the details.");
+            await ApiProblems.Write(context, status, title, detail).ConfigureAwait(false);
+            return true;
+        }
+    }
+}

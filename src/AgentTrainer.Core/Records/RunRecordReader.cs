@@ -1,0 +1,74 @@
+using System.Text.Json;
+using AgentTrainer.Core.Metrics;
+
+namespace AgentTrainer.Core.Records;
+
+/// <summary>Reads a run folder's records back (a resumed run, reports). A line cut off by a killed
+/// process is skipped, not an error.</summary>
+public static class RunRecordReader
+{
+    public static RunSummary? ReadSummary(string folder)
+    {
+        string path = Path.Combine(folder, RunRecorder.SummaryFile);
+        return File.Exists(path) ? JsonSerializer.Deserialize<RunSummary>(File.ReadAllText(path), RunJson.Options) : null;
+    }
+
+    public static IReadOnlyList<RunEvent> ReadEvents(string folder) =>
+        [.. Lines(Path.Combine(folder, RunRecorder.EventsFile)).Select(line => Parse<RunEvent>(line)).OfType<RunEvent>()];
+
+    /// <summary>The train and eval lines of metrics.jsonl.</summary>
+    public static (IReadOnlyList<StepMetrics> Steps, IReadOnlyList<EvaluationMetrics> Evaluations) ReadMetrics(string folder)
+    {
+        var steps = new List<StepMetrics>();
+        var evaluations = new List<EvaluationMetrics>();
+        foreach (string line in Lines(Path.Combine(folder, RunRecorder.MetricsFile)))
+        {
+            if (Parse<MetricsLine>(line) is not { } parsed)
+            {
+                continue;
+            }
+            if (parsed.Kind == "train")
+            {
+                steps.Add(new StepMetrics(parsed.Step, parsed.Epoch, parsed.Branch, parsed.Loss, parsed.Lr, parsed.GradNorm, parsed.StepMs,
+                    parsed.SamplesPerS, parsed.NonFinite ?? false));
+            }
+            else if (parsed.Kind == "eval")
+            {
+                evaluations.Add(new EvaluationMetrics(parsed.Step, parsed.Branch, parsed.ValLoss, parsed.Accuracy, parsed.BitsPerChar, parsed.Layers ?? []));
+            }
+        }
+        return (steps, evaluations);
+    }
+
+    private static IEnumerable<string> Lines(string path)
+    {
+        if (!File.Exists(path))
+        {
+            yield break;
+        }
+        using var reader = new StreamReader(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Length > 0)
+            {
+                yield return line;
+            }
+        }
+    }
+
+    private static T? Parse<T>(string line) where T : class
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(line, RunJson.Options);
+        }
+        catch (JsonException)
+        {
+            return null; // a torn last line
+        }
+    }
+
+    /// <summary>Either kind of metrics.jsonl line.</summary>
+    private sealed record MetricsLine(string Kind, long Step, int Epoch, int Branch, double Loss, double Lr, double GradNorm, double StepMs,
+        double SamplesPerS, bool? NonFinite, double ValLoss, double? Accuracy, double? BitsPerChar, IReadOnlyList<LayerHealth>? Layers);
+}
