@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs what AgentTrainer needs from Debian and is not on a fresh machine: the data sets.
-# Idempotent: installs only what is missing.
+# Installs what AgentTrainer needs from Debian and is not on a fresh machine: the data sets; with
+# --browser also Chromium, for the dashboard's browser test (Playwright drives Debian's build and
+# downloads nothing). Idempotent: installs only what is missing.
 set -euo pipefail
 
 packages=()
 [[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] || packages+=(dataset-fashion-mnist)
 [[ -f /usr/share/games/fortunes/fortunes ]] || packages+=(fortunes)
+[[ ${1:-} == --browser && ! -x /usr/bin/chromium ]] && packages+=(chromium)
 ((${#packages[@]} == 0)) && exit 0
 
 sudo=()

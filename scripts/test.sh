@@ -5,7 +5,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-scripts/install-deps.sh || exit 1
+scripts/install-deps.sh --browser || exit 1
 results="$root/TestResults"
 rm -rf "$results"
 

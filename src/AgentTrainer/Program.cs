@@ -8,6 +8,7 @@ var root = new RootCommand("AgentTrainer: neural-network training that corrects 
     RunCommandLine.Create(),
     BenchCommandLine.Create(),
     ReviewCommandLine.Create(),
+    CommandCommandLine.Create(),
 };
 ParseResult parse = root.Parse(args);
 if (parse.Errors.Count > 0)

@@ -1,13 +1,19 @@
 using System.Diagnostics;
+using System.Text;
 
 namespace AgentTrainer.Tests;
 
-/// <summary>Runs the real agent-trainer command (the built CLI beside the tests) as a child process.</summary>
+/// <summary>Runs the real agent-trainer command (the built CLI beside the tests) as a child process.
+/// Its API listens on a free loopback port with the tests' token, so processes never collide.</summary>
 public sealed class AgentTrainerProcess : IDisposable
 {
+    public const string Token = ControlPlane.ControlPlaneFactory.Token;
+
     private readonly Process _process;
-    private readonly Task<string> _stdout;
-    private readonly Task<string> _stderr;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+    private readonly TaskCompletionSource _outputClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _errorClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public AgentTrainerProcess(IEnumerable<string> arguments, IDictionary<string, string>? environment = null)
     {
@@ -22,16 +28,26 @@ public sealed class AgentTrainerProcess : IDisposable
         {
             start.ArgumentList.Add(argument);
         }
+        start.Environment["AGENTTRAINER_ControlPlane__Urls"] = "http://127.0.0.1:0";
+        start.Environment["AGENTTRAINER_ControlPlane__Token"] = Token;
         foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[key] = value;
         }
-        _process = Process.Start(start)!;
-        _stdout = _process.StandardOutput.ReadToEndAsync();
-        _stderr = _process.StandardError.ReadToEndAsync();
+        _process = new Process { StartInfo = start };
+        _process.OutputDataReceived += (_, line) => Append(_stdout, line.Data, _outputClosed);
+        _process.ErrorDataReceived += (_, line) => Append(_stderr, line.Data, _errorClosed);
+        _process.Start();
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
     }
 
     public int Id => _process.Id;
+
+    public string Output
+    {
+        get { lock (_stdout) { return _stdout.ToString(); } }
+    }
 
     public static async Task<(int ExitCode, string Output, string Error)> RunAsync(IEnumerable<string> arguments, IDictionary<string, string>? environment = null)
     {
@@ -43,7 +59,30 @@ public sealed class AgentTrainerProcess : IDisposable
     {
         using var cancellation = new CancellationTokenSource(timeout);
         await _process.WaitForExitAsync(cancellation.Token);
-        return (_process.ExitCode, await _stdout, await _stderr);
+        await Task.WhenAll(_outputClosed.Task, _errorClosed.Task).WaitAsync(cancellation.Token);
+        lock (_stderr)
+        {
+            return (_process.ExitCode, Output, _stderr.ToString());
+        }
+    }
+
+    /// <summary>The API's address, from the line the host logs once it listens.</summary>
+    public async Task<Uri> ApiAddressAsync()
+    {
+        const string marker = "listening on ";
+        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && !_process.HasExited)
+        {
+            string output = Output;
+            int at = output.IndexOf(marker, StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                string rest = output[(at + marker.Length)..];
+                return new Uri(rest[..rest.IndexOfAny([' ', '\n'])]);
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException("The process never said where its API listens:\n" + Output);
     }
 
     public void Signal(string signal)
@@ -59,5 +98,18 @@ public sealed class AgentTrainerProcess : IDisposable
             _process.Kill(entireProcessTree: true);
         }
         _process.Dispose();
+    }
+
+    private static void Append(StringBuilder buffer, string? line, TaskCompletionSource closed)
+    {
+        if (line is null)
+        {
+            closed.TrySetResult();
+            return;
+        }
+        lock (buffer)
+        {
+            buffer.AppendLine(line);
+        }
     }
 }

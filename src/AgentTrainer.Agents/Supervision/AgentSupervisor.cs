@@ -216,6 +216,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         }
         else if (decision.Verdict == Verdict.Review)
         {
+            SupersedeWaitingReviews(proposal.Id);
             _reviews.Add(proposal, decision, summaryText, _gate.Policy.ApprovalTimeout);
         }
         ReportProposal(proposal, decision, commandId);
@@ -247,6 +248,21 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         if (factor != 1.0)
         {
             _commands.Submit(UpdateOptimizerCommand.ScaleLearningRate(factor), rollback.Source); // audited as a command like any other
+        }
+    }
+
+    /// <summary>A person sees one question at a time, about the run as it is now: a newer proposal
+    /// replaces those still waiting (they are expired as superseded, not left to go stale).</summary>
+    private void SupersedeWaitingReviews(string newerProposalId)
+    {
+        TrainerState state = _trainer!.State;
+        foreach (ReviewItem waiting in _reviews.List(ReviewStatus.AwaitingReview))
+        {
+            string comment = $"superseded by {newerProposalId}";
+            if (_reviews.Close(waiting.ProposalId, ReviewStatus.AwaitingReview, ReviewStatus.Expired, null, comment))
+            {
+                ReportReview(waiting.ProposalId, ReviewStatus.Expired, null, comment, state);
+            }
         }
     }
 

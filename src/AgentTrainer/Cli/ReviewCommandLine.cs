@@ -4,71 +4,86 @@ using AgentTrainer.App.Hosting;
 
 namespace AgentTrainer.App.Cli;
 
-/// <summary><c>agent-trainer review list|approve|reject</c> on a run folder's durable review queue.
-/// The running supervisor picks up approvals, validates them again and queues them as commands.</summary>
+/// <summary><c>agent-trainer review list|approve|reject</c>: over the running host's API (with the
+/// token), or with <c>--run DIR</c> straight on a run folder's durable queue when no host is running
+/// (a restarted run picks the decision up). Either way the supervisor validates an approval again.</summary>
 public static class ReviewCommandLine
 {
     public static Command Create()
     {
-        var run = new Option<string>("--run") { Description = "the run's output folder", DefaultValueFactory = _ => "runs/latest" };
+        var api = new ApiOptions();
+        var run = new Option<string?>("--run") { Description = "a run folder: use its review queue directly instead of a running host's API" };
         var status = new Option<string?>("--status") { Description = "only proposals with this status (awaiting_review, approved, rejected, expired, applied)" };
         var list = new Command("list", "List proposals in the review queue.") { run, status };
-        list.SetAction(parse =>
+        api.AddTo(list);
+        list.SetAction((parse, _) => ApiOptions.Guard(async () =>
         {
-            if (Queue(parse.GetValue(run)!) is not { } queue)
+            IReadOnlyList<ReviewItem> items;
+            if (parse.GetValue(run) is { } folder)
             {
-                return ExitCodes.InvalidOptions;
+                items = Queue(folder).List(parse.GetValue(status));
             }
-            foreach (ReviewItem item in queue.List(parse.GetValue(status)))
+            else
             {
-                Console.WriteLine($"{item.ProposalId}  {item.Status,-15} step {item.Step} branch {item.Branch}  {item.Action}{Target(item)}  rule {item.Rule}");
-                Console.WriteLine($"    reason: {item.Reason}");
-                if (item.Reviewer is not null)
-                {
-                    Console.WriteLine($"    reviewed by {item.Reviewer}: {item.Comment}");
-                }
+                using ControlPlaneClient client = api.Connect(parse);
+                items = await client.Reviews(parse.GetValue(status)).ConfigureAwait(false);
+            }
+            foreach (ReviewItem item in items)
+            {
+                Print(item);
             }
             return ExitCodes.Success;
-        });
-        var review = new Command("review", "The review queue of proposals waiting for a person.") { list, Decision("approve", run, approve: true), Decision("reject", run, approve: false) };
-        return review;
+        }));
+        return new Command("review", "The review queue of proposals waiting for a person.")
+        {
+            list, Decision("approve", api, run, approve: true), Decision("reject", api, run, approve: false),
+        };
     }
 
-    private static Command Decision(string name, Option<string> run, bool approve)
+    private static Command Decision(string name, ApiOptions api, Option<string?> run, bool approve)
     {
         var id = new Argument<string>("proposal-id") { Description = "the proposal's id (see review list)" };
         var reviewer = new Option<string>("--reviewer") { Description = "who decides", DefaultValueFactory = _ => Environment.UserName };
         var comment = new Option<string?>("--comment") { Description = "why" };
         var command = new Command(name, approve ? "Approve a proposal: it is validated again and applied." : "Reject a proposal.") { id, run, reviewer, comment };
-        command.SetAction(parse =>
+        api.AddTo(command);
+        command.SetAction((parse, _) => ApiOptions.Guard(async () =>
         {
-            if (Queue(parse.GetValue(run)!) is not { } queue)
+            string proposal = parse.GetValue(id)!;
+            if (parse.GetValue(run) is { } folder)
             {
-                return ExitCodes.InvalidOptions;
+                if (Queue(folder).Decide(proposal, approve, parse.GetValue(reviewer)!, parse.GetValue(comment)) is { } problem)
+                {
+                    throw new ControlPlaneClientException(problem);
+                }
             }
-            string? problem = queue.Decide(parse.GetValue(id)!, approve, parse.GetValue(reviewer)!, parse.GetValue(comment));
-            if (problem is not null)
+            else
             {
-                Console.Error.WriteLine($"error: {problem}");
-                return ExitCodes.InvalidOptions;
+                using ControlPlaneClient client = api.Connect(parse);
+                await client.Decide(proposal, approve, parse.GetValue(reviewer)!, parse.GetValue(comment)).ConfigureAwait(false);
             }
-            Console.WriteLine($"{parse.GetValue(id)} {(approve ? "approved" : "rejected")}.");
+            Console.WriteLine($"{proposal} {(approve ? "approved" : "rejected")}.");
             return ExitCodes.Success;
-        });
+        }));
         return command;
     }
 
-    private static ReviewQueue? Queue(string runFolder)
+    private static ReviewQueue Queue(string runFolder)
     {
         string database = Path.Combine(runFolder, AgentDatabase.FileName);
-        if (!File.Exists(database))
-        {
-            Console.Error.WriteLine($"error: --run {runFolder}: no review queue there ({AgentDatabase.FileName} not found).");
-            return null;
-        }
-        return new ReviewQueue(database, TimeProvider.System);
+        return File.Exists(database)
+            ? new ReviewQueue(database, TimeProvider.System)
+            : throw new ControlPlaneClientException($"--run {runFolder}: no review queue there ({AgentDatabase.FileName} not found).");
     }
 
-    private static string Target(ReviewItem item) =>
-        item.CheckpointId is { } checkpoint ? $"({checkpoint})" : item.Layer is { } layer ? $"({layer})" : "";
+    private static void Print(ReviewItem item)
+    {
+        string target = item.CheckpointId is { } checkpoint ? $"({checkpoint})" : item.Layer is { } layer ? $"({layer})" : "";
+        Console.WriteLine($"{item.ProposalId}  {item.Status,-15} step {item.Step} branch {item.Branch}  {item.Action}{target}  rule {item.Rule}");
+        Console.WriteLine($"    reason: {item.Reason}");
+        if (item.Reviewer is not null)
+        {
+            Console.WriteLine($"    reviewed by {item.Reviewer}: {item.Comment}");
+        }
+    }
 }

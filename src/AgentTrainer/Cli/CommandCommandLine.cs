@@ -1,0 +1,54 @@
+using System.CommandLine;
+using System.Globalization;
+using AgentTrainer.App.Hosting;
+using AgentTrainer.ControlPlane.Live;
+using AgentTrainer.Core.Commands;
+
+namespace AgentTrainer.App.Cli;
+
+/// <summary><c>agent-trainer command ...</c>: a person's command to a running host, over the API with
+/// the token; waits until the trainer has applied it and prints what it did.</summary>
+public static class CommandCommandLine
+{
+    public static Command Create()
+    {
+        var api = new ApiOptions();
+        var noWait = new Option<bool>("--no-wait") { Description = "return once queued, without waiting for the trainer to apply it" };
+        var lr = new Argument<double>("learning-rate") { Description = "the new base learning rate" };
+        var factor = new Argument<double>("factor") { Description = "multiply the base learning rate by this" };
+        var checkpoint = new Argument<string>("checkpoint-id") { Description = "a checkpoint id (GET /api/checkpoints)" };
+        var layer = new Argument<string>("layer") { Description = "a layer name (GET /api/run lists them)" };
+        var memoryOnly = new Option<bool>("--memory-only") { Description = "keep it in memory only, not on disk" };
+
+        var root = new Command("command", "Send a command to a running host (API, with the token).");
+        Add(root, api, noWait, new Command("set-lr", "Set the base learning rate.") { lr }, parse => new UpdateOptimizerCommand { LearningRate = parse.GetValue(lr) });
+        Add(root, api, noWait, new Command("scale-lr", "Multiply the base learning rate.") { factor }, parse => UpdateOptimizerCommand.ScaleLearningRate(parse.GetValue(factor)));
+        Add(root, api, noWait, new Command("pause", "Pause training at the next step boundary."), _ => new PauseCommand());
+        Add(root, api, noWait, new Command("resume", "Resume a paused run."), _ => new ResumeCommand());
+        Add(root, api, noWait, new Command("save-checkpoint", "Save a checkpoint now.") { memoryOnly }, parse => new SaveCheckpointCommand { ToDisk = !parse.GetValue(memoryOnly) });
+        Add(root, api, noWait, new Command("rollback", "Restore a checkpoint; training continues on a new branch.") { checkpoint }, parse => new LoadCheckpointCommand(parse.GetValue(checkpoint)!));
+        Add(root, api, noWait, new Command("reset-layer", "Re-initialise a layer and its optimizer state.") { layer }, parse => new ModelLayerOperationCommand(parse.GetValue(layer)!));
+        Add(root, api, noWait, new Command("evaluate", "Evaluate on the validation set now."), _ => new EvaluateCommand());
+        Add(root, api, noWait, new Command("stop", "Stop the run (it writes a checkpoint first)."), _ => new StopCommand());
+        return root;
+    }
+
+    private static void Add(Command root, ApiOptions api, Option<bool> noWait, Command command, Func<ParseResult, TrainerCommand> build)
+    {
+        api.AddTo(command);
+        command.Options.Add(noWait);
+        command.SetAction((parse, _) => ApiOptions.Guard(async () =>
+        {
+            using ControlPlaneClient client = api.Connect(parse);
+            CommandView view = await client.Submit(build(parse)).ConfigureAwait(false);
+            if (!parse.GetValue(noWait))
+            {
+                view = await client.WaitFor(view.Id, TimeSpan.FromMinutes(5)).ConfigureAwait(false);
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{view.Id} {view.Kind}: {view.Status.ToString().ToLowerInvariant()}{(view.Reason is null ? "" : " — " + view.Reason)}"));
+            return view.Status == CommandStatus.Failed ? ExitCodes.Failed : ExitCodes.Success;
+        }));
+        root.Subcommands.Add(command);
+    }
+}

@@ -1,0 +1,113 @@
+using AgentTrainer.Agents.Storage;
+using AgentTrainer.App.Hosting;
+using AgentTrainer.ControlPlane;
+using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Records;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Playwright;
+using Xunit;
+
+namespace AgentTrainer.Tests.ControlPlane;
+
+/// <summary>The dashboard in a real browser (Debian's Chromium driven by Playwright) against a real
+/// host on a loopback port: the chart grows, an agent proposal waits for review, a click approves it,
+/// and the run applies it.</summary>
+public sealed class DashboardBrowserTests : IAsyncLifetime
+{
+    private const string Chromium = "/usr/bin/chromium";
+    private static readonly string[] ChromiumFlags =
+        ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+    private readonly string _folder = TestFolders.Create("dashboard");
+    private IHost _host = null!;
+    private string _address = "";
+
+    public async Task InitializeAsync()
+    {
+        _host = AgentTrainerHost.Build(new Dictionary<string, string?>
+        {
+            ["Training:Task"] = "synthetic",
+            ["Training:Steps"] = "400000",
+            ["Training:Threads"] = "1",
+            ["Training:CheckpointEvery"] = "0",
+            // An lr spike the rules agent notices; under the supervised policy its fix waits for a person.
+            ["Training:Faults:0:Kind"] = "lr-spike",
+            ["Training:Faults:0:Step"] = "300",
+            ["Training:Faults:0:Factor"] = "50",
+            ["Training:Out"] = Path.Combine(_folder, "run"),
+            ["Agent:Provider"] = "rules",
+            ["Agent:Policy"] = "policies/supervised.yaml",
+            ["ControlPlane:Urls"] = "http://127.0.0.1:0",
+            ["ControlPlane:Token"] = ControlPlaneFactory.Token,
+        }, configFile: null);
+        await _host.StartAsync();
+        _address = _host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+    }
+
+    [Fact]
+    public async Task The_dashboard_shows_the_run_live_and_a_click_approves_a_proposal_the_run_then_applies()
+    {
+        Assert.True(File.Exists(Chromium), "Debian's chromium is installed by scripts/install-deps.sh");
+        using IPlaywright playwright = await Playwright.CreateAsync();
+        await using IBrowser browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ChromiumFlags });
+        IPage page = await browser.NewPageAsync();
+        var errors = new List<string>();
+        page.PageError += (_, error) => errors.Add(error);
+        try
+        {
+            await page.GotoAsync($"{_address}/#token={ControlPlaneFactory.Token}");
+            Assert.DoesNotContain("token=", page.Url); // taken from the fragment and removed from the address bar
+
+            // The chart grows as the run trains.
+            await page.WaitForFunctionAsync("() => Number(document.querySelector('#chart-loss').dataset.points) > 50", null, new() { Timeout = 60_000 });
+            int before = int.Parse(await page.GetAttributeAsync("#chart-loss", "data-points") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+            await page.WaitForFunctionAsync($"() => Number(document.querySelector('#chart-loss').dataset.points) > {before + 50}", null, new() { Timeout = 60_000 });
+
+            // The agent's proposal waits in the review queue. A person pauses the run to look, then approves it.
+            await page.Locator("article.review[data-status=awaiting_review]").First.WaitForAsync(new() { Timeout = 90_000 });
+            await page.ClickAsync("button[data-command=pause]");
+            await page.Locator("#state-status", new() { HasTextString = "paused" }).WaitForAsync(new() { Timeout = 30_000 });
+            RunHandle run = _host.Services.GetRequiredService<ActiveRun>().Current!;
+            Assert.True(run.Run.Trainer.State.Paused);
+            ILocator card = page.Locator("article.review[data-status=awaiting_review]").First;
+            await card.WaitForAsync(new() { Timeout = 90_000 });
+            string proposalId = (await card.GetAttributeAsync("data-review-id"))!;
+            Assert.Contains("Sent to review by: approval.required_for", await card.InnerTextAsync());
+            await page.FillAsync("#reviewer", "playwright");
+            await card.Locator("input.comment").FillAsync("looks right");
+            await card.Locator("button.approve").ClickAsync();
+
+            // The page shows it applied, and the intervention appears marked as a person's.
+            await page.Locator($"article.review[data-review-id='{proposalId}'][data-status=applied]").WaitForAsync(new() { Timeout = 30_000 });
+            await page.Locator("#interventions li[data-source=human]").First.WaitForAsync(new() { Timeout = 30_000 });
+
+            // And the run did apply it: the review is closed with its command, which succeeded as a human's.
+            ReviewItem item = run.Agent!.Reviews.List().Single(r => r.ProposalId == proposalId);
+            Assert.Equal((ReviewStatus.Applied, "playwright", "looks right"), (item.Status, item.Reviewer, item.Comment));
+            CommandEvent applied = _host.Services.GetRequiredService<AgentTrainer.ControlPlane.Live.RunMonitor>().Events("command", 5000)
+                .OfType<CommandEvent>().Single(e => e.Id == item.CommandId && e.Status == CommandStatus.Succeeded);
+            Assert.Equal(CommandSource.Human, applied.Source);
+
+            // Only the newest proposal waits: older ones were superseded, not left to go stale.
+            Assert.DoesNotContain(run.Agent.Reviews.List(), r => r.Status == ReviewStatus.AwaitingReview);
+            await page.ClickAsync("button[data-command=resume]");
+            await page.Locator("#state-status", new() { HasTextString = "running" }).WaitForAsync(new() { Timeout = 30_000 });
+            Assert.Empty(errors);
+        }
+        catch
+        {
+            await page.ScreenshotAsync(new() { Path = Path.Combine(AppContext.BaseDirectory, "dashboard-failure.png"), FullPage = true });
+            throw;
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+        TestFolders.Delete(_folder);
+    }
+}

@@ -1,0 +1,161 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using AgentTrainer.Agents.Storage;
+using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Policies;
+using AgentTrainer.Core.Records;
+using Xunit;
+
+namespace AgentTrainer.Tests.ControlPlane;
+
+/// <summary>SIGKILL mid-run, then the same command again: the run resumes from its last checkpoint on
+/// disk, the review queue and audit log are intact, and each approved command is in effect exactly once.</summary>
+public sealed class KillAndRestartTests : IDisposable
+{
+    private readonly string _folder = TestFolders.Create("kill");
+    private string Out => Path.Combine(_folder, "run");
+
+    private string[] Arguments(params string[] extra) =>
+    [
+        "run", "--task", "synthetic", "--steps", "3000", "--threads", "1", "--checkpoint-every", "100", "--agent", "rules",
+        "--policy", "policies/supervised.yaml", "--lr", "0.001", "--schedule", "constant", "--out", Out, .. extra,
+    ];
+
+    [Fact]
+    public async Task A_killed_run_resumes_from_its_last_disk_checkpoint_with_each_approved_command_applied_once()
+    {
+        string first, second;
+        long pausedAt;
+        using (var process = new AgentTrainerProcess(Arguments()))
+        {
+            using HttpClient api = await Client(process);
+            await Until(api, run => run.GetProperty("step").GetInt64() >= 250, "250 steps");
+            await Command(api, """{"kind":"pause"}""");
+            pausedAt = (await api.GetFromJsonAsync<JsonElement>("/api/run")).GetProperty("step").GetInt64();
+
+            // Two proposals wait for a person (as the supervisor queues them under this policy).
+            var reviews = new ReviewQueue(Path.Combine(Out, AgentDatabase.FileName), TimeProvider.System);
+            first = AddReview(reviews, pausedAt, "first");
+            await Approve(api, first);
+            await Command(api, """{"kind":"save_checkpoint","to_disk":true}"""); // holds the first approval's effect
+            second = AddReview(reviews, pausedAt, "second");
+            await Approve(api, second); // applied after that checkpoint: lost with the kill, so owed again
+
+            Assert.Equal(0.001 / 4, (await api.GetFromJsonAsync<JsonElement>("/api/run")).GetProperty("base_learning_rate").GetDouble(), 12);
+            process.Signal("KILL");
+            (int killed, _, _) = await process.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(137, killed);
+        }
+        Assert.Equal(RunOutcomes.Running, RunRecordReader.ReadSummary(Out)!.Status); // it never got to say it stopped
+        int auditRowsBefore = AuditLog.Read(Path.Combine(Out, AgentDatabase.FileName)).Count;
+
+        using (var process = new AgentTrainerProcess(Arguments("--start-paused")))
+        {
+            using HttpClient api = await Client(process);
+            JsonElement run = await api.GetFromJsonAsync<JsonElement>("/api/run");
+            Assert.Equal(2, run.GetProperty("session").GetInt32());
+            Assert.Equal($"ckpt-{pausedAt:D6}-b0", run.GetProperty("resumed_from_checkpoint").GetString());
+            Assert.Equal(pausedAt, run.GetProperty("step").GetInt64());
+
+            // The second approval is re-applied (once); the first is in the checkpoint and is not.
+            await Until(api, r => r.GetProperty("base_learning_rate").GetDouble() <= 0.001 / 4 * 1.0000001, "the owed approval to be applied");
+            await Task.Delay(1500); // two review-loop rounds: nothing more may happen
+            run = await api.GetFromJsonAsync<JsonElement>("/api/run");
+            Assert.Equal(0.001 / 4, run.GetProperty("base_learning_rate").GetDouble(), 12);
+            JsonElement[] commands = [.. (await api.GetFromJsonAsync<JsonElement>("/api/commands")).EnumerateArray()
+                .Where(c => c.GetProperty("id").GetString()!.StartsWith("cmd-s2-", StringComparison.Ordinal))];
+            JsonElement reapplied = Assert.Single(commands);
+            Assert.Equal(("human", "succeeded"), (reapplied.GetProperty("source").GetString(), reapplied.GetProperty("status").GetString()));
+
+            JsonElement queue = await api.GetFromJsonAsync<JsonElement>("/api/reviews");
+            JsonElement[] items = [.. queue.EnumerateArray()];
+            Assert.All(items, item => Assert.Equal("applied", item.GetProperty("status").GetString()));
+            Assert.Equal(reapplied.GetProperty("id").GetString(), items.Single(i => i.GetProperty("proposal_id").GetString() == second).GetProperty("command_id").GetString());
+            Assert.StartsWith("cmd-0", items.Single(i => i.GetProperty("proposal_id").GetString() == first).GetProperty("command_id").GetString());
+
+            await Command(api, """{"kind":"resume"}""");
+            (int exit, _, string error) = await process.WaitAsync(TimeSpan.FromMinutes(2));
+            Assert.True(exit == 0, error);
+        }
+
+        RunSummary summary = RunRecordReader.ReadSummary(Out)!;
+        Assert.Equal((RunOutcomes.Completed, 2, $"ckpt-{pausedAt:D6}-b0", 3000L), (summary.Status, summary.Session, summary.ResumedFrom, summary.Final!.Steps));
+        Assert.True(AuditLog.Read(Path.Combine(Out, AgentDatabase.FileName)).Count > auditRowsBefore); // the first session's entries are kept
+        (IReadOnlyList<Core.Metrics.StepMetrics> steps, _) = RunRecordReader.ReadMetrics(Out);
+        Assert.Equal(3000, steps.Select(s => s.Step).Distinct().Count()); // every step recorded, none lost to the kill
+    }
+
+    private static string AddReview(ReviewQueue reviews, long step, string name)
+    {
+        var proposal = new Proposal
+        {
+            Id = $"kill-{name}", Action = InterventionAction.HalveLearningRate, Reason = "test", Source = CommandSource.Agent,
+            BasedOnStep = step, BasedOnBranch = 0,
+        };
+        reviews.Add(proposal, new GateDecision(Verdict.Review, "approval.required_for", "needs a person"), "summary", TimeSpan.FromHours(1));
+        return proposal.Id;
+    }
+
+    private static async Task<HttpClient> Client(AgentTrainerProcess process)
+    {
+        var client = new HttpClient { BaseAddress = await process.ApiAddressAsync() };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AgentTrainerProcess.Token);
+        await Until(client, _ => true, "the run to be assembled");
+        return client;
+    }
+
+    private static async Task Command(HttpClient api, string json)
+    {
+        using HttpResponseMessage response = await api.PostAsync("/api/commands", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+        response.EnsureSuccessStatusCode();
+        string id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        await Until(api, async () => (await api.GetFromJsonAsync<JsonElement>($"/api/commands/{id}")).GetProperty("status").GetString() == "succeeded", id);
+    }
+
+    private static async Task Approve(HttpClient api, string proposalId)
+    {
+        using HttpResponseMessage response = await api.PostAsync($"/api/reviews/{proposalId}/approve",
+            new StringContent("""{"reviewer":"kim"}""", System.Text.Encoding.UTF8, "application/json"));
+        response.EnsureSuccessStatusCode();
+        await Until(api, async () =>
+        {
+            JsonElement item = (await api.GetFromJsonAsync<JsonElement>("/api/reviews")).EnumerateArray().Single(i => i.GetProperty("proposal_id").GetString() == proposalId);
+            return item.TryGetProperty("command_id", out JsonElement command)
+                && (await api.GetFromJsonAsync<JsonElement>($"/api/commands/{command.GetString()}")).GetProperty("status").GetString() == "succeeded";
+        }, $"{proposalId} to be applied");
+    }
+
+    private static Task Until(HttpClient api, Func<JsonElement, bool> condition, string what) =>
+        Until(api, async () =>
+        {
+            using HttpResponseMessage response = await api.GetAsync("/api/run");
+            return response.IsSuccessStatusCode && condition(await response.Content.ReadFromJsonAsync<JsonElement>());
+        }, what);
+
+    private static async Task Until(HttpClient api, Func<Task<bool>> condition, string what)
+    {
+        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+                // not listening yet
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Gave up waiting for {what}.");
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    public void Dispose() => TestFolders.Delete(_folder);
+}
