@@ -25,6 +25,9 @@ public sealed class ControlPlaneOptions
 
     public int MaxRequestBodyBytes { get; set; } = 64 * 1024;
 
+    /// <summary>How long the stream gathers messages before writing them to a client (its latency).</summary>
+    public int StreamFlushMilliseconds { get; set; } = 1000;
+
     /// <summary>Messages queued for one stream client; a client this far behind is dropped.</summary>
     public int StreamClientBuffer { get; set; } = 1024;
 

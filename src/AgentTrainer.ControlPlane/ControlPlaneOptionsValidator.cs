@@ -54,6 +54,10 @@ public sealed class ControlPlaneOptionsValidator : IValidateOptions<ControlPlane
         {
             errors.Add($"ControlPlane:StreamClientBuffer must be between 16 and 1000000; got {options.StreamClientBuffer}.");
         }
+        if (options.StreamFlushMilliseconds is < 0 or > 10_000)
+        {
+            errors.Add($"ControlPlane:StreamFlushMilliseconds must be between 0 and 10000; got {options.StreamFlushMilliseconds}.");
+        }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

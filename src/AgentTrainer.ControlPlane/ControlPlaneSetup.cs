@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
@@ -95,6 +97,10 @@ public static class ControlPlaneSetup
         StreamApi.Map(api);
         return app;
     }
+
+    /// <summary>The addresses the started server listens on (the real port where the URL said 0).</summary>
+    public static IReadOnlyList<string> ServerAddresses(this IServiceProvider services) =>
+        [.. services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
 
     /// <summary>An unexpected failure becomes a 500 problem without internals (the log has them).</summary>
     private sealed class UnexpectedErrorHandler : IExceptionHandler

@@ -9,6 +9,7 @@ var root = new RootCommand("AgentTrainer: neural-network training that corrects 
     BenchCommandLine.Create(),
     ReviewCommandLine.Create(),
     CommandCommandLine.Create(),
+    WatchCommandLine.Create(),
 };
 ParseResult parse = root.Parse(args);
 if (parse.Errors.Count > 0)

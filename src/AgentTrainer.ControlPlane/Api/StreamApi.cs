@@ -1,4 +1,7 @@
+using System.Buffers;
+using System.IO.Pipelines;
 using System.Net.ServerSentEvents;
+using System.Text;
 using AgentTrainer.ControlPlane.Live;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -8,7 +11,8 @@ using Microsoft.AspNetCore.Routing;
 namespace AgentTrainer.ControlPlane.Api;
 
 /// <summary>The live stream, as Server-Sent Events: <c>step</c>, <c>eval</c> and <c>event</c> messages.
-/// A client that cannot keep up is sampled, then dropped; it reconnects and reloads history.</summary>
+/// Messages come in batches (every StreamFlushMilliseconds). A client that cannot keep up is
+/// sampled, then dropped; it reconnects and reloads history.</summary>
 public static class StreamApi
 {
     public static void Map(RouteGroupBuilder api) =>
@@ -18,15 +22,25 @@ public static class StreamApi
 
     private static async Task Follow(HttpContext context, LiveStream stream)
     {
+        CancellationToken gone = context.RequestAborted;
         LiveStream.StreamClient client = stream.Subscribe();
         try
         {
             context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
             context.Response.ContentType = "text/event-stream";
             context.Response.Headers.CacheControl = "no-cache";
-            await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false); // headers now: the client is connected
-            // Each message is written and flushed as it comes, so a client sees it at once.
-            await SseFormatter.WriteAsync(client.Messages.ReadAllAsync(context.RequestAborted), context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+            await context.Response.BodyWriter.FlushAsync(gone).ConfigureAwait(false); // headers now: the client is connected
+            PipeWriter body = context.Response.BodyWriter;
+            while (await client.Messages.WaitToReadAsync(gone).ConfigureAwait(false))
+            {
+                // The stream delivers in batches; a batch goes out in one write (one wake-up for this
+                // client and its reader per batch, not per step).
+                while (client.Messages.TryRead(out SseItem<string> item))
+                {
+                    Write(body, item);
+                }
+                await body.FlushAsync(gone).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException)
         {
@@ -37,4 +51,8 @@ public static class StreamApi
             stream.Unsubscribe(client);
         }
     }
+
+    /// <summary>One SSE message; the data is single-line JSON, so one data field carries it.</summary>
+    private static void Write(PipeWriter body, SseItem<string> item) =>
+        body.Write(Encoding.UTF8.GetBytes($"event: {item.EventType}\nid: {item.EventId}\ndata: {item.Data}\n\n"));
 }

@@ -8,9 +8,10 @@ using Microsoft.Extensions.Options;
 namespace AgentTrainer.ControlPlane.Live;
 
 /// <summary>Fans run messages out to live clients (Server-Sent Events). The training thread only
-/// hands a message over (no serialisation, no I/O, nothing per client); a pump serialises it once
-/// and offers it to every client's bounded queue. A client that falls behind gets every tenth step
-/// once its queue is half full, and is dropped when it is full: it can never slow training.</summary>
+/// hands a message over (no serialisation, no I/O, nothing per client); a pump gathers messages for
+/// StreamFlushMilliseconds, serialises each once and offers the batch to every client's bounded
+/// queue, so clients wake once per batch rather than once per step. A client that falls behind gets
+/// every tenth step once its queue is half full, and is dropped when it is full: it can never slow training.</summary>
 public sealed class LiveStream : IAsyncDisposable
 {
     /// <summary>Once a client's queue is this full, step messages are sampled (events never are).</summary>
@@ -21,6 +22,7 @@ public sealed class LiveStream : IAsyncDisposable
         Channel.CreateUnbounded<(string, object, Type)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentDictionary<long, StreamClient> _clients = new();
     private readonly int _clientBuffer;
+    private readonly TimeSpan _gather;
     private readonly Task _pump;
     private long _nextClient;
     private long _sequence;
@@ -30,6 +32,7 @@ public sealed class LiveStream : IAsyncDisposable
     public LiveStream(IOptions<ControlPlaneOptions> options)
     {
         _clientBuffer = options.Value.StreamClientBuffer;
+        _gather = TimeSpan.FromMilliseconds(options.Value.StreamFlushMilliseconds);
         _pump = Task.Run(PumpAsync);
     }
 
@@ -61,23 +64,38 @@ public sealed class LiveStream : IAsyncDisposable
 
     private async Task PumpAsync()
     {
-        await foreach ((string type, object payload, Type payloadType) in _incoming.Reader.ReadAllAsync().ConfigureAwait(false))
+        while (await _incoming.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            long sequence = ++_sequence;
-            var item = new SseItem<string>(JsonSerializer.Serialize(payload, payloadType, ApiJson.Options), type) { EventId = sequence.ToString(System.Globalization.CultureInfo.InvariantCulture) };
-            bool sampleable = type == StreamTypes.Step;
-            foreach (StreamClient client in _clients.Values)
+            if (_gather > TimeSpan.Zero)
             {
-                switch (client.Offer(item, sampleable, sequence))
-                {
-                    case OfferResult.SampledOut:
-                        Interlocked.Increment(ref _sampledOut);
-                        break;
-                    case OfferResult.Dropped:
-                        Interlocked.Increment(ref _droppedClients);
-                        _clients.TryRemove(client.Id, out _);
-                        break;
-                }
+                await Task.Delay(_gather).ConfigureAwait(false); // let a batch gather: one wake-up per interval, not per step
+            }
+            while (_incoming.Reader.TryRead(out (string Type, object Payload, Type PayloadType) message))
+            {
+                Deliver(message.Type, message.Payload, message.PayloadType);
+            }
+        }
+    }
+
+    private void Deliver(string type, object payload, Type payloadType)
+    {
+        long sequence = ++_sequence;
+        var item = new SseItem<string>(JsonSerializer.Serialize(payload, payloadType, ApiJson.Options), type)
+        {
+            EventId = sequence.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        bool sampleable = type == StreamTypes.Step;
+        foreach (StreamClient client in _clients.Values)
+        {
+            switch (client.Offer(item, sampleable, sequence))
+            {
+                case OfferResult.SampledOut:
+                    Interlocked.Increment(ref _sampledOut);
+                    break;
+                case OfferResult.Dropped:
+                    Interlocked.Increment(ref _droppedClients);
+                    _clients.TryRemove(client.Id, out _);
+                    break;
             }
         }
     }

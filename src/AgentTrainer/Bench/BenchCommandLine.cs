@@ -15,10 +15,11 @@ public static class BenchCommandLine
         var latencySteps = new Option<int>("--latency-steps") { Description = "steps during which commands are sent", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0: all cores", DefaultValueFactory = _ => 0 };
         var text = new Option<string>("--text") { Description = "char-lm corpus", DefaultValueFactory = _ => "/usr/share/games/fortunes" };
-        var command = new Command("bench", "Measure the interactive trainer's overhead, rollback cost and command latency.")
+        var command = new Command("bench", "Measure the interactive trainer's overhead, rollback cost, command latency, agent and live-stream overhead.")
         {
             output, steps, warmup, latencySteps, threads, text,
         };
+        command.Subcommands.Add(StreamClientsProcess.Create());
         command.SetAction(parse =>
         {
             if (parse.GetValue(steps) < 1 || parse.GetValue(warmup) < 0 || parse.GetValue(latencySteps) < 1)

@@ -26,5 +26,15 @@ public sealed record BenchFigures
     /// <summary>The same with a loopback model that answers after 200 ms (goal: at most 1.02).</summary>
     public required double AgentOverheadRatioSlowModel { get; init; }
     public required int AgentDecisions { get; init; }
+
+    /// <summary>Steps/s with no live-stream clients over steps/s with 10 SSE clients on loopback (goal: at most 1.02).</summary>
+    public required double StreamOverheadRatio { get; init; }
+
+    /// <summary>Median over neighbouring block pairs of the same ratio: robust to slow spells.</summary>
+    public required double StreamOverheadRatioMedianPair { get; init; }
+
+    /// <summary>Messages each stream client read during its blocks (shows they were really fed).</summary>
+    public required long StreamMessagesPerClient { get; init; }
+    public required long StreamDroppedClients { get; init; }
     public required string Device { get; init; }
 }

@@ -1,8 +1,6 @@
+using AgentTrainer.ControlPlane;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace AgentTrainer.App.Bench;
@@ -18,7 +16,6 @@ public static class LoopbackHttpServer
         WebApplication app = builder.Build();
         map(app);
         await app.StartAsync().ConfigureAwait(false);
-        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return (app, new Uri(address));
+        return (app, new Uri(app.Services.ServerAddresses()[0]));
     }
 }

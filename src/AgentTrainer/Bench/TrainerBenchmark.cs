@@ -57,6 +57,7 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
         RollbackFigures rollback = MeasureRollback(bare, folder);
         run.Trainer.Finish(Core.Records.RunOutcomes.Completed);
         (double agentRules, double agentSlow, int decisions) = new AgentBenchmark(settings, report).RunAsync(folder).GetAwaiter().GetResult();
+        StreamFigures stream = new StreamBenchmark(settings, report).RunAsync(folder).GetAwaiter().GetResult();
 
         return new BenchFigures
         {
@@ -77,6 +78,10 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
             AgentOverheadRatioRules = Math.Round(agentRules, 4),
             AgentOverheadRatioSlowModel = Math.Round(agentSlow, 4),
             AgentDecisions = decisions,
+            StreamOverheadRatio = Math.Round(stream.OverheadRatio, 4),
+            StreamOverheadRatioMedianPair = Math.Round(stream.OverheadRatioMedianPair, 4),
+            StreamMessagesPerClient = stream.MessagesPerClient,
+            StreamDroppedClients = stream.DroppedClients,
             Device = run.Runtime.Description,
         };
     }

@@ -19,19 +19,58 @@ public sealed class ControlPlaneClient : IDisposable
 
     private ControlPlaneClient(HttpClient http) => _http = http;
 
-    public static ControlPlaneClient Create(string url, string? token)
+    /// <param name="tokenRequired">false for reading, which needs no token on loopback: one is sent if known</param>
+    public static ControlPlaneClient Create(string url, string? token, bool tokenRequired = true)
     {
         token ??= Environment.GetEnvironmentVariable("AGENTTRAINER_TOKEN");
         if (string.IsNullOrWhiteSpace(token))
         {
             string file = new ControlPlaneOptions().ResolvedTokenFile();
-            token = File.Exists(file)
-                ? ApiToken.Read(file)
-                : throw new ControlPlaneClientException($"no API token: pass --token, set AGENTTRAINER_TOKEN, or start a run once so {file} exists.");
+            token = File.Exists(file) ? ApiToken.Read(file)
+                : tokenRequired ? throw new ControlPlaneClientException($"no API token: pass --token, set AGENTTRAINER_TOKEN, or start a run once so {file} exists.")
+                : null;
         }
-        var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token.Trim());
+        var http = new HttpClient { BaseAddress = new Uri(url), Timeout = Timeout.InfiniteTimeSpan };
+        if (token is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token.Trim());
+        }
         return new ControlPlaneClient(http);
+    }
+
+    /// <summary>Follows the live stream until it ends or is cancelled, handing over each message's type and JSON.</summary>
+    public async Task Follow(Action<string, JsonElement> message, CancellationToken cancellation)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.GetAsync("/api/stream", HttpCompletionOption.ResponseHeadersRead, cancellation).ConfigureAwait(false);
+        }
+        catch (HttpRequestException error)
+        {
+            throw new ControlPlaneClientException($"no host answers at {_http.BaseAddress} ({error.Message}); is a run going? (--url)");
+        }
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new ControlPlaneClientException($"{(int)response.StatusCode} {response.ReasonPhrase}: the stream was refused.");
+            }
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellation).ConfigureAwait(false));
+            string type = "message";
+            while (await reader.ReadLineAsync(cancellation).ConfigureAwait(false) is { } line)
+            {
+                if (line.StartsWith("event: ", StringComparison.Ordinal))
+                {
+                    type = line["event: ".Length..];
+                }
+                else if (line.StartsWith("data: ", StringComparison.Ordinal))
+                {
+                    using JsonDocument data = JsonDocument.Parse(line["data: ".Length..]);
+                    message(type, data.RootElement);
+                }
+            }
+        }
     }
 
     public Task<ReviewItem[]> Reviews(string? status) =>
@@ -60,6 +99,7 @@ public sealed class ControlPlaneClient : IDisposable
     private async Task<T> Send<T>(HttpMethod method, string path, object? body)
     {
         using var request = new HttpRequestMessage(method, path);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         if (body is not null)
         {
             request.Content = JsonContent.Create(body, body is TrainerCommand ? typeof(TrainerCommand) : body.GetType(), options: ApiJson.Options);
@@ -67,9 +107,9 @@ public sealed class ControlPlaneClient : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request).ConfigureAwait(false);
+            response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
         }
-        catch (HttpRequestException error)
+        catch (Exception error) when (error is HttpRequestException or TaskCanceledException)
         {
             throw new ControlPlaneClientException($"no host answers at {_http.BaseAddress} ({error.Message}); is a run going? (--url)");
         }

@@ -46,6 +46,16 @@ public sealed class CommandLineOverApiTests : IDisposable
         Assert.Equal(0, set);
         Assert.Matches(@"cmd-\d+ update_optimizer: succeeded — lr 0\.0005 -> 0\.002", setOutput);
 
+        using (var watch = new AgentTrainerProcess(["watch", .. at]))
+        {
+            await ApiFixture.Until(async () => (await http.GetFromJsonAsync<JsonElement>("/api/run")).GetProperty("stream").GetProperty("clients").GetInt32() == 1,
+                "watch to connect");
+            (int evaluated, _, _) = await AgentTrainerProcess.RunAsync(["command", "evaluate", .. at], token);
+            Assert.Equal(0, evaluated);
+            await ApiFixture.Until(() => watch.Output.Contains("eval  step 0 branch 0 val_loss", StringComparison.Ordinal)
+                && watch.Output.Contains("evaluate from human succeeded", StringComparison.Ordinal), "watch to show the evaluation");
+        }
+
         (int unknown, _, string unknownError) = await AgentTrainerProcess.RunAsync(["command", "rollback", "ckpt-424242-b9", .. at], token);
         Assert.Equal(2, unknown);
         Assert.Contains("400 Bad Request: checkpoint_id: no checkpoint 'ckpt-424242-b9'", unknownError);

@@ -3,8 +3,6 @@ using AgentTrainer.App.Hosting;
 using AgentTrainer.ControlPlane;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Records;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Playwright;
@@ -44,7 +42,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
             ["ControlPlane:Token"] = ControlPlaneFactory.Token,
         }, configFile: null);
         await _host.StartAsync();
-        _address = _host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        _address = _host.Services.ServerAddresses().Single();
     }
 
     [Fact]
