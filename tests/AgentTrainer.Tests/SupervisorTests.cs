@@ -90,6 +90,22 @@ public class SupervisorTests
     }
 
     [Fact]
+    public void UnderSupervision_OneProposalWaitsAtATime_RefreshedWhenRepeated_ReplacedWhenDifferent()
+    {
+        using var harness = new TrainerHarness(WithLrSpike, Rules("policies/supervised.yaml"));
+        harness.Trainer.Run(CancellationToken.None);
+
+        ProposalEvent[] sent = [.. harness.Events.OfType<ProposalEvent>().Where(p => p.Verdict == Verdict.Review)];
+        IReadOnlyList<ReviewItem> rows = harness.Agent!.Reviews.List();
+        Assert.True(sent.Length >= 2, $"{sent.Length} proposals sent to review");
+        ReviewItem waiting = Assert.Single(rows, r => r.Status == ReviewStatus.AwaitingReview);
+        Assert.Equal((sent[^1].Action, sent[^1].Reason), (waiting.Action, waiting.Reason)); // the question is about the run as it is now
+        Assert.All(rows.Where(r => r.Status == ReviewStatus.Expired), r => Assert.StartsWith("superseded by dec-", r.Comment, StringComparison.Ordinal));
+        // A repeated proposal refreshed the waiting row instead of adding one.
+        Assert.True(rows.Count < sent.Length || sent.Select(p => p.Action).Distinct().Count() == sent.Length);
+    }
+
+    [Fact]
     public async Task EveryDecision_IsAudited_InSqliteAndEventsJsonl_WithItsSummaryAndModelCall()
     {
         using var kept = new TrainerHarness(o => o.Steps = 60, Rules());

@@ -24,6 +24,19 @@ public sealed class ReviewQueue(string databasePath, TimeProvider time)
             ("$layer", proposal.Layer), ("$reason", proposal.Reason), ("$rule", decision.Rule), ("$summary", summary), ("$status", ReviewStatus.AwaitingReview));
     }
 
+    /// <summary>Brings a waiting proposal up to date with the same proposal made again (its step,
+    /// branch, reason and summary), so it keeps its place and id and does not go stale. False when it no longer waits.</summary>
+    public bool Refresh(string proposalId, Proposal newer, string summary)
+    {
+        using SqliteConnection connection = AgentDatabase.Open(databasePath);
+        using SqliteCommand command = AgentDatabase.Command(connection, """
+            UPDATE reviews SET step = $step, branch = $branch, reason = $reason, summary = $summary
+            WHERE proposal_id = $id AND status = 'awaiting_review'
+            """,
+            ("$step", newer.BasedOnStep), ("$branch", newer.BasedOnBranch), ("$reason", newer.Reason), ("$summary", summary), ("$id", proposalId));
+        return command.ExecuteNonQuery() == 1;
+    }
+
     public IReadOnlyList<ReviewItem> List(string? status = null)
     {
         using SqliteConnection connection = AgentDatabase.Open(databasePath);

@@ -216,8 +216,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         }
         else if (decision.Verdict == Verdict.Review)
         {
-            SupersedeWaitingReviews(proposal.Id);
-            _reviews.Add(proposal, decision, summaryText, _gate.Policy.ApprovalTimeout);
+            QueueForReview(proposal, decision, summaryText);
         }
         ReportProposal(proposal, decision, commandId);
         return decision;
@@ -251,19 +250,26 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         }
     }
 
-    /// <summary>A person sees one question at a time, about the run as it is now: a newer proposal
-    /// replaces those still waiting (they are expired as superseded, not left to go stale).</summary>
-    private void SupersedeWaitingReviews(string newerProposalId)
+    /// <summary>A person sees one question at a time, about the run as it is now. The same proposal made
+    /// again refreshes the waiting one (same id, so the reviewer's page stays put, and never stale);
+    /// a different one replaces it (the waiting one expires as superseded).</summary>
+    private void QueueForReview(Proposal proposal, GateDecision decision, string summaryText)
     {
         TrainerState state = _trainer!.State;
         foreach (ReviewItem waiting in _reviews.List(ReviewStatus.AwaitingReview))
         {
-            string comment = $"superseded by {newerProposalId}";
+            bool same = waiting.Action == proposal.Action && waiting.CheckpointId == proposal.CheckpointId && waiting.Layer == proposal.Layer;
+            if (same && _reviews.Refresh(waiting.ProposalId, proposal, summaryText))
+            {
+                return;
+            }
+            string comment = $"superseded by {proposal.Id}";
             if (_reviews.Close(waiting.ProposalId, ReviewStatus.AwaitingReview, ReviewStatus.Expired, null, comment))
             {
                 ReportReview(waiting.ProposalId, ReviewStatus.Expired, null, comment, state);
             }
         }
+        _reviews.Add(proposal, decision, summaryText, _gate.Policy.ApprovalTimeout);
     }
 
     /// <summary>A NaN/Inf loss: act on the policy's guard at once, without a model.</summary>

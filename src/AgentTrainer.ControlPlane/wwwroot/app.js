@@ -240,7 +240,9 @@ async function loadReviews() {
   const waiting = items.filter((item) => item.status === "awaiting_review");
   $("review-count").textContent = String(waiting.length);
   const list = $("review-list");
-  const shown = items.slice(-20).reverse();
+  // What waits first, then the latest few decided (with why), newest first.
+  const decided = items.filter((item) => item.status !== "awaiting_review").slice(-5);
+  const shown = [...waiting.slice().reverse(), ...decided.slice().reverse()];
   if (shown.length === 0) {
     list.innerHTML = '<p class="empty">Nothing awaits review.</p>';
     return;
@@ -260,7 +262,7 @@ function reviewCard(item) {
     <div class="reason"></div>
     <div class="rule"></div>
     <details><summary>What the agent saw</summary><pre></pre></details>`;
-  card.querySelector(".status").textContent = item.status + (item.reviewer ? ` by ${item.reviewer}` : "");
+  card.querySelector(".status").textContent = item.status + (item.reviewer ? ` by ${item.reviewer}` : "") + (item.comment ? `: ${item.comment}` : "");
   card.querySelector(".what").textContent = `${item.proposal_id}: ${item.action}${target ? " " + target : ""} (step ${item.step}, branch ${item.branch})`;
   card.querySelector(".reason").textContent = "Reason: " + item.reason;
   card.querySelector(".rule").textContent = "Sent to review by: " + item.rule;

@@ -43,7 +43,16 @@ public static class CommandCommandLine
             CommandView view = await client.Submit(build(parse)).ConfigureAwait(false);
             if (!parse.GetValue(noWait))
             {
-                view = await client.WaitFor(view.Id, TimeSpan.FromMinutes(5)).ConfigureAwait(false);
+                try
+                {
+                    view = await client.WaitFor(view.Id, TimeSpan.FromMinutes(5)).ConfigureAwait(false);
+                }
+                catch (ControlPlaneClientException) when (view.Arguments is StopCommand)
+                {
+                    // A stopped run's host shuts down: it may be gone before the answer can be read.
+                    Console.WriteLine($"{view.Id} stop: the run stopped and its host has shut down");
+                    return ExitCodes.Success;
+                }
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{view.Id} {view.Kind}: {view.Status.ToString().ToLowerInvariant()}{(view.Reason is null ? "" : " — " + view.Reason)}"));
