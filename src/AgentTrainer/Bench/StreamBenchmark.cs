@@ -41,6 +41,15 @@ public sealed class StreamBenchmark(BenchSettings settings, Action<string> repor
         var blockSeconds = new List<(bool WithClients, double Seconds)>();
         long received = 0;
         await using StreamListeners listeners = StreamListeners.Start(address, Clients, stream);
+        // Connect and leave a few times first: the connection path's first uses are JIT-compiled and
+        // then recompiled (tiered) on background threads, which would otherwise land in the first busy blocks.
+        for (int warmup = 0; warmup < 4; warmup++)
+        {
+            await listeners.ConnectAsync(Clients).ConfigureAwait(false);
+            run.Trainer.RunUntil(run.Trainer.State.Step + 1, CancellationToken.None);
+            await Task.Delay(LastBatch).ConfigureAwait(false);
+            await listeners.DisconnectAsync().ConfigureAwait(false);
+        }
         for (int block = 0; quietSteps < settings.Steps || busySteps < settings.Steps; block++)
         {
             // Alternate which phase goes first in each pair, so a drift in machine speed hits both alike.
