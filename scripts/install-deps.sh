@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what AgentTrainer needs from Debian and is not on a fresh machine: the data sets; with
+# Installs what AgentTrainer needs from Debian and is not on a fresh machine: the data sets, a font
+# for the eval report's plots (ScottPlot's SkiaSharp reads fonts from /usr/share/fonts); with
 # --browser also Chromium, for the dashboard's browser test (Playwright drives Debian's build and
 # downloads nothing). Idempotent: installs only what is missing.
 set -euo pipefail
@@ -7,6 +8,7 @@ set -euo pipefail
 packages=()
 [[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] || packages+=(dataset-fashion-mnist)
 [[ -f /usr/share/games/fortunes/fortunes ]] || packages+=(fortunes)
+[[ -d /usr/share/fonts/truetype/dejavu ]] || packages+=(fonts-dejavu-core)
 [[ ${1:-} == --browser && ! -x /usr/bin/chromium ]] && packages+=(chromium)
 ((${#packages[@]} == 0)) && exit 0
 

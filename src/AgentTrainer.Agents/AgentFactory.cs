@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Options;
 using AgentTrainer.Agents.Decisions;
 using AgentTrainer.Agents.Providers;
 using AgentTrainer.Core.Summaries;

@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Options;
 namespace AgentTrainer.Agents;
 
 /// <summary>The "Agent" section of appsettings.json: who decides, how often, under which policy,
@@ -71,16 +72,4 @@ public sealed class ResilienceOptions
 
     /// <summary>What a decision falls back to when the model cannot answer: keep or rules.</summary>
     public string Fallback { get; set; } = AgentProviders.Keep;
-}
-
-public static class AgentProviders
-{
-    public const string None = "none";
-    public const string Rules = "rules";
-    public const string OpenAI = "openai";
-    public const string AzureOpenAI = "azure-openai";
-    public const string Replay = "replay";
-    public const string Keep = "keep";
-    public static readonly string[] All = [None, Rules, OpenAI, AzureOpenAI, Replay];
-    public static readonly string[] Fallbacks = [Keep, Rules];
 }

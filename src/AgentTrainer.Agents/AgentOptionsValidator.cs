@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Policies;
 using Microsoft.Extensions.Options;
 

@@ -10,6 +10,7 @@ var root = new RootCommand("AgentTrainer: neural-network training that corrects 
     ReviewCommandLine.Create(),
     CommandCommandLine.Create(),
     WatchCommandLine.Create(),
+    EvalCommandLine.Create(),
 };
 ParseResult parse = root.Parse(args);
 if (parse.Errors.Count > 0)

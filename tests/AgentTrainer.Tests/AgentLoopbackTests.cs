@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Options;
 using AgentTrainer.Agents;
 using AgentTrainer.Agents.Decisions;
 using AgentTrainer.Agents.Resilience;

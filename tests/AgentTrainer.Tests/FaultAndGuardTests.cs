@@ -49,6 +49,28 @@ public class FaultAndGuardTests
         Assert.True(faulty.MeanLoss(0, FaultStep + 10, FaultStep + 20) > healthy.MeanLoss(0, FaultStep + 10, FaultStep + 20) * 1.2);
     }
 
+    [Fact]
+    public void LoadingACheckpoint_MidBurst_EndsTheBurst_SoTheReplayIsClean()
+    {
+        using TrainerHarness healthy = Train(null);
+        using var faulty = new TrainerHarness(o =>
+        {
+            o.Steps = 160;
+            o.Schedule = ScheduleNames.Constant;
+            o.LearningRate = 3e-3;
+            o.Faults.Add(new FaultOptions { Kind = FaultKinds.CorruptBatches, Step = FaultStep, Count = 30 });
+        });
+        faulty.Trainer.Begin();
+        faulty.Trainer.RunUntil(FaultStep + 5, CancellationToken.None); // 5 of the 30 corrupt batches taken
+        Assert.True(faulty.MeanLoss(0, FaultStep, FaultStep + 5) > 3 * healthy.MeanLoss(0, FaultStep, FaultStep + 5));
+
+        faulty.Apply(new Core.Commands.LoadCheckpointCommand("ckpt-000100-b0"));
+        faulty.Trainer.RunUntil(160, CancellationToken.None);
+
+        // The rolled-back branch trains on clean batches: step for step the healthy run's losses.
+        Assert.Equal(healthy.Losses(0, FaultStep, 160), faulty.Losses(1, FaultStep, 160));
+    }
+
     [Theory]
     [InlineData(FaultKinds.ZeroLayer, 0.0)]
     [InlineData(FaultKinds.ScaleLayer, 30.0)]

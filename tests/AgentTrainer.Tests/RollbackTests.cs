@@ -106,4 +106,23 @@ public class RollbackTests
         Assert.All(harness.Trainer.Checkpoints.List(), c => Assert.True(c.InMemory));
         Assert.Equal(harness.Evaluations.Single(e => e.Step == 100).ValLoss, harness.Trainer.Checkpoints.Find("ckpt-000100-b0")!.ValLoss);
     }
+
+    [Fact]
+    public void TheSnapshotEvictedLast_StaysLoadable_UntilTheNextEviction()
+    {
+        // An agent shown ckpt-0 at a step boundary has its rollback applied after that boundary's snapshot evicted it.
+        var store = new CheckpointStore(TestFolders.Create("store"), keepInMemory: 2, TimeProvider.System);
+        byte[] Payload(long step) => [(byte)step];
+        void Add(long step) => store.Add(new TrainerPosition(step, step, 0, 1e-3, 0, 1), Payload(step), toDisk: false, valLoss: null);
+        Add(0);
+        Add(50);
+        Add(100);
+
+        Assert.Equal(["ckpt-000050-b0", "ckpt-000100-b0"], store.List().Select(c => c.Id));
+        Assert.Equal(Payload(0), store.Load("ckpt-000000-b0"));
+
+        Add(150);
+        Assert.Equal(Payload(50), store.Load("ckpt-000050-b0"));
+        Assert.Contains("Unknown checkpoint 'ckpt-000000-b0'", Assert.Throws<CheckpointException>(() => store.Load("ckpt-000000-b0")).Message, StringComparison.Ordinal);
+    }
 }

@@ -67,7 +67,8 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         {
             return Call("halve_learning_rate", $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level and no checkpoint can be used.");
         }
-        if (s.ShortTrend > 0.02 && s.LongTrend > 0 && lrHasRoom)
+        // Rising means clearly above what noise alone does to the slope of 50 losses.
+        if (s.ShortTrend > 0.02 + (3 * SlopeNoise(s.Volatility, 50)) && s.LongTrend > 0 && lrHasRoom)
         {
             return Call("halve_learning_rate", $"the loss is rising: {P(s.ShortTrend)} per 100 steps over the last 50, {P(s.LongTrend)} over the last 200.");
         }
@@ -75,9 +76,12 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         {
             return Call("halve_learning_rate", $"{s.Spikes} loss spikes above twice the trend in the last 100 steps: the lr is too high for this region.");
         }
-        // A noisy plateau while the schedule still runs the lr near its base: the lr is too high to
-        // settle (the paper's unstable start). A smooth, slow decline instead: the lr is too low.
+        // A noisy plateau under an lr the schedule holds at its base: the lr is too high to settle (the
+        // paper's unstable start). A decaying schedule lowers the lr by itself, and small batches make a
+        // healthy curve just as noisy, so there a plateau is no reason to act. A smooth, slow decline
+        // instead: the lr is too low.
         bool scheduleDecayed = summary.LearningRate < 0.5 * summary.BaseLearningRate;
+        bool scheduleHoldsLr = summary.LearningRate >= 0.99 * summary.BaseLearningRate;
         bool plateau = s.LongTrend > -0.04 && s.ShortTrend > -0.05;
         // Lowering the lr no longer helps: the damage was done early. Start over from the earliest
         // checkpoint; the lr decisions made since are kept across the rollback.
@@ -85,7 +89,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         {
             return Call("rollback_checkpoint", $"the last two halvings changed the loss by less than 3% and it is still flat ({P(s.LongTrend)} per 100 steps): the lr was too high from the start; starting over from {start.Id} at the lowered lr.", ("checkpoint_id", start.Id));
         }
-        if (plateau && s.Volatility >= SmoothVolatility && !scheduleDecayed && lrHasRoom && summary.Step >= 150)
+        if (plateau && s.Volatility >= SmoothVolatility && scheduleHoldsLr && lrHasRoom && summary.Step >= 150)
         {
             return Call("halve_learning_rate", $"the loss has nearly stopped improving ({P(s.LongTrend)} per 100 steps over the last 200) and is noisy (volatility {P(s.Volatility)}) at lr {F(summary.LearningRate)}.");
         }
@@ -97,6 +101,11 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         }
         return Call("keep_learning_rate", $"healthy enough: trend {P(s.ShortTrend)} per 100 steps, volatility {P(s.Volatility)}, no spikes worth acting on.");
     }
+
+    /// <summary>Standard error of a least-squares slope over <paramref name="steps"/> losses whose relative
+    /// spread around the line is <paramref name="volatility"/>, per 100 steps (as trends are given).</summary>
+    private static double SlopeNoise(double volatility, int steps) =>
+        volatility * 100 / Math.Sqrt(steps * ((steps * steps) - 1) / 12.0);
 
     /// <summary>The best checkpoint not rolled back to already: a replay from it would meet the same trouble.</summary>
     private static CheckpointSummary? BestCheckpoint(TrainingSummary summary) =>

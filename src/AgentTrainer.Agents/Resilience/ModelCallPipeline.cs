@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Options;
 using System.ClientModel;
 using System.Net;
 using AgentTrainer.Agents.Providers;

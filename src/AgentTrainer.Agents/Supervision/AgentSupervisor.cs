@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Options;
 using System.Collections.Concurrent;
 using AgentTrainer.Agents.Decisions;
 using AgentTrainer.Agents.Storage;

@@ -21,6 +21,23 @@ public static class RunRecordReader
     {
         var steps = new List<StepMetrics>();
         var evaluations = new List<EvaluationMetrics>();
+        foreach ((StepMetrics? step, EvaluationMetrics? evaluation) in ReadMetricsInOrder(folder))
+        {
+            if (step is not null)
+            {
+                steps.Add(step);
+            }
+            else
+            {
+                evaluations.Add(evaluation!);
+            }
+        }
+        return (steps, evaluations);
+    }
+
+    /// <summary>metrics.jsonl line by line, in the order things happened: one of the pair is set.</summary>
+    public static IEnumerable<(StepMetrics? Step, EvaluationMetrics? Evaluation)> ReadMetricsInOrder(string folder)
+    {
         foreach (string line in Lines(Path.Combine(folder, RunRecorder.MetricsFile)))
         {
             if (Parse<MetricsLine>(line) is not { } parsed)
@@ -29,15 +46,14 @@ public static class RunRecordReader
             }
             if (parsed.Kind == "train")
             {
-                steps.Add(new StepMetrics(parsed.Step, parsed.Epoch, parsed.Branch, parsed.Loss, parsed.Lr, parsed.GradNorm, parsed.StepMs,
-                    parsed.SamplesPerS, parsed.NonFinite ?? false));
+                yield return (new StepMetrics(parsed.Step, parsed.Epoch, parsed.Branch, parsed.Loss, parsed.Lr, parsed.GradNorm, parsed.StepMs,
+                    parsed.SamplesPerS, parsed.NonFinite ?? false), null);
             }
             else if (parsed.Kind == "eval")
             {
-                evaluations.Add(new EvaluationMetrics(parsed.Step, parsed.Branch, parsed.ValLoss, parsed.Accuracy, parsed.BitsPerChar, parsed.Layers ?? []));
+                yield return (null, new EvaluationMetrics(parsed.Step, parsed.Branch, parsed.ValLoss, parsed.Accuracy, parsed.BitsPerChar, parsed.Layers ?? []));
             }
         }
-        return (steps, evaluations);
     }
 
     private static IEnumerable<string> Lines(string path)

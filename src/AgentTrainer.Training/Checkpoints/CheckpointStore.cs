@@ -3,13 +3,16 @@ using System.Globalization;
 namespace AgentTrainer.Training.Checkpoints;
 
 /// <summary>The run's checkpoints: the most recent few in memory (rollback without disk I/O), and
-/// those written to disk under the run folder. Ids read as <c>ckpt-STEP-bBRANCH</c>.</summary>
+/// those written to disk under the run folder. Ids read as <c>ckpt-STEP-bBRANCH</c>. The in-memory
+/// checkpoint evicted last stays loadable (though no longer listed) until the next eviction: an agent
+/// shown it at a step boundary gets its command applied only after that boundary's snapshot evicted it.</summary>
 public sealed class CheckpointStore
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, CheckpointInfo> _catalog = new(StringComparer.Ordinal);
     private readonly Dictionary<string, byte[]> _inMemory = new(StringComparer.Ordinal);
     private readonly Queue<string> _memoryOrder = new();
+    private (string Id, byte[] Payload)? _leaving;
     private readonly int _keepInMemory;
     private readonly TimeProvider _time;
 
@@ -83,6 +86,10 @@ public sealed class CheckpointStore
             {
                 return payload;
             }
+            if (_leaving is { } leaving && leaving.Id == id)
+            {
+                return leaving.Payload;
+            }
             path = _catalog.GetValueOrDefault(id)?.Path;
         }
         if (path is null)
@@ -114,11 +121,12 @@ public sealed class CheckpointStore
 
     private void Evict(string id)
     {
-        _inMemory.Remove(id);
+        _inMemory.Remove(id, out byte[]? payload);
         CheckpointInfo info = _catalog[id];
         if (info.Path is null)
         {
             _catalog.Remove(id);
+            _leaving = (id, payload!);
         }
         else
         {

@@ -10,7 +10,6 @@ public sealed class CharLmTask : ITrainingTask
 {
     private readonly Tensor _train;
     private readonly Tensor _validation;
-    private readonly Tensor _windowOffsets;
     private readonly int _batchSize;
     private readonly int _context;
     private readonly int _seed;
@@ -27,7 +26,6 @@ public sealed class CharLmTask : ITrainingTask
         _device = device;
         _train = torch.tensor(corpus.Train, device: device);
         _validation = torch.tensor(corpus.Validation, device: device);
-        _windowOffsets = torch.arange(contextLength + 1, dtype: ScalarType.Int64, device: device);
         TrainLength = corpus.Train.Length;
     }
 
@@ -89,18 +87,28 @@ public sealed class CharLmTask : ITrainingTask
         return new TaskEvaluation(loss, null, loss / Math.Log(2), new Dictionary<string, double>());
     }
 
+    /// <summary>Each start's window of context + 1 tokens. The indices are built here rather than as
+    /// starts + offsets in libtorch: that add's implicit alpha scalar once reached libtorch as a float
+    /// ("for integral input tensors, argument alpha must not be a floating point number"), 1 run in 38.</summary>
     private Tensor Windows(Tensor tokens, long[] starts)
     {
-        using Tensor offsets = torch.tensor(starts, device: _device).unsqueeze(1);
-        using Tensor indices = offsets + _windowOffsets;
-        return tokens.take(indices);
+        int width = _context + 1;
+        long[] indices = new long[starts.Length * width];
+        for (int row = 0; row < starts.Length; row++)
+        {
+            for (int column = 0; column < width; column++)
+            {
+                indices[(row * width) + column] = starts[row] + column;
+            }
+        }
+        using Tensor index = torch.tensor(indices, [starts.Length, width], device: _device);
+        return tokens.take(index);
     }
 
     public void Dispose()
     {
         _train.Dispose();
         _validation.Dispose();
-        _windowOffsets.Dispose();
         Model.Dispose();
     }
 }

@@ -4,7 +4,9 @@ namespace AgentTrainer.Training.Trainer;
 
 /// <summary>Decides when configured faults strike. Each fault strikes once per run, the first time
 /// any branch reaches its step: a transient event (a bad node, a bad shard), so rolling back past
-/// it is a real repair. A corrupt-batch fault then spoils that many consecutive steps.</summary>
+/// it is a real repair. A corrupt-batch fault then spoils that many consecutive steps, unless a
+/// checkpoint is loaded first: that restarts the input pipeline past the bad batches, as the
+/// rollback-and-skip repair of large training runs does.</summary>
 public sealed class FaultInjector
 {
     private readonly List<FaultOptions> _waiting;
@@ -29,6 +31,9 @@ public sealed class FaultInjector
         }
         return due;
     }
+
+    /// <summary>A checkpoint was loaded: a corrupt burst still under way ends.</summary>
+    public void EndBurst() => _corruptStepsLeft = 0;
 
     /// <summary>Whether the batch of the step being taken now is corrupt (counts it down).</summary>
     public bool TakeCorruptBatch()

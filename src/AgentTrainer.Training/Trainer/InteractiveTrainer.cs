@@ -329,6 +329,7 @@ public sealed class InteractiveTrainer : IDisposable
             Time = _time.GetUtcNow(), Step = position.Step, Branch = branch.Id, ParentBranch = _branch, ForkStep = position.Step, CheckpointId = checkpointId,
         });
         MoveTo(position, branch.Id);
+        _faults.EndBurst();
         return string.Create(CultureInfo.InvariantCulture, $"restored {checkpointId} (step {position.Step}); continuing on branch {branch.Id}");
     }
 

@@ -132,16 +132,10 @@ public sealed class StreamBenchmark(BenchSettings settings, Action<string> repor
 
         public static StreamListeners Start(Uri address, int count, LiveStream stream)
         {
-            string self = Environment.ProcessPath!;
-            var start = new ProcessStartInfo(self) { RedirectStandardInput = true, RedirectStandardOutput = true };
-            if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-            {
-                start.ArgumentList.Add(typeof(StreamBenchmark).Assembly.Location);
-            }
-            foreach (string argument in new[] { "bench", StreamClientsProcess.CommandName, "--url", address.ToString(), "--clients", count.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-            {
-                start.ArgumentList.Add(argument);
-            }
+            ProcessStartInfo start = Hosting.SelfCommand.StartInfo(
+                ["bench", StreamClientsProcess.CommandName, "--url", address.ToString(), "--clients", count.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            start.RedirectStandardInput = true;
+            start.RedirectStandardOutput = true;
             return new StreamListeners(Process.Start(start)!, stream);
         }
 

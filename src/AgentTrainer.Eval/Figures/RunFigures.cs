@@ -1,0 +1,52 @@
+namespace AgentTrainer.Eval.Figures;
+
+/// <summary>Everything the report says about one run, read back from its records (run.json,
+/// metrics.jsonl, events.jsonl). Losses are validation losses; "trained steps" count every optimizer
+/// step taken, including those a rollback later discarded (the compute the run really spent).</summary>
+public sealed record RunFigures
+{
+    public required string Scenario { get; init; }
+    public required string Contestant { get; init; }
+    public required int Seed { get; init; }
+    public required string Status { get; init; }
+    public double? FinalValLoss { get; init; }
+    public double? BestValLoss { get; init; }
+
+    /// <summary>Area under the validation-loss curve over trained steps, divided by the trained steps:
+    /// the mean validation loss over the run's training time (lower: good sooner and for longer).</summary>
+    public double? ValLossAuc { get; init; }
+    public double? FinalAccuracy { get; init; }
+    public double? FinalBitsPerChar { get; init; }
+
+    /// <summary>Validation loss at the last evaluation before the fault struck.</summary>
+    public double? PreFaultValLoss { get; init; }
+
+    /// <summary>Trained steps from the fault until the validation loss was back within 10% of its
+    /// pre-fault level; null when it never was (or the scenario has no fault: see <see cref="HasFault"/>).</summary>
+    public long? RecoverySteps { get; init; }
+    public required bool HasFault { get; init; }
+    public required long TrainedSteps { get; init; }
+    public required int LrHalved { get; init; }
+    public required int LrDoubled { get; init; }
+    public required int Rollbacks { get; init; }
+    public required int LayerResets { get; init; }
+    public required int Refused { get; init; }
+    public required int SentToReview { get; init; }
+    public required int Decisions { get; init; }
+    public required int ModelCalls { get; init; }
+    public required long InputTokens { get; init; }
+    public required long OutputTokens { get; init; }
+    public double? MeanLatencyMs { get; init; }
+    public double? MaxLatencyMs { get; init; }
+    public required int Fallbacks { get; init; }
+    public required double WallSeconds { get; init; }
+    public required string Folder { get; init; }
+
+    /// <summary>Applied interventions of every kind (keep is a decision, not an intervention).</summary>
+    public int Interventions => LrHalved + LrDoubled + Rollbacks + LayerResets;
+
+    public double InterventionsPer1000Steps => TrainedSteps == 0 ? 0 : Interventions * 1000.0 / TrainedSteps;
+}
+
+/// <summary>A run's validation curve against trained steps, with where it was changed: for plots.</summary>
+public sealed record RunCurve(IReadOnlyList<(long TrainedStep, double ValLoss)> Points, IReadOnlyList<(long TrainedStep, string Kind)> Interventions, long? FaultTrainedStep);

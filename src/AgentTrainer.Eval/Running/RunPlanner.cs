@@ -1,0 +1,183 @@
+using System.Text.Json.Nodes;
+using AgentTrainer.Core.Options;
+using AgentTrainer.Eval.Suites;
+
+namespace AgentTrainer.Eval.Running;
+
+/// <summary>How a suite is run: where, how short (a reduced suite for CI), how many seeds, how many
+/// CPU threads each run gets (results are reproducible for a given seed and thread count).</summary>
+public sealed record EvalSettings
+{
+    public required string OutputFolder { get; init; }
+
+    /// <summary>Scales every step count of a scenario (steps, fault steps, evaluation and decision
+    /// intervals); 1 runs scenarios as written.</summary>
+    public double StepScale { get; init; } = 1;
+
+    /// <summary>Use only the first this many seeds of each scenario (null: all).</summary>
+    public int? MaxSeeds { get; init; }
+
+    public int ThreadsPerRun { get; init; } = 1;
+
+    /// <summary>Configuration keys set for every run, over the scenario's and the contestant's (--set).</summary>
+    public IReadOnlyDictionary<string, string> Overrides { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>Expands a suite into runs: every scenario x contestant x seed, plus the oracle's constant-lr
+/// grid for scenarios that name one. Each run's settings fix everything that decides its outcome: the
+/// agent waits for each decision (PauseWhileDeciding), so a seed and the recorded decisions reproduce it.</summary>
+public static class RunPlanner
+{
+    public const string RunsFolder = "runs";
+
+    /// <summary>Configuration keys the harness sets itself; a suite may not override them.</summary>
+    public static readonly IReadOnlySet<string> OwnedKeys = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "Training:Out", "Training:Seed", "Training:Threads", "Training:Steps", "Training:LogEvery", "Training:Faults",
+        "Training:StartPaused", "Agent:Provider", "Agent:PauseWhileDeciding", "Agent:Replay:Transcript",
+    };
+
+    public static IReadOnlyList<RunSpec> Plan(Suite suite, EvalSettings settings)
+    {
+        var runs = new List<RunSpec>();
+        foreach (Scenario scenario in suite.Scenarios)
+        {
+            IEnumerable<int> seeds = settings.MaxSeeds is { } max ? scenario.Seeds.Take(max) : scenario.Seeds;
+            foreach (int seed in seeds)
+            {
+                runs.AddRange(suite.Contestants.Select(contestant => ForContestant(scenario, contestant, seed, settings)));
+                runs.AddRange(scenario.OracleLearningRates.Select(lr => ForOracle(scenario, lr, seed, settings)));
+            }
+        }
+        return runs;
+    }
+
+    public static string RunId(string scenario, string contestant, int seed) => $"{scenario}/{contestant}/seed-{seed}";
+
+    private static RunSpec ForContestant(Scenario scenario, Contestant contestant, int seed, EvalSettings settings)
+    {
+        string id = RunId(scenario.Name, contestant.Name, seed);
+        string folder = FolderOf(settings, id);
+        JsonObject training = Training(scenario, seed, folder, settings, contestant.Schedule ?? scenario.Schedule, scenario.LearningRate);
+        var agent = new JsonObject
+        {
+            ["Provider"] = contestant.Agent,
+            ["DecideEvery"] = Scale(scenario.DecideEvery, settings.StepScale),
+            ["PauseWhileDeciding"] = true,
+        };
+        var inputs = new List<string>();
+        void File(string key, string? path)
+        {
+            if (path is not null)
+            {
+                agent[key] = Path.GetFullPath(path);
+                inputs.Add(Path.GetFullPath(path));
+            }
+        }
+        File("Policy", contestant.Policy);
+        File("SystemPrompt", contestant.SystemPrompt);
+        File("SummaryTemplate", contestant.SummaryTemplate);
+        string? replayOf = contestant.ReplayOf is { } source ? RunId(scenario.Name, source, seed) : null;
+        string? transcript = replayOf is not null
+            ? Path.Combine(FolderOf(settings, replayOf), "decisions.jsonl")
+            : contestant.Transcript is { } fixedTranscript ? Path.GetFullPath(fixedTranscript) : null;
+        if (transcript is not null)
+        {
+            agent["Replay"] = new JsonObject { ["Transcript"] = transcript };
+            inputs.Add(transcript);
+        }
+        var root = new JsonObject { ["Training"] = training, ["Agent"] = agent, ["ControlPlane"] = new JsonObject { ["Enabled"] = false } };
+        Merge(root, scenario.Settings);
+        Merge(root, contestant.Settings);
+        Merge(root, settings.Overrides);
+        return new RunSpec
+        {
+            Id = id, Scenario = scenario, Contestant = contestant.Name, Seed = seed, Folder = folder,
+            FaultStep = ScaledFaultStep(scenario, settings), ReplayOf = replayOf, Inputs = inputs, Settings = root,
+        };
+    }
+
+    private static RunSpec ForOracle(Scenario scenario, double lr, int seed, EvalSettings settings)
+    {
+        string id = RunId(scenario.Name, OracleNames.For(lr), seed);
+        string folder = FolderOf(settings, id);
+        JsonObject training = Training(scenario, seed, folder, settings, ScheduleNames.Constant, lr);
+        var root = new JsonObject
+        {
+            ["Training"] = training,
+            ["Agent"] = new JsonObject { ["Provider"] = AgentProviders.None },
+            ["ControlPlane"] = new JsonObject { ["Enabled"] = false },
+        };
+        Merge(root, scenario.Settings);
+        Merge(root, settings.Overrides);
+        return new RunSpec
+        {
+            Id = id, Scenario = scenario, Contestant = OracleNames.For(lr), Seed = seed, Folder = folder,
+            FaultStep = ScaledFaultStep(scenario, settings), OracleLearningRate = lr, Inputs = [], Settings = root,
+        };
+    }
+
+    private static JsonObject Training(Scenario scenario, int seed, string folder, EvalSettings settings, string schedule, double lr)
+    {
+        double scale = settings.StepScale;
+        int steps = Scale(scenario.Steps, scale);
+        var faults = new JsonArray();
+        foreach (FaultOptions fault in scenario.Faults)
+        {
+            faults.Add(new JsonObject
+            {
+                ["Kind"] = fault.Kind,
+                ["Step"] = Math.Min(steps - 1, (int)Math.Round(fault.Step * scale)),
+                ["Factor"] = fault.Factor,
+                ["Count"] = fault.Count,
+                ["Layer"] = fault.Layer,
+            });
+        }
+        var training = new JsonObject
+        {
+            ["Task"] = scenario.Task,
+            ["Model"] = scenario.Model,
+            ["Steps"] = steps,
+            ["Seed"] = seed,
+            ["LearningRate"] = lr,
+            ["Schedule"] = schedule,
+            ["WarmupSteps"] = scenario.WarmupSteps == 0 ? 0 : Scale(scenario.WarmupSteps, scale),
+            ["BatchSize"] = scenario.BatchSize,
+            ["EvalEvery"] = Scale(scenario.EvalEvery, scale),
+            ["SnapshotEvery"] = Scale(50, scale),
+            ["CheckpointEvery"] = 0, // only the final one: figures come from the records, not checkpoints
+            ["LogEvery"] = 1,        // every step: curves, trained steps and recovery are read from metrics.jsonl
+            ["Threads"] = settings.ThreadsPerRun,
+            ["Out"] = folder,
+            ["Faults"] = faults,
+        };
+        return training;
+    }
+
+    private static int? ScaledFaultStep(Scenario scenario, EvalSettings settings) =>
+        scenario.FaultStep is { } step ? Math.Min(Scale(scenario.Steps, settings.StepScale) - 1, (int)Math.Round(step * settings.StepScale)) : null;
+
+    public static int Scale(int steps, double scale) => Math.Max(1, (int)Math.Round(steps * scale));
+
+    private static string FolderOf(EvalSettings settings, string id) => Path.GetFullPath(Path.Combine(settings.OutputFolder, RunsFolder, id));
+
+    /// <summary>Adds "Section:Key": "value" settings into the nested JSON (as strings: configuration reads them so anyway).</summary>
+    private static void Merge(JsonObject root, IReadOnlyDictionary<string, string> settings)
+    {
+        foreach ((string key, string value) in settings)
+        {
+            string[] path = key.Split(':');
+            JsonObject node = root;
+            foreach (string part in path[..^1])
+            {
+                if (node[part] is not JsonObject child)
+                {
+                    child = new JsonObject();
+                    node[part] = child;
+                }
+                node = child;
+            }
+            node[path[^1]] = value;
+        }
+    }
+}
