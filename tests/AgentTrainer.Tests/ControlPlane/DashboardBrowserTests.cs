@@ -25,19 +25,26 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // The supervised policy, but a proposal never goes stale or out of reach while the page is
+        // looked at: this synthetic run trains hundreds of steps a second, more than that on a fast machine.
+        string policy = Path.Combine(_folder, "supervised-slow-reader.yaml");
+        File.WriteAllText(policy, File.ReadAllText("policies/supervised.yaml")
+            .Replace("staleness_steps: 200", "staleness_steps: 10000000", StringComparison.Ordinal)
+            .Replace("max_depth_steps: 5000", "max_depth_steps: 10000000", StringComparison.Ordinal));
         _host = AgentTrainerHost.Build(new Dictionary<string, string?>
         {
             ["Training:Task"] = "synthetic",
             ["Training:Steps"] = "400000",
             ["Training:Threads"] = "1",
             ["Training:CheckpointEvery"] = "0",
+            ["Training:SnapshotsKept"] = "100000", // the proposal's checkpoint stays in memory however long the page takes
             // An lr spike the rules agent notices; under the supervised policy its fix waits for a person.
             ["Training:Faults:0:Kind"] = "lr-spike",
             ["Training:Faults:0:Step"] = "300",
             ["Training:Faults:0:Factor"] = "50",
             ["Training:Out"] = Path.Combine(_folder, "run"),
             ["Agent:Provider"] = "rules",
-            ["Agent:Policy"] = "policies/supervised.yaml",
+            ["Agent:Policy"] = policy,
             ["ControlPlane:Urls"] = "http://127.0.0.1:0",
             ["ControlPlane:Token"] = ControlPlaneFactory.Token,
         }, configFile: null);
