@@ -89,7 +89,7 @@ public static class Plots
         plot.Axes.Bottom.TickGenerator = ticks;
         plot.Axes.Bottom.TickLabelStyle.Rotation = -30;
         plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
-        plot.Axes.Bottom.MinimumSize = 170; // room for the slanted scenario names
+        plot.Axes.Bottom.MinimumSize = 120; // room for the slanted scenario names
         plot.Axes.Margins(bottom: 0);
         plot.Title($"final validation loss relative to {baseline} (mean over seeds; lower is better)");
         plot.YLabel($"final val loss / {baseline}'s");
