@@ -15,7 +15,7 @@ public static class RunFolder
     /// with SQLite's -wal and -shm companions) for a fresh run.</summary>
     public static ResumePoint? Prepare(string folder, params string[] otherRecords)
     {
-        RunSummary? previous = ReadSummary(folder);
+        RunSummary? previous = RunRecordReader.TryReadSummary(folder); // unreadable: not a run this version wrote, start afresh
         string checkpoints = Path.Combine(folder, TrainingRun.CheckpointFolder);
         if (previous?.Status is RunOutcomes.Running or RunOutcomes.Interrupted && LatestCheckpoint(checkpoints) is { } latest)
         {
@@ -36,18 +36,6 @@ public static class RunFolder
             Directory.Delete(checkpoints, recursive: true);
         }
         return null;
-    }
-
-    private static RunSummary? ReadSummary(string folder)
-    {
-        try
-        {
-            return RunRecordReader.ReadSummary(folder);
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return null; // not a run.json this version wrote: start afresh
-        }
     }
 
     /// <summary>The checkpoint written last (after a rollback that need not be the highest step).</summary>

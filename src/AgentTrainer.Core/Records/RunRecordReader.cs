@@ -13,6 +13,19 @@ public static class RunRecordReader
         return File.Exists(path) ? JsonSerializer.Deserialize<RunSummary>(File.ReadAllText(path), RunJson.Options) : null;
     }
 
+    /// <summary>run.json, or null when there is none or it is not one this version can read.</summary>
+    public static RunSummary? TryReadSummary(string folder)
+    {
+        try
+        {
+            return ReadSummary(folder);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
     public static IReadOnlyList<RunEvent> ReadEvents(string folder) =>
         [.. Lines(Path.Combine(folder, RunRecorder.EventsFile)).Select(line => Parse<RunEvent>(line)).OfType<RunEvent>()];
 

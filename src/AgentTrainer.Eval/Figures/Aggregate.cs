@@ -26,7 +26,6 @@ public sealed record ContestantResult
     public Spread? FinalValLoss => Spread.Of(Runs.Select(r => r.FinalValLoss));
     public Spread? BestValLoss => Spread.Of(Runs.Select(r => r.BestValLoss));
     public Spread? ValLossAuc => Spread.Of(Runs.Select(r => r.ValLossAuc));
-    public Spread? FinalAccuracy => Spread.Of(Runs.Select(r => r.FinalAccuracy));
     public Spread? RecoverySteps => Spread.Of(Runs.Select(r => (double?)r.RecoverySteps));
     public int NeverRecovered => Runs.Count(r => r.HasFault && r.RecoverySteps is null);
     public Spread TrainedSteps => Spread.Of(Runs.Select(r => (double?)r.TrainedSteps))!;

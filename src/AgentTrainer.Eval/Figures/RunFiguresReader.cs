@@ -65,9 +65,10 @@ public static class RunFiguresReader
             WallSeconds = summary.Final?.WallSeconds ?? 0,
             Folder = run.Folder,
         };
+        Dictionary<string, InterventionAction> actionOf = applied.ToDictionary(p => p.CommandId!, p => p.Action, StringComparer.Ordinal);
         var marks = events.OfType<CommandEvent>()
-            .Where(c => c.Status == CommandStatus.Succeeded && applied.Any(p => p.CommandId == c.Id))
-            .Select(c => (timeline.TrainedStepAt(c.Branch, c.Step), InterventionActions.Name(applied.First(p => p.CommandId == c.Id).Action)))
+            .Where(c => c.Status == CommandStatus.Succeeded && actionOf.ContainsKey(c.Id))
+            .Select(c => (timeline.TrainedStepAt(c.Branch, c.Step), InterventionActions.Name(actionOf[c.Id])))
             .ToList();
         return (figures, new RunCurve([.. timeline.Evaluations.Select(e => (e.TrainedStep, e.ValLoss))], marks, faultAt));
     }

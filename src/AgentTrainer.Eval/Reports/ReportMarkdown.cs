@@ -51,8 +51,8 @@ public static class ReportMarkdown
             {
                 md.AppendLine(s.Description).AppendLine();
             }
-            int Steps(int steps) => (int)Math.Round(steps * context.StepScale); // as the runs had them
-            string faults = s.Faults.Count == 0 ? "no fault" : string.Join(", ", s.Faults.Select(f => $"{f.Kind} at step {Steps(f.Step)}"));
+            string faults = s.Faults.Count == 0 ? "no fault"
+                : string.Join(", ", s.Faults.Select(f => $"{f.Kind} at step {RunPlanner.ScaleFaultStep(f.Step, s.Steps, context.StepScale)}"));
             md.AppendLine(CultureInfo.InvariantCulture, $"{s.Task}{(s.Model.Length > 0 ? " / " + s.Model : "")}, {RunPlanner.Scale(s.Steps, context.StepScale)} steps, lr {s.LearningRate.ToString("G4", CultureInfo.InvariantCulture)} {s.Schedule}, {faults}; "
                 + $"seeds {string.Join(", ", scenario.Contestants.SelectMany(c => c.Runs).Select(r => r.Seed).Distinct().Order())} (`{s.Source}`); a good agent should {(s.Expect == ScenarioExpectation.Improve ? $"beat {baseline}" : $"end within 2% of {baseline} with at most one intervention per 1000 steps")}.").AppendLine();
             md.AppendLine(CultureInfo.InvariantCulture, $"**Verdict.** {scenario.Verdict}").AppendLine();

@@ -50,8 +50,7 @@ public sealed class EvalRunner(RunCommand command, int jobs, IEvalProgress progr
             Task<RunResult>? source = run.ReplayOf is { } id ? tasks.GetValueOrDefault(id) : null;
             tasks[run.Id] = RunOneAsync(run, source, slots, cancellation);
         }
-        RunResult[] results = await Task.WhenAll(tasks.Values).ConfigureAwait(false);
-        return [.. runs.Select(run => results.First(result => result.Run.Id == run.Id))];
+        return await Task.WhenAll(runs.Select(run => tasks[run.Id])).ConfigureAwait(false);
     }
 
     /// <summary>Whether the folder holds a finished run of exactly these settings and inputs.</summary>
@@ -65,7 +64,7 @@ public sealed class EvalRunner(RunCommand command, int jobs, IEvalProgress progr
         try
         {
             string? fingerprint = JsonNode.Parse(File.ReadAllText(record))?["fingerprint"]?.GetValue<string>();
-            return fingerprint == Fingerprint(run) && RunRecordReader.ReadSummary(run.Folder)?.Status is { } status && IsFinished(status);
+            return fingerprint == Fingerprint(run) && RunRecordReader.TryReadSummary(run.Folder)?.Status is { } status && IsFinished(status);
         }
         catch (JsonException)
         {
@@ -158,7 +157,7 @@ public sealed class EvalRunner(RunCommand command, int jobs, IEvalProgress progr
             }
         }
         double seconds = clock.Elapsed.TotalSeconds;
-        string? status = ReadStatus(run.Folder);
+        string? status = RunRecordReader.TryReadSummary(run.Folder)?.Status;
         if (status is null || !IsFinished(status))
         {
             string tail = string.Join(" | ", File.ReadLines(Path.Combine(run.Folder, LogFile)).TakeLast(3));
@@ -188,18 +187,6 @@ public sealed class EvalRunner(RunCommand command, int jobs, IEvalProgress progr
             {
                 to.WriteLine(line);
             }
-        }
-    }
-
-    private static string? ReadStatus(string folder)
-    {
-        try
-        {
-            return RunRecordReader.ReadSummary(folder)?.Status;
-        }
-        catch (JsonException)
-        {
-            return null;
         }
     }
 }

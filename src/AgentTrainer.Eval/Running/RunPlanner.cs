@@ -127,7 +127,7 @@ public static class RunPlanner
             faults.Add(new JsonObject
             {
                 ["Kind"] = fault.Kind,
-                ["Step"] = Math.Min(steps - 1, (int)Math.Round(fault.Step * scale)),
+                ["Step"] = ScaleFaultStep(fault.Step, scenario.Steps, scale),
                 ["Factor"] = fault.Factor,
                 ["Count"] = fault.Count,
                 ["Layer"] = fault.Layer,
@@ -155,9 +155,12 @@ public static class RunPlanner
     }
 
     private static int? ScaledFaultStep(Scenario scenario, EvalSettings settings) =>
-        scenario.FaultStep is { } step ? Math.Min(Scale(scenario.Steps, settings.StepScale) - 1, (int)Math.Round(step * settings.StepScale)) : null;
+        scenario.FaultStep is { } step ? ScaleFaultStep(step, scenario.Steps, settings.StepScale) : null;
 
     public static int Scale(int steps, double scale) => Math.Max(1, (int)Math.Round(steps * scale));
+
+    /// <summary>A fault's step in a scaled run: scaled with it, and still inside it.</summary>
+    public static int ScaleFaultStep(int step, int scenarioSteps, double scale) => Math.Min(Scale(scenarioSteps, scale) - 1, (int)Math.Round(step * scale));
 
     private static string FolderOf(EvalSettings settings, string id) => Path.GetFullPath(Path.Combine(settings.OutputFolder, RunsFolder, id));
 

@@ -99,7 +99,8 @@ public static class EvalCommandLine
             return ExitCodes.Interrupted;
         }
 
-        string machine = results.Select(r => SafeEnvironment(r.Run.Folder)).FirstOrDefault(m => m is not null) ?? "this machine";
+        string machine = results.Select(r => RunRecordReader.TryReadSummary(r.Run.Folder)?.Environment).OfType<RunEnvironment>()
+            .Select(e => $"{e.Os}, {e.DotNet}, TorchSharp {e.TorchSharp}, {e.Device}").FirstOrDefault() ?? "this machine";
         var context = new ReportContext(suite, commandLine, plan.Count, results.Count(r => r.State == RunState.Reused), settings.StepScale, settings.ThreadsPerRun, machine, DateTimeOffset.UtcNow);
         IReadOnlyList<ScenarioResult> table = EvalReport.Write(settings.OutputFolder, context, results);
         foreach (ScenarioResult scenario in table)
@@ -114,18 +115,6 @@ public static class EvalCommandLine
             return ExitCodes.Failed;
         }
         return ExitCodes.Success;
-    }
-
-    private static string? SafeEnvironment(string folder)
-    {
-        try
-        {
-            return RunRecordReader.ReadSummary(folder)?.Environment is { } e ? $"{e.Os}, {e.DotNet}, TorchSharp {e.TorchSharp}, {e.Device}" : null;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return null;
-        }
     }
 
     /// <summary>A live progress bar on a terminal; a line per finished run otherwise (CI logs).</summary>
