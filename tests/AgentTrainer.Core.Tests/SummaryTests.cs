@@ -52,13 +52,14 @@ public class SummaryTests
     public void RenderedText_FillsTheTemplate()
     {
         string template = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "prompts", "summary.md"));
-        TrainingSummary summary = Build(Steps(200, i => 3 - (i * 0.005)), [new EvaluationMetrics(100, 0, 2.6, null, 3.7, [new LayerHealth("block0", 12.5, 0.3, null)])],
+        TrainingSummary summary = Build(Steps(200, i => 3 - (i * 0.005)), [new EvaluationMetrics(100, 0, 2.6, null, 3.7, [new LayerHealth("block0", 12.5, 0.3, null, 0.0293, 0.971), new LayerHealth("block1", 8, 0.2, 0.25)])],
             [new CheckpointSummary("ckpt-000100-b0", 100, 0, 2.6)]);
         string text = new SummaryRenderer(template).Render(summary);
         Assert.DoesNotContain("{{", text, StringComparison.Ordinal);
         Assert.Contains("# Training run at step 200 of 1000 (branch 0)", text, StringComparison.Ordinal);
         Assert.Contains("- ckpt-000100-b0: step 100, branch 0, val loss 2.6", text, StringComparison.Ordinal);
-        Assert.Contains("- block0: weight norm 12.5, grad norm 0.3", text, StringComparison.Ordinal);
+        Assert.Contains("- block0: weight norm 12.5, grad norm 0.3, weights moved 2.93% per 100 steps, step straightness 0.971\n", text, StringComparison.Ordinal);
+        Assert.Contains("- block1: weight norm 8, grad norm 0.2, dead ReLU units +25.0%\n", text, StringComparison.Ordinal); // no movement measured yet
         Assert.Contains("base lr must stay within [1E-05, 0.01]", text, StringComparison.Ordinal);
     }
 

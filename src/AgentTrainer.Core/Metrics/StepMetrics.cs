@@ -22,6 +22,11 @@ public sealed record EvaluationMetrics(
     double? BitsPerChar,
     IReadOnlyList<LayerHealth> Layers);
 
-/// <summary>Health of one top-level module: norms of its weights and of their latest gradients,
-/// and the fraction of its ReLU units that were zero for every validation example (null: no ReLU).</summary>
-public sealed record LayerHealth(string Name, double WeightNorm, double GradNorm, double? DeadFraction);
+/// <summary>Health of one top-level module: norms of its weights and of their latest gradients, the
+/// fraction of its ReLU units that were zero for every validation example (null: no ReLU), and how
+/// training moved its weights since the previous evaluation (null: nothing comparable, e.g. at the first
+/// evaluation or the first after a rollback): the net change relative to their norm per 100 steps, and
+/// the straightness of the path (net change over the summed length of the steps; near 1: every step
+/// points the same way, the optimizer is held back by its step size).</summary>
+public sealed record LayerHealth(string Name, double WeightNorm, double GradNorm, double? DeadFraction,
+    double? WeightChange = null, double? Straightness = null);

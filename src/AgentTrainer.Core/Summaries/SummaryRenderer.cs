@@ -79,7 +79,9 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
             ? "(no evaluation yet)"
             : string.Join('\n', summary.Layers.Take(MaxLayers).Select(l =>
                 $"- {l.Name}: weight norm {Number(l.WeightNorm)}, grad norm {Number(l.GradNorm)}" +
-                (l.DeadFraction is { } dead ? $", dead ReLU units {Percent(dead)}" : "")))
+                (l.DeadFraction is { } dead ? $", dead ReLU units {Percent(dead)}" : "") +
+                (l.WeightChange is { } change ? $", weights moved {Number(change * 100)}% per 100 steps" : "") +
+                (l.Straightness is { } straightness ? $", step straightness {Number(straightness)}" : "")))
               + (summary.Layers.Count > MaxLayers ? $"\n- ... {summary.Layers.Count - MaxLayers} more" : "");
 
     private static string Checkpoints(IReadOnlyList<CheckpointSummary> checkpoints) =>

@@ -27,6 +27,7 @@ public sealed class InteractiveTrainer : IDisposable
     private readonly Dictionary<string, nn.Module> _modules;
     private readonly LearningRateSchedule _schedule;
     private readonly FaultInjector _faults;
+    private readonly WeightChangeMeter _weightChange;
     private readonly HashSet<string> _appliedKeys = new(StringComparer.Ordinal);
 
     private long _step;
@@ -62,6 +63,7 @@ public sealed class InteractiveTrainer : IDisposable
         _optimizer = new OptimizerControl(options, _parameters);
         _schedule = new LearningRateSchedule(options.Schedule, options.Steps, options.WarmupSteps);
         _faults = new FaultInjector(options.Faults);
+        _weightChange = new WeightChangeMeter(task.Model.named_children());
         _baseLearningRate = options.LearningRate;
         _weightDecay = options.WeightDecay;
         _gradClip = options.GradClip;
@@ -177,7 +179,9 @@ public sealed class InteractiveTrainer : IDisposable
                 gradNorm = nn.utils.clip_grad_norm_(_parameters, maxNorm);
                 if (double.IsFinite(gradNorm))
                 {
+                    _weightChange.BeforeStep(_step);
                     _optimizer.Optimizer.step();
+                    _weightChange.AfterStep();
                 }
             }
         }
@@ -343,6 +347,7 @@ public sealed class InteractiveTrainer : IDisposable
         _gradClip = position.GradClip;
         _consecutiveNonFinite = 0;
         _lastEvaluatedStep = -1;
+        _weightChange.Restart();
         Volatile.Write(ref _state, SnapshotState());
     }
 
@@ -352,6 +357,7 @@ public sealed class InteractiveTrainer : IDisposable
         Parameter[] parameters = [.. module.parameters()];
         Models.ParameterInit.ResetLike(_task.Model, module);
         _optimizer.ResetState(parameters);
+        _weightChange.Restart();
         return string.Create(CultureInfo.InvariantCulture, $"re-initialised {layer} ({parameters.Sum(p => p.numel())} parameters) and cleared its optimizer state");
     }
 
@@ -402,12 +408,14 @@ public sealed class InteractiveTrainer : IDisposable
         {
             parameter.mul_(factor);
         }
+        _weightChange.Restart();
         return string.Create(CultureInfo.InvariantCulture, $"{layer} parameters multiplied by {factor:G4}");
     }
 
     private EvaluationMetrics Evaluate(int? maxBatches = null)
     {
         TaskEvaluation evaluation = _task.Evaluate(maxBatches ?? _options.EvalBatches);
+        IReadOnlyDictionary<string, WeightMovement> movements = _weightChange.Measure(_step);
         var layers = new List<LayerHealth>();
         using (torch.no_grad())
         {
@@ -422,8 +430,10 @@ public sealed class InteractiveTrainer : IDisposable
                         gradSquares += grad.square().sum().item<float>();
                     }
                 }
+                WeightMovement? moved = movements.TryGetValue(name, out WeightMovement movement) ? movement : null;
                 layers.Add(new LayerHealth(name, Math.Sqrt(weightSquares), Math.Sqrt(gradSquares),
-                    evaluation.DeadFractions.TryGetValue(name, out double dead) ? dead : null));
+                    evaluation.DeadFractions.TryGetValue(name, out double dead) ? dead : null,
+                    moved?.ChangePer100Steps, moved?.Straightness));
             }
         }
         var metrics = new EvaluationMetrics(_step, _branch, evaluation.Loss, evaluation.Accuracy, evaluation.BitsPerChar, layers);
@@ -455,6 +465,7 @@ public sealed class InteractiveTrainer : IDisposable
     {
         _commands.StatusChanged -= ReportCommandStatus;
         _optimizer.Dispose();
+        _weightChange.Dispose();
     }
 }
 
