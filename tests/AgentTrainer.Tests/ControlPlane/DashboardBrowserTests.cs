@@ -77,16 +77,9 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
             await page.Locator("#state-status", new() { HasTextString = "paused" }).WaitForAsync(new() { Timeout = 30_000 });
             RunHandle run = _host.Services.GetRequiredService<ActiveRun>().Current!;
             Assert.True(run.Run.Trainer.State.Paused);
-            ILocator card = page.Locator("article.review[data-status=awaiting_review]").First;
-            await card.WaitForAsync(new() { Timeout = 90_000 });
-            string proposalId = (await card.GetAttributeAsync("data-review-id"))!;
-            Assert.Contains("Sent to review by: approval.required_for", await card.InnerTextAsync());
             await page.FillAsync("#reviewer", "playwright");
-            await card.Locator("input.comment").FillAsync("looks right");
-            await card.Locator("button.approve").ClickAsync();
-
+            string proposalId = await ApproveTheWaitingProposal(page);
             // The page shows it applied, and the intervention appears marked as a person's.
-            await page.Locator($"article.review[data-review-id='{proposalId}'][data-status=applied]").WaitForAsync(new() { Timeout = 30_000 });
             await page.Locator("#interventions li[data-source=human]").First.WaitForAsync(new() { Timeout = 30_000 });
 
             // And the run did apply it: the review is closed with its command, which succeeded as a human's.
@@ -106,6 +99,32 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         {
             await page.ScreenshotAsync(new() { Path = Path.Combine(AppContext.BaseDirectory, "dashboard-failure.png"), FullPage = true });
             throw;
+        }
+    }
+
+    /// <summary>Approves the proposal waiting for review and waits until the page shows it applied. A
+    /// decision that was in flight when the run paused may still land and supersede it (the page then
+    /// shows it expired): that newer proposal is the one to approve. Once paused, no further decision
+    /// starts, so a second try is the last.</summary>
+    private static async Task<string> ApproveTheWaitingProposal(IPage page)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            ILocator card = page.Locator("article.review[data-status=awaiting_review]").First;
+            await card.WaitForAsync(new() { Timeout = 90_000 });
+            string proposalId = (await card.GetAttributeAsync("data-review-id"))!;
+            Assert.Contains("Sent to review by: approval.required_for", await card.InnerTextAsync());
+            await card.Locator("input.comment").FillAsync("looks right");
+            await card.Locator("button.approve").ClickAsync();
+
+            ILocator applied = page.Locator($"article.review[data-review-id='{proposalId}'][data-status=applied]");
+            ILocator superseded = page.Locator($"article.review[data-review-id='{proposalId}'][data-status=expired]");
+            await applied.Or(superseded).WaitForAsync(new() { Timeout = 30_000 });
+            if (await applied.IsVisibleAsync())
+            {
+                return proposalId;
+            }
+            Assert.True(attempt < 2, $"{proposalId} was superseded although the run was paused before the previous proposal");
         }
     }
 
