@@ -1,5 +1,6 @@
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Summaries;
 
 namespace AgentTrainer.Tests;
 
@@ -15,11 +16,7 @@ public class WeightMovementTests
         return [.. harness.Evaluations];
     }
 
-    private static double Median(IEnumerable<double?> values)
-    {
-        double[] sorted = [.. values.OfType<double>().Order()];
-        return sorted[sorted.Length / 2];
-    }
+    private static double Median(IEnumerable<double?> values) => SummaryBuilder.Median([.. values.OfType<double>()]);
 
     [Fact]
     public void AnLrFarTooLow_MovesTheWeightsInAStraightLine_AGoodLrDoesNot()

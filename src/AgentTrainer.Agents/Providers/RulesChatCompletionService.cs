@@ -130,8 +130,8 @@ public sealed class RulesChatCompletionService : IChatCompletionService
 
     private static double? MedianStraightness(TrainingSummary summary)
     {
-        double[] values = [.. summary.Layers.Select(l => l.Straightness).OfType<double>().Order()];
-        return values.Length == 0 ? null : values[values.Length / 2];
+        double[] values = [.. summary.Layers.Select(l => l.Straightness).OfType<double>()];
+        return values.Length == 0 ? null : SummaryBuilder.Median(values);
     }
 
     private static bool IneffectiveHalvings(TrainingSummary summary)

@@ -430,10 +430,12 @@ public sealed class InteractiveTrainer : IDisposable
                         gradSquares += grad.square().sum().item<float>();
                     }
                 }
-                WeightMovement? moved = movements.TryGetValue(name, out WeightMovement movement) ? movement : null;
-                layers.Add(new LayerHealth(name, Math.Sqrt(weightSquares), Math.Sqrt(gradSquares),
+                double weightNorm = Math.Sqrt(weightSquares);
+                // Movement relative to the weights' size; a layer of all zeros has none to compare with.
+                WeightMovement? moved = weightNorm > 0 && movements.TryGetValue(name, out WeightMovement movement) ? movement : null;
+                layers.Add(new LayerHealth(name, weightNorm, Math.Sqrt(gradSquares),
                     evaluation.DeadFractions.TryGetValue(name, out double dead) ? dead : null,
-                    moved?.ChangePer100Steps, moved?.Straightness));
+                    moved?.DistancePer100Steps / weightNorm, moved?.Straightness));
             }
         }
         var metrics = new EvaluationMetrics(_step, _branch, evaluation.Loss, evaluation.Accuracy, evaluation.BitsPerChar, layers);

@@ -4,10 +4,10 @@ using static TorchSharp.torch;
 
 namespace AgentTrainer.Training.Trainer;
 
-/// <summary>How training moved one layer's weights between two evaluations: the net change relative to
-/// their norm, per 100 steps, and the straightness of the path (net change over the summed length of
-/// the steps, from a sample of steps; null when no step was sampled).</summary>
-public readonly record struct WeightMovement(double ChangePer100Steps, double? Straightness);
+/// <summary>How training moved one layer's weights between two evaluations: the net distance per 100
+/// steps, and the straightness of the path (net distance over the summed length of the steps, from a
+/// sample of steps; null when no step was sampled).</summary>
+public readonly record struct WeightMovement(double DistancePer100Steps, double? Straightness);
 
 /// <summary>Measures <see cref="WeightMovement"/> per top-level layer. Steps that all point the same way
 /// (straightness near 1) mean the optimizer is limited by its step size: the lr is too low, a sign that
@@ -66,14 +66,10 @@ public sealed class WeightChangeMeter(IEnumerable<(string Name, nn.Module Module
             if (_referenceStep >= 0 && steps > 0)
             {
                 double moved = Distance(weights, _reference[name]);
-                double size = Norm(weights);
                 double? straightness = _stepLengths.TryGetValue(name, out var lengths) && lengths.Sum > 0
                     ? Math.Min(1, moved / (lengths.Sum / lengths.Count * steps))
                     : null;
-                if (size > 0)
-                {
-                    movements[name] = new WeightMovement(moved / size * 100 / steps, straightness);
-                }
+                movements[name] = new WeightMovement(moved * 100 / steps, straightness);
             }
             Copy(_reference, name, weights);
         }
@@ -97,17 +93,6 @@ public sealed class WeightChangeMeter(IEnumerable<(string Name, nn.Module Module
         {
             using Tensor distance = weights[i].dist(other[i]);
             squares += Math.Pow(distance.item<float>(), 2);
-        }
-        return Math.Sqrt(squares);
-    }
-
-    private static double Norm(Parameter[] weights)
-    {
-        double squares = 0;
-        foreach (Parameter weight in weights)
-        {
-            using Tensor norm = weight.norm();
-            squares += Math.Pow(norm.item<float>(), 2);
         }
         return Math.Sqrt(squares);
     }
