@@ -6,6 +6,7 @@ public sealed class ControlPlaneOptions
 {
     public const string Section = "ControlPlane";
     public const string DefaultUrls = "http://127.0.0.1:7007";
+    private static readonly string[] LoopbackHosts = ["localhost", "127.0.0.1", "[::1]"];
 
     /// <summary>Serve the API and dashboard beside the run (off: a plain batch run).</summary>
     public bool Enabled { get; set; } = true;
@@ -23,6 +24,11 @@ public sealed class ControlPlaneOptions
     /// <summary>Browser origins (scheme://host:port) allowed to call the API; none by default.</summary>
     public IReadOnlyList<string> AllowedOrigins { get; set; } = [];
 
+    /// <summary>Host names the API answers to (the Host header; "*.example.org" patterns allowed). Empty: the
+    /// loopback names and the hosts named in <see cref="Urls"/>. A page on another name that resolves to this
+    /// machine (DNS rebinding) is refused.</summary>
+    public IReadOnlyList<string> AllowedHosts { get; set; } = [];
+
     public int MaxRequestBodyBytes { get; set; } = 64 * 1024;
 
     /// <summary>How long the stream gathers messages before writing them to a client (its latency).</summary>
@@ -35,6 +41,14 @@ public sealed class ControlPlaneOptions
     public IReadOnlyList<Uri> ParsedUrls() =>
         [.. Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(url => Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) ? uri : null).OfType<Uri>()];
+
+    /// <summary>The Host header values answered: <see cref="AllowedHosts"/>, or by default the loopback
+    /// names and every host named in <see cref="Urls"/> other than a wildcard address.</summary>
+    public IReadOnlyList<string> EffectiveAllowedHosts() => AllowedHosts.Count > 0
+        ? AllowedHosts
+        : [.. LoopbackHosts
+            .Concat(ParsedUrls().Select(uri => uri.Host).Where(host => host is not ("0.0.0.0" or "[::]" or "*" or "+")))
+            .Distinct(StringComparer.OrdinalIgnoreCase)];
 
     /// <summary>The token file, with the default resolved.</summary>
     public string ResolvedTokenFile()

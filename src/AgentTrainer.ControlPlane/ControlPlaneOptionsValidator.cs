@@ -46,6 +46,13 @@ public sealed class ControlPlaneOptionsValidator : IValidateOptions<ControlPlane
                 errors.Add($"ControlPlane:AllowedOrigins: '{origin}' is not an origin like https://example.org:8443.");
             }
         }
+        foreach (string host in options.AllowedHosts)
+        {
+            if (string.IsNullOrWhiteSpace(host) || host.Contains('/', StringComparison.Ordinal) || host.Contains(' ', StringComparison.Ordinal))
+            {
+                errors.Add($"ControlPlane:AllowedHosts: '{host}' is not a host name like trainer.example.org, 192.168.1.5 or *.example.org.");
+            }
+        }
         if (options.MaxRequestBodyBytes is < 1024 or > 16 * 1024 * 1024)
         {
             errors.Add($"ControlPlane:MaxRequestBodyBytes must be between 1024 and 16777216; got {options.MaxRequestBodyBytes}.");

@@ -15,13 +15,14 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace AgentTrainer.ControlPlane;
 
 /// <summary>Wires the control plane into a web host: Kestrel on the configured URLs, bearer-token
 /// authentication, request guards, problem details, OpenAPI, the API and the dashboard.</summary>
-public static class ControlPlaneSetup
+public static partial class ControlPlaneSetup
 {
     /// <summary>What every mutating endpoint requires: the bearer token.</summary>
     public const string OperatorPolicy = "operator";
@@ -69,24 +70,37 @@ public static class ControlPlaneSetup
                 }
             });
         services.AddCors(cors => cors.AddDefaultPolicy(policy => policy.WithOrigins([.. settings.AllowedOrigins]).AllowAnyHeader().AllowAnyMethod()));
+        services.AddHostFiltering(hosts =>
+        {
+            hosts.AllowedHosts = [.. settings.EffectiveAllowedHosts()];
+            hosts.AllowEmptyHosts = false;
+        });
         services.AddProblemDetails();
         services.AddExceptionHandler<UnexpectedErrorHandler>();
         services.ConfigureHttpJsonOptions(json => ApiJson.Apply(json.SerializerOptions));
-        services.AddOpenApi();
+        // The document names no server: echoing the request's Host back would hand any name a client sends to readers.
+        services.AddOpenApi(openApi => openApi.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Servers?.Clear();
+            return Task.CompletedTask;
+        }));
         return builder;
     }
 
     public static WebApplication UseControlPlane(this WebApplication app)
     {
+        app.UseHostFiltering(); // a Host header this API does not answer to (DNS rebinding) gets 400 before anything else
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseMiddleware<RequestGuard>();
+        app.UseMiddleware<OriginGuard>();
         app.UseCors();
         var dashboard = new PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot"));
         app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = dashboard });
         app.UseStaticFiles(new StaticFileOptions { FileProvider = dashboard });
+        app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseMiddleware<BodyLimitGuard>();
         app.MapOpenApi();
 
         RouteGroupBuilder api = app.MapGroup("/api").RequireAuthorization(ReaderPolicy).WithTags("AgentTrainer");
@@ -102,16 +116,26 @@ public static class ControlPlaneSetup
     public static IReadOnlyList<string> ServerAddresses(this IServiceProvider services) =>
         [.. services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
 
-    /// <summary>An unexpected failure becomes a 500 problem without internals (the log has them).</summary>
-    private sealed class UnexpectedErrorHandler : IExceptionHandler
+    /// <summary>An unexpected failure becomes a 500 problem without internals; the log has them, under the
+    /// correlation id the problem names (also in the X-Correlation-Id header), so one can be found from the other.</summary>
+    private sealed partial class UnexpectedErrorHandler(ILogger<UnexpectedErrorHandler> logger) : IExceptionHandler
     {
         public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
         {
-            (int status, string title, string detail) = exception is BadHttpRequestException bad
-                ? (bad.StatusCode, "Bad request", bad.Message)
-                : (StatusCodes.Status500InternalServerError, "Internal error", "The request failed; the host's log has the details.");
-            await ApiProblems.Write(context, status, title, detail).ConfigureAwait(false);
+            if (exception is BadHttpRequestException bad)
+            {
+                await ApiProblems.Write(context, bad.StatusCode, "Bad request", bad.Message).ConfigureAwait(false);
+                return true;
+            }
+            string correlation = context.TraceIdentifier;
+            LogFailure(logger, exception, context.Request.Method, context.Request.Path, correlation);
+            context.Response.Headers["X-Correlation-Id"] = correlation;
+            await ApiProblems.Write(context, StatusCodes.Status500InternalServerError, "Internal error",
+                $"The request failed; the host's log has the details under correlation id {correlation}.").ConfigureAwait(false);
             return true;
         }
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "{Method} {Path} failed (correlation id {CorrelationId})")]
+        private static partial void LogFailure(ILogger logger, Exception exception, string method, string path, string correlationId);
     }
 }

@@ -1,4 +1,5 @@
 using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
 using AgentTrainer.Training.Checkpoints;
@@ -29,10 +30,11 @@ public sealed class TrainingRun : IDisposable
         Runtime = TorchRuntime.Configure(options.Device, options.Threads);
         _task = TrainingTaskFactory.Create(options, Runtime.Device);
         _recorder = new RunRecorder(options.Out, options.LogEvery);
-        var store = new CheckpointStore(Path.Combine(options.Out, CheckpointFolder), options.SnapshotsKept, time);
+        var store = new CheckpointStore(Path.Combine(options.Out, CheckpointFolder), options.SnapshotsKept, time, options.CheckpointsKept);
         _contributors = [.. observers.OfType<IRunSummaryContributor>()];
         Events = new CompositeObserver([_recorder, _statistics, .. observers]);
         Trainer = new InteractiveTrainer(options, _task, commands, store, Events, time);
+        RefuseFaultsOnMissingLayers(options.Faults);
     }
 
     public TorchRuntime Runtime { get; }
@@ -50,26 +52,68 @@ public sealed class TrainingRun : IDisposable
     public int Session => _resume?.Session ?? 1;
     public string? ResumedFromCheckpoint => _resume?.CheckpointId;
 
-    /// <summary>Continues an unfinished run (see <see cref="RunFolder.Prepare"/>) instead of starting
-    /// afresh: checkpoints on disk, branches, the trainer's state from the checkpoint, and the earlier
-    /// sessions' metrics for run.json's figures. Call before <see cref="Execute"/>.</summary>
-    public void Resume(ResumePoint resume)
+    /// <summary>Continues an earlier run (see <see cref="RunFolder.Prepare"/>) instead of starting afresh:
+    /// from the newest checkpoint on disk that is sound and of this model (others are skipped, reported
+    /// and left where they are), with the branches, faults and figures of the earlier sessions. The
+    /// metrics lines this session will write again are dropped, so each step is recorded once.
+    /// Call before <see cref="Execute"/>.</summary>
+    public ResumePoint Resume(PreviousRun previous)
     {
-        Trainer.Checkpoints.DiscoverOnDisk(CheckpointSerializer.ReadPosition);
-        Trainer.Branches.Restore(resume.Branches);
-        Trainer.ResumeFrom(resume.CheckpointId);
-        (IReadOnlyList<Core.Metrics.StepMetrics> steps, IReadOnlyList<Core.Metrics.EvaluationMetrics> evaluations) = RunRecordReader.ReadMetrics(_options.Out);
-        foreach (Core.Metrics.EvaluationMetrics evaluation in evaluations.Where(e => resume.Precedes(e.Step, e.Branch)))
+        DateTimeOffset now = _time.GetUtcNow();
+        var skipped = new List<string>();
+        void Skip(string path, string problem)
+        {
+            skipped.Add($"{Path.GetFileName(path)}: {problem}");
+            Events.OnEvent(new CheckpointSkippedEvent { Time = now, Step = 0, Branch = 0, Path = path, Problem = problem });
+        }
+        foreach ((string path, string problem) in Trainer.Checkpoints.DiscoverOnDisk(Trainer.Foreign))
+        {
+            Skip(path, problem);
+        }
+        string? resumedFrom = null;
+        foreach (string id in Trainer.Checkpoints.OnDiskNewestFirst())
+        {
+            try
+            {
+                Trainer.ResumeFrom(id);
+                resumedFrom = id;
+                break;
+            }
+            catch (CheckpointException error)
+            {
+                Skip(Trainer.Checkpoints.Find(id)?.Path ?? id, error.Message);
+                Trainer.Checkpoints.Forget(id);
+            }
+        }
+        if (resumedFrom is null)
+        {
+            throw new RunOptionsException($"--out (Training:Out): the run in {Path.GetFullPath(_options.Out)} cannot be continued: it has no "
+                + $"usable checkpoint on disk{(skipped.Count > 0 ? $" ({string.Join("; ", skipped)})" : "")}. Start over there with --new "
+                + "(its records move to archive/, nothing is deleted), or choose another --out.");
+        }
+        Trainer.Branches.Restore(previous.Branches);
+        Trainer.ForgetFaultsStruck(previous.FaultsStruck);
+        TrainerState state = Trainer.State;
+        _resume = new ResumePoint(resumedFrom, state.Step, state.Branch, previous.Session, previous.FirstStartedAt);
+        _recorder.DropMetrics((step, branch) => !_resume.Precedes(step, branch));
+        (IReadOnlyList<StepMetrics> steps, IReadOnlyList<EvaluationMetrics> evaluations) = RunRecordReader.ReadMetrics(_options.Out);
+        foreach (EvaluationMetrics evaluation in evaluations)
         {
             _statistics.OnEvaluation(evaluation);
         }
-        foreach (Core.Metrics.StepMetrics step in steps.Where(s => resume.Precedes(s.Step, s.Branch)))
+        foreach (StepMetrics step in steps)
         {
             _statistics.OnStep(step);
         }
-        _resume = resume;
+        foreach (CommandEvent command in previous.Events.OfType<CommandEvent>())
+        {
+            _statistics.OnEvent(command);
+        }
+        return _resume;
     }
 
+    /// <summary>Trains and writes run.json at the start ("running") and at the end. Whatever ends the
+    /// run, run.json says how: an error makes it "failed", with the error, before it is rethrown.</summary>
     public RunSummary Execute(CancellationToken cancellation)
     {
         DateTimeOffset startedAt = _time.GetUtcNow();
@@ -83,22 +127,64 @@ public sealed class TrainingRun : IDisposable
         var summary = new RunSummary
         {
             Status = RunOutcomes.Running, StartedAt = _resume?.FirstStartedAt ?? startedAt, Configuration = _options, Seed = _options.Seed,
-            Environment = environment, Session = Session, ResumedFrom = _resume?.CheckpointId,
+            Environment = environment, Session = Session, ResumedFrom = _resume?.CheckpointId, Process = RunProcess.Current,
         };
-        _recorder.WriteSummary(summary);
+        try
+        {
+            _recorder.WriteSummary(summary);
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            throw new RunOptionsException($"--out (Training:Out): cannot write the run's records in {Path.GetFullPath(_options.Out)}: {error.Message}");
+        }
 
-        TrainerResult result = Trainer.Run(cancellation);
+        TrainerResult result;
+        try
+        {
+            using var recordsFailed = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _recorder.Failed);
+            result = Trainer.Run(recordsFailed.Token);
+            _recorder.ThrowIfFailed();
+        }
+        catch (Exception error)
+        {
+            try
+            {
+                WriteFinalSummary(summary with { Status = RunOutcomes.Failed, Error = error.Message }, Trainer.State.Step, Trainer.Branches.Count, startedAt);
+            }
+            catch (Exception writing) when (writing is IOException or UnauthorizedAccessException)
+            {
+                // The disk that failed the run may refuse run.json too; the error below is what matters.
+            }
+            throw;
+        }
+        return WriteFinalSummary(summary with { Status = result.Outcome }, result.Step, result.Branches, startedAt);
+    }
 
+    private RunSummary WriteFinalSummary(RunSummary summary, long step, int branches, DateTimeOffset startedAt)
+    {
         DateTimeOffset finishedAt = _time.GetUtcNow();
         summary = summary with
         {
-            Status = result.Outcome,
             FinishedAt = finishedAt,
-            Final = _statistics.Summarise(result.Step, result.Branches, (finishedAt - startedAt).TotalSeconds),
+            Process = null,
+            Final = _statistics.Summarise(step, branches, (finishedAt - startedAt).TotalSeconds),
             Sections = _contributors.Length == 0 ? null : _contributors.ToDictionary(c => c.SectionName, c => c.DescribeRun()),
         };
         _recorder.WriteSummary(summary);
         return summary;
+    }
+
+    /// <summary>A fault naming a layer the model lacks would stop the run when it strikes: refuse it now.</summary>
+    private void RefuseFaultsOnMissingLayers(List<FaultOptions> faults)
+    {
+        for (int index = 0; index < faults.Count; index++)
+        {
+            if (faults[index].Kind is FaultKinds.ScaleLayer or FaultKinds.ZeroLayer && !Trainer.HasLayer(faults[index].Layer))
+            {
+                throw new RunOptionsException($"--fault #{index + 1} (Training:Faults:{index}): the model has no layer '{faults[index].Layer}'; "
+                    + $"layers: {string.Join(", ", Trainer.LayerNames)}.");
+            }
+        }
     }
 
     public void Dispose()

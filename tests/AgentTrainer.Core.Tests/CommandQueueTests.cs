@@ -25,8 +25,37 @@ public class CommandQueueTests
         using var queue = new CommandQueue(_time);
         CommandRecord record = queue.Submit(new UpdateOptimizerCommand { LearningRate = double.NaN }, CommandSource.Api);
         Assert.Equal(CommandStatus.Failed, record.Status);
-        Assert.Equal("learning_rate must be a positive finite number; got NaN.", record.Reason);
+        Assert.Equal("learning_rate must be a number above 0 and at most 1000; got NaN.", record.Reason);
         Assert.True(record.Finished.IsCompleted);
+        Assert.False(queue.HasPending);
+    }
+
+    [Theory]
+    [InlineData(1e39, null, null, "learning_rate must be a number above 0 and at most 1000; got 1E+39.")]
+    [InlineData(null, 1e300, null, "learning_rate_factor must be a number above 0 and at most 1E+06; got 1E+300.")]
+    [InlineData(null, null, 1e300, "grad_clip must be a number at least 0 and at most 1E+06 (0 turns clipping off); got 1E+300.")]
+    public void A_setting_beyond_float32_fails_on_submission_and_never_reaches_the_trainer(double? lr, double? factor, double? clip, string reason)
+    {
+        using var queue = new CommandQueue(_time);
+        CommandRecord record = queue.Submit(new UpdateOptimizerCommand { LearningRate = lr, LearningRateFactor = factor, GradClip = clip }, CommandSource.Api);
+        Assert.Equal((CommandStatus.Failed, reason), (record.Status, record.Reason));
+        Assert.False(queue.HasPending);
+    }
+
+    [Fact]
+    public void Closing_the_queue_cancels_what_waits_and_what_comes_later_so_nothing_is_pending_for_ever()
+    {
+        using var queue = new CommandQueue(_time);
+        CommandRecord waiting = queue.Submit(new EvaluateCommand(), CommandSource.Human);
+        queue.Close(600, "not applied: the run ended (completed) at step 600 first");
+        CommandRecord late = queue.Submit(new EvaluateCommand(), CommandSource.Human);
+        Assert.All(new[] { waiting, late }, record =>
+        {
+            Assert.Equal(CommandStatus.Cancelled, record.Status);
+            Assert.Equal("not applied: the run ended (completed) at step 600 first", record.Reason);
+            Assert.True(record.Finished.IsCompleted);
+        });
+        Assert.Equal(600, waiting.History[^1].Step);
         Assert.False(queue.HasPending);
     }
 

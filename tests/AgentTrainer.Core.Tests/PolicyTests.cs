@@ -161,9 +161,59 @@ public class PolicyTests
         Assert.Equal((Verdict.Review, "approval.required_for"), (review.Verdict, review.Rule));
         Assert.Equal(Verdict.Apply, gate.Decide(Propose(InterventionAction.KeepLearningRate), State()).Verdict);
 
-        GateDecision approved = gate.Decide(Propose(InterventionAction.HalveLearningRate), State(step: 1050), approved: true);
+        GateDecision approved = gate.Decide(Propose(InterventionAction.HalveLearningRate), State(step: 1050), Approval.Approved);
         Assert.Equal((Verdict.Apply, "approval.required_for"), (approved.Verdict, approved.Rule));
-        GateDecision tooLate = gate.Decide(Propose(InterventionAction.HalveLearningRate), State(step: 1300), approved: true);
+        GateDecision tooLate = gate.Decide(Propose(InterventionAction.HalveLearningRate), State(step: 1300), Approval.Approved);
         Assert.Equal((Verdict.Refuse, "staleness_steps"), (tooLate.Verdict, tooLate.Rule));
+    }
+
+    [Fact]
+    public void An_approval_from_before_a_restart_is_judged_as_its_approver_saw_the_run_not_against_the_rewound_step()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("supervised.yaml")));
+        // Approved at step 1000; the restarted run resumed from a checkpoint at step 100.
+        GateDecision halve = gate.Decide(Propose(InterventionAction.HalveLearningRate, basedOn: 1000), State(step: 100), Approval.ApprovedBeforeRestart);
+        Assert.Equal(Verdict.Apply, halve.Verdict);
+        Assert.Equal("staleness_steps", gate.Decide(Propose(InterventionAction.HalveLearningRate, basedOn: 1000), State(step: 100), Approval.Approved).Rule);
+
+        // A rollback to a checkpoint that went with the killed process is refused, saying so.
+        GateDecision lost = gate.Decide(Propose(InterventionAction.RollbackCheckpoint, basedOn: 1000, checkpoint: "ckpt-000950-b0"), State(step: 100),
+            Approval.ApprovedBeforeRestart);
+        Assert.Equal((Verdict.Refuse, "rollback.checkpoint"), (lost.Verdict, lost.Rule));
+        Assert.Contains("kept in memory only, and went with the process that held it", lost.Reason, StringComparison.Ordinal);
+        // One still on disk is applied; its depth is measured from where the approver saw the run.
+        GateDecision kept = gate.Decide(Propose(InterventionAction.RollbackCheckpoint, basedOn: 1000, checkpoint: "ckpt-000900-b0"), State(step: 100),
+            Approval.ApprovedBeforeRestart);
+        Assert.Equal(Verdict.Apply, kept.Verdict);
+    }
+
+    [Fact]
+    public void Rollbacks_of_earlier_sessions_count_against_the_policys_limit()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("unattended.yaml"))); // max_per_run: 3
+        Proposal rollback = Propose(InterventionAction.RollbackCheckpoint, checkpoint: "ckpt-000900-b0");
+        Assert.Equal(Verdict.Apply, gate.Decide(rollback, State()).Verdict);
+        gate.RecordEarlierRollbacks(3);
+        GateDecision refused = gate.Decide(rollback, State());
+        Assert.Equal((Verdict.Refuse, "rollback.max_per_run"), (refused.Verdict, refused.Rule));
+        Assert.Contains("3 rollbacks already", refused.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("name: x\nlearning_rate:\n  min: [1, 2\n", ":4: not valid YAML")]
+    [InlineData("name: x\n? [a, b]\n: 3\n", ":2: a rule's name must be a plain word")]
+    [InlineData("name: x\nrollback:\n  ? {a: 1}\n  : 3\n", ":3: rollback: a rule's name must be a plain word")]
+    public void Malformed_YAML_is_a_policy_error_naming_the_line_not_a_crash(string yaml, string expected)
+    {
+        var error = Assert.Throws<PolicyException>(() => PolicyLoader.Parse(yaml, "p.yaml"));
+        Assert.Contains("p.yaml" + expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_policy_that_is_a_device_or_a_folder_is_refused_without_reading_it_whole()
+    {
+        Assert.Contains("/dev/zero: is larger than a settings file may be", Assert.Throws<PolicyException>(() => PolicyLoader.Load("/dev/zero")).Message,
+            StringComparison.Ordinal);
+        Assert.Contains("is a folder", Assert.Throws<PolicyException>(() => PolicyLoader.Load(AppContext.BaseDirectory)).Message, StringComparison.Ordinal);
     }
 }

@@ -33,10 +33,43 @@ public class TrainingOptionsValidatorTests
     [InlineData(-1e-3)]
     [InlineData(double.NaN)]
     [InlineData(double.PositiveInfinity)]
-    public void LearningRate_MustBePositiveAndFinite(double learningRate)
+    [InlineData(1e39)] // beyond float32: libtorch's conversion of 1 - lr * weight_decay would overflow and kill the step
+    [InlineData(1e300)]
+    public void LearningRate_MustBePositiveAndWithinTheLimit(double learningRate)
     {
         string failure = Assert.Single(Failures(new TrainingOptions { LearningRate = learningRate }));
-        Assert.StartsWith("--lr (Training:LearningRate) must be a positive finite number", failure, StringComparison.Ordinal);
+        Assert.StartsWith("--lr (Training:LearningRate) must be a number above 0 and at most 1000; got ", failure, StringComparison.Ordinal);
+    }
+
+    /// <summary>Each value here once crashed the run, hung it or was silently accepted.</summary>
+    [Theory]
+    [InlineData("--grad-clip", "--grad-clip (Training:GradClip) must be a number at least 0 and at most 1E+06 (0 turns clipping off); got 1E+300.")]
+    [InlineData("--threads", "--threads (Training:Threads) must be from 0 to ")]
+    [InlineData("--batch-size", "--batch-size (Training:BatchSize) must be from 0 to 65536; got 2000000000.")]
+    [InlineData("--layers", "--layers (Training:CharLm:Layers) must be from 1 to 256; got 100000.")]
+    [InlineData("--momentum", "--momentum (Training:Momentum) must be a number at least 0 and below 1; got 5.")]
+    [InlineData("--fault", "--fault #1 (Training:Faults:0): factor must be a number above 0 and at most 1E+06; got 1E+300.")]
+    public void Values_beyond_what_float32_and_the_machine_hold_are_refused_with_the_bound(string option, string expected)
+    {
+        var options = new TrainingOptions { Optimizer = OptimizerNames.Sgd };
+        switch (option)
+        {
+            case "--grad-clip": options.GradClip = 1e300; break;
+            case "--threads": options.Threads = 100_000; break;
+            case "--batch-size": options.BatchSize = 2_000_000_000; break;
+            case "--layers": options.CharLm.Layers = 100_000; break;
+            case "--momentum": options.Momentum = 5; break;
+            default: options.Faults.Add(new FaultOptions { Kind = FaultKinds.LrSpike, Step = 5, Factor = 1e300 }); break;
+        }
+        Assert.StartsWith(expected, Assert.Single(Failures(options)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Threads_may_be_a_few_per_core_and_no_more()
+    {
+        Assert.Empty(Failures(new TrainingOptions { Threads = NumericLimits.MaxThreads }));
+        Assert.Single(Failures(new TrainingOptions { Threads = NumericLimits.MaxThreads + 1 }));
+        Assert.Equal(NumericLimits.ThreadsPerCore * Environment.ProcessorCount, NumericLimits.MaxThreads);
     }
 
     [Fact]

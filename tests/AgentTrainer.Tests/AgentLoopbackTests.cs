@@ -1,3 +1,4 @@
+using System.Text.Json;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Agents;
 using AgentTrainer.Agents.Decisions;
@@ -159,6 +160,26 @@ public sealed class AgentLoopbackTests : IAsyncLifetime
         // The second request carried the refusal back as the tool result.
         string secondRequest = _server.Requests.Last().ToJsonString();
         Assert.Contains("refused (learning_rate.max): too high", secondRequest, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_model_writing_a_megabyte_is_cut_to_bounds_before_anything_is_stored()
+    {
+        string megabyte = new('r', 1_000_000);
+        _server.Then(LoopbackOpenAIServer.ToolCall("rollback_checkpoint",
+                JsonSerializer.Serialize(new { checkpoint_id = "ckpt-" + megabyte, reason = megabyte })),
+            LoopbackOpenAIServer.Text(megabyte)); // prose instead of a second call
+        DecisionRecord record = await Decide(Agent(), _ => new GateDecision(Verdict.Refuse, "rollback.checkpoint", "no such checkpoint"));
+        Proposal proposal = _proposals[0];
+        Assert.Equal(ModelText.MaxReason, proposal.Reason.Length);
+        Assert.EndsWith("[cut: 998,000 more characters]", proposal.Reason, StringComparison.Ordinal);
+        Assert.Equal(ModelText.MaxName, proposal.CheckpointId!.Length);
+        Assert.All(record.Turns, turn =>
+        {
+            Assert.True((turn.Arguments?.Length ?? 0) <= ModelText.MaxArguments);
+            Assert.True((turn.Text?.Length ?? 0) <= ModelText.MaxReason);
+        });
+        Assert.All(record.ModelErrors, error => Assert.True(error.Length <= ModelText.MaxReason));
     }
 }
 

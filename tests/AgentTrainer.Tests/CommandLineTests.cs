@@ -67,7 +67,7 @@ public sealed class CommandLineTests : IDisposable
         (int exit, _, string error) = await AgentTrainerProcess.RunAsync(["run", "--optimizer", "adam", "--lr", "-1", "--out", folder]);
         Assert.Equal(ExitCodes.InvalidOptions, exit);
         Assert.Contains("--optimizer (Training:Optimizer): 'adam' is not one of adamw, sgd.", error, StringComparison.Ordinal);
-        Assert.Contains("--lr (Training:LearningRate) must be a positive finite number; got -1.", error, StringComparison.Ordinal);
+        Assert.Contains("--lr (Training:LearningRate) must be a number above 0 and at most 1000; got -1.", error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(folder));
     }
 

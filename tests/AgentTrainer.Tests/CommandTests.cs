@@ -72,7 +72,7 @@ public class CommandTests
 
         CommandRecord badLr = harness.Commands.Submit(new UpdateOptimizerCommand { LearningRate = -1 }, CommandSource.Agent);
         Assert.Equal(CommandStatus.Failed, badLr.Status);
-        Assert.Equal("learning_rate must be a positive finite number; got -1.", badLr.Reason);
+        Assert.Equal("learning_rate must be a number above 0 and at most 1000; got -1.", badLr.Reason);
 
         Assert.Equal(lr, harness.Trainer.State.BaseLearningRate);
         Assert.Equal(10, harness.Trainer.State.Step);

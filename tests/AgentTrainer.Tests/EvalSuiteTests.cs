@@ -86,7 +86,7 @@ public sealed class EvalSuiteTests : IAsyncLifetime
                 Assert.Equal((int)agent["refused"]!, int.Parse(row["refused"], CultureInfo.InvariantCulture));
                 Assert.Equal((int)agent["fallbacks"]!, int.Parse(row["fallbacks"], CultureInfo.InvariantCulture));
             }
-            Assert.True(File.Exists(Path.Combine(folder, "settings.json")));
+            Assert.True(File.Exists(Path.Combine(folder, "..", "settings.json"))); // the harness's files beside the run's folder
             Assert.False(Directory.Exists(Path.Combine(folder, "checkpoints")));
         }
 

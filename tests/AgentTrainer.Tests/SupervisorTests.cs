@@ -89,6 +89,70 @@ public class SupervisorTests
         Assert.Equal(applied.CommandId, Assert.Single(human).Id);
     }
 
+    private static string Approve(TrainerHarness harness, string id, InterventionAction action, string? checkpoint = null)
+    {
+        var proposal = new Proposal
+        {
+            Id = id, Action = action, Reason = "test", Source = CommandSource.Agent, CheckpointId = checkpoint,
+            BasedOnStep = harness.Trainer.State.Step, BasedOnBranch = harness.Trainer.State.Branch,
+        };
+        harness.Agent!.Reviews.Add(proposal, new GateDecision(Verdict.Review, "approval.required_for", "needs a person"), "summary", TimeSpan.FromHours(1));
+        Assert.Null(harness.Agent.Reviews.Decide(id, approve: true, reviewer: "dana", comment: null));
+        harness.Agent.Supervisor.ProcessReviews();
+        return id;
+    }
+
+    private static ReviewItem Review(TrainerHarness harness, string id) => harness.Agent!.Reviews.List().Single(i => i.ProposalId == id);
+
+    [Fact]
+    public void An_approval_the_run_ends_before_applying_is_not_marked_applied_and_is_owed_if_the_run_resumes()
+    {
+        using var harness = new TrainerHarness(o => o.Steps = 40, Rules("policies/supervised.yaml", every: 1000));
+        harness.Trainer.Begin();
+        harness.Trainer.RunUntil(40, CancellationToken.None);
+        double lr = harness.Trainer.State.BaseLearningRate;
+        string id = Approve(harness, "late", InterventionAction.HalveLearningRate);
+        Assert.Equal(ReviewStatus.Queued, Review(harness, id).Status); // queued as a command: not applied yet
+
+        harness.Trainer.Finish(RunOutcomes.Completed); // the run ends before the command's turn
+
+        ReviewItem item = Review(harness, id);
+        Assert.Equal(ReviewStatus.Approved, item.Status);
+        Assert.StartsWith("not applied: the run ended (completed) at step 40 first", item.Outcome, StringComparison.Ordinal);
+        Assert.Contains(harness.Events, e => e is CommandEvent { Id: var commandId, Status: CommandStatus.Cancelled } && commandId == item.CommandId);
+        Assert.Equal(lr, harness.Trainer.State.BaseLearningRate);
+    }
+
+    [Fact]
+    public void Rollbacks_applied_in_earlier_sessions_count_against_the_policys_limit_after_a_restart()
+    {
+        using var harness = new TrainerHarness(o => o.Steps = 100, Rules("policies/supervised.yaml", every: 1000)); // rollback.max_per_run: 10
+        harness.Trainer.Begin();
+        harness.Trainer.RunUntil(60, CancellationToken.None);
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        RunEvent[] earlierSessions = [.. Enumerable.Range(1, 10).SelectMany(i => new RunEvent[]
+        {
+            new ProposalEvent
+            {
+                Time = now, Step = i, Branch = 0, ProposalId = $"dec-{i}-p1", Source = CommandSource.Agent, Action = InterventionAction.RollbackCheckpoint,
+                Reason = "spike", Verdict = Verdict.Apply, Rule = "within_policy", GateReason = "ok", CommandId = $"cmd-{i:D5}",
+            },
+            new CommandEvent
+            {
+                Time = now, Step = i, Branch = 0, Id = $"cmd-{i:D5}", Kind = CommandKinds.LoadCheckpoint, Source = CommandSource.Agent,
+                Arguments = new LoadCheckpointCommand("ckpt-000000-b0"), Status = CommandStatus.Succeeded,
+            },
+        })];
+        harness.Agent!.Supervisor.ContinueAfterResume(earlierSessions, harness.Trainer.AppliedKeys, "ckpt-000050-b0");
+
+        string id = Approve(harness, "eleventh", InterventionAction.RollbackCheckpoint, "ckpt-000050-b0");
+
+        ReviewItem item = Review(harness, id);
+        Assert.Equal(ReviewStatus.Expired, item.Status);
+        Assert.Equal("approved, but no longer valid: 10 rollbacks already; the policy allows 10 per run.", item.Outcome);
+        Assert.Equal(1, harness.Trainer.Branches.Count);
+    }
+
     [Fact]
     public void UnderSupervision_OneProposalWaitsAtATime_RefreshedWhenRepeated_ReplacedWhenDifferent()
     {
@@ -100,7 +164,7 @@ public class SupervisorTests
         Assert.True(sent.Length >= 2, $"{sent.Length} proposals sent to review");
         ReviewItem waiting = Assert.Single(rows, r => r.Status == ReviewStatus.AwaitingReview);
         Assert.Equal((sent[^1].Action, sent[^1].Reason), (waiting.Action, waiting.Reason)); // the question is about the run as it is now
-        Assert.All(rows.Where(r => r.Status == ReviewStatus.Expired), r => Assert.StartsWith("superseded by dec-", r.Comment, StringComparison.Ordinal));
+        Assert.All(rows.Where(r => r.Status == ReviewStatus.Expired), r => Assert.StartsWith("superseded by dec-", r.Outcome, StringComparison.Ordinal));
         // A repeated proposal refreshed the waiting row instead of adding one.
         Assert.True(rows.Count < sent.Length || sent.Select(p => p.Action).Distinct().Count() == sent.Length);
     }

@@ -76,7 +76,9 @@ public sealed class TrainingAgent
                 }
                 FunctionCallContent? call = FunctionCallContent.GetFunctionCalls(reply).FirstOrDefault();
                 (int? input, int? output) = Tokens(reply);
-                record.Turns.Add(new ModelTurn(trace, call?.FunctionName, call is null ? null : Serialize(call.Arguments), reply.Content, input, output));
+                record.Turns.Add(new ModelTurn(trace, ModelText.Bound(call?.FunctionName, ModelText.MaxName),
+                    call is null ? null : ModelText.Bound(Serialize(call.Arguments), ModelText.MaxArguments),
+                    ModelText.Bound(reply.Content, ModelText.MaxReason), input, output));
                 if (call is null)
                 {
                     KeepAfterModelError(record, string.IsNullOrWhiteSpace(reply.Content) ? "no tool call" : "prose instead of a tool call");
@@ -127,6 +129,7 @@ public sealed class TrainingAgent
 
     private string KeepAfterModelError(DecisionRecord record, string error)
     {
+        error = ModelText.Bound(error, ModelText.MaxReason)!; // it may quote the model (an unknown tool's name)
         record.ModelErrors.Add(error);
         return Propose(InterventionAction.KeepLearningRate, $"model error: {error}", null, null);
     }
@@ -139,12 +142,12 @@ public sealed class TrainingAgent
         {
             Id = $"{decision.Record.Id}-p{decision.Record.Proposals.Count + 1}",
             Action = action,
-            Reason = string.IsNullOrWhiteSpace(reason) ? "(no reason given)" : reason,
+            Reason = string.IsNullOrWhiteSpace(reason) ? "(no reason given)" : ModelText.Bound(reason, ModelText.MaxReason)!,
             Source = CommandSource.Agent,
             BasedOnStep = decision.Summary.Step,
             BasedOnBranch = decision.Summary.Branch,
-            CheckpointId = checkpointId,
-            Layer = layer,
+            CheckpointId = ModelText.Bound(checkpointId, ModelText.MaxName),
+            Layer = ModelText.Bound(layer, ModelText.MaxName),
         };
         GateDecision verdict = decision.Gate(proposal, decision.Record.Summary);
         decision.Record.Proposals.Add(new GatedProposal(proposal, verdict));

@@ -13,14 +13,20 @@ public static class AgentDatabase
     public static string ConnectionString(string path) =>
         new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
 
-    /// <summary>Opens a (pooled) connection; the schema is created once per file and process.</summary>
+    /// <summary>Opens a (pooled) connection; the schema is created once per file and process. A file
+    /// deleted under a live run is made again (empty) rather than failing every request from then on:
+    /// pooled connections to the deleted file are dropped first, or they would go on writing into it.</summary>
     public static SqliteConnection Open(string path)
     {
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         var connection = new SqliteConnection(ConnectionString(full));
+        if (!File.Exists(full) && Initialised.TryRemove(full, out _))
+        {
+            SqliteConnection.ClearPool(connection);
+        }
         connection.Open();
-        if (Initialised.ContainsKey(full) && File.Exists(full))
+        if (Initialised.ContainsKey(full))
         {
             return connection;
         }
@@ -43,7 +49,8 @@ public static class AgentDatabase
                 reviewer TEXT,
                 comment TEXT,
                 decided_at TEXT,
-                command_id TEXT);
+                command_id TEXT,
+                outcome TEXT);
             CREATE TABLE IF NOT EXISTS audit (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 time TEXT NOT NULL,
@@ -52,8 +59,19 @@ public static class AgentDatabase
                 branch INTEGER NOT NULL,
                 json TEXT NOT NULL);
             """);
+        AddColumnIfMissing(connection, "reviews", "outcome", "TEXT"); // an agent.db written before the column existed
         Initialised[full] = true;
         return connection;
+    }
+
+    private static void AddColumnIfMissing(SqliteConnection connection, string table, string column, string type)
+    {
+        using SqliteCommand columns = Command(connection,
+            $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = $column", ("$column", column));
+        if (Convert.ToInt64(columns.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            Execute(connection, $"ALTER TABLE {table} ADD COLUMN {column} {type}");
+        }
     }
 
     public static void Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)

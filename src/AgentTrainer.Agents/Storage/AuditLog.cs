@@ -36,9 +36,11 @@ public sealed class AuditLog : IRunObserver, IAsyncDisposable
 
     private async Task PumpAsync()
     {
-        using SqliteConnection connection = AgentDatabase.Open(DatabasePath);
         while (await _events.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
+            // A pooled connection per batch (cheap): one held for the whole run would keep writing into a
+            // deleted agent.db's file instead of the new one.
+            using SqliteConnection connection = AgentDatabase.Open(DatabasePath);
             using SqliteTransaction transaction = connection.BeginTransaction();
             while (_events.Reader.TryRead(out RunEvent? runEvent))
             {

@@ -80,15 +80,26 @@ public sealed class ReviewQueue(string databasePath, TimeProvider time)
     /// <summary>Approved proposals not yet dispatched as commands.</summary>
     public IReadOnlyList<ReviewItem> Approved() => List(ReviewStatus.Approved);
 
-    /// <summary>Marks a proposal applied (queued as a command) or expired, exactly once.</summary>
-    public bool Close(string proposalId, string fromStatus, string status, string? commandId, string? comment = null)
+    /// <summary>Records the command an approval was queued as.</summary>
+    public void SetCommand(string proposalId, string commandId)
+    {
+        using SqliteConnection connection = AgentDatabase.Open(databasePath);
+        AgentDatabase.Execute(connection, "UPDATE reviews SET command_id = $command WHERE proposal_id = $id",
+            ("$command", commandId), ("$id", proposalId));
+    }
+
+    /// <summary>Moves a proposal from one status to another, exactly once (false when it was not in
+    /// <paramref name="fromStatus"/>), saying what came of it; the reviewer's own comment is kept as written.</summary>
+    public bool Close(string proposalId, string fromStatus, string status, string? commandId, string? outcome = null)
     {
         using SqliteConnection connection = AgentDatabase.Open(databasePath);
         using SqliteCommand command = AgentDatabase.Command(connection, """
-            UPDATE reviews SET status = $status, command_id = $command, comment = COALESCE($comment, comment), decided_at = COALESCE(decided_at, $now)
+            UPDATE reviews SET status = $status, command_id = COALESCE($command, command_id), outcome = COALESCE($outcome, outcome),
+                decided_at = COALESCE(decided_at, $now)
             WHERE proposal_id = $id AND status = $from
             """,
-            ("$status", status), ("$command", commandId), ("$comment", comment), ("$now", Time(time.GetUtcNow())), ("$id", proposalId), ("$from", fromStatus));
+            ("$status", status), ("$command", commandId), ("$outcome", outcome), ("$now", Time(time.GetUtcNow())), ("$id", proposalId),
+            ("$from", fromStatus));
         return command.ExecuteNonQuery() == 1;
     }
 
@@ -113,19 +124,28 @@ public sealed class ReviewQueue(string databasePath, TimeProvider time)
             reader.GetInt32(reader.GetOrdinal("branch")),
             InterventionActions.Parse(Text("action")!)!.Value,
             Text("checkpoint_id"), Text("layer"), Text("reason")!, Text("rule")!, Text("summary")!, Text("status")!,
-            Text("reviewer"), Text("comment"), Text("command_id"));
+            Text("reviewer"), Text("comment"), Text("command_id"), Text("outcome"));
     }
 }
 
+/// <summary>A proposal in the review queue: what was proposed and why, the reviewer's answer and own
+/// comment, and (<see cref="Outcome"/>) what came of it: the command that carried it out, or why none did.</summary>
 public sealed record ReviewItem(
     string ProposalId, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, long Step, int Branch, InterventionAction Action,
-    string? CheckpointId, string? Layer, string Reason, string Rule, string Summary, string Status, string? Reviewer, string? Comment, string? CommandId);
+    string? CheckpointId, string? Layer, string Reason, string Rule, string Summary, string Status, string? Reviewer, string? Comment,
+    string? CommandId, string? Outcome);
 
+/// <summary>A review's life: awaiting_review → approved | rejected | expired; an approved one is validated
+/// again and queued as a command → applied when the trainer carried it out, failed when it could not,
+/// or approved again when the run ended first (it is re-validated when the run is resumed).</summary>
 public static class ReviewStatus
 {
     public const string AwaitingReview = "awaiting_review";
     public const string Approved = "approved";
     public const string Rejected = "rejected";
     public const string Expired = "expired";
+    public const string Queued = "queued";
     public const string Applied = "applied";
+    public const string Failed = "failed";
+    public static readonly string[] All = [AwaitingReview, Approved, Rejected, Expired, Queued, Applied, Failed];
 }

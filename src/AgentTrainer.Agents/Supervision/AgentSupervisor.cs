@@ -30,6 +30,8 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     private readonly TimeProvider _time;
     private readonly RunHistory _history = new();
     private readonly ConcurrentDictionary<string, Proposal> _dispatched = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _reviewCommands = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _approvedBeforeRestart = new(StringComparer.Ordinal);
     private readonly List<PendingEffect> _pendingEffects = [];
     private readonly List<InterventionOutcome> _outcomes = [];
     private readonly List<(long Step, double Factor)> _lrDecisions = [];
@@ -119,7 +121,15 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
 
     public void OnEvent(RunEvent runEvent)
     {
-        if (runEvent is not CommandEvent { Status: CommandStatus.Succeeded } command || !_dispatched.TryRemove(command.Id, out Proposal? proposal))
+        if (runEvent is not CommandEvent command)
+        {
+            return;
+        }
+        if (command.Status.IsFinal() && _reviewCommands.TryRemove(command.Id, out string? reviewed))
+        {
+            FollowReviewedCommand(reviewed, command);
+        }
+        if (command.Status != CommandStatus.Succeeded || !_dispatched.TryRemove(command.Id, out Proposal? proposal))
         {
             return;
         }
@@ -223,10 +233,15 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         return decision;
     }
 
-    private string Dispatch(Proposal proposal, TrainerCommand command, CommandSource source, string? key = null)
+    private string Dispatch(Proposal proposal, TrainerCommand command, CommandSource source, string? key = null,
+        Action<CommandRecord>? created = null)
     {
         // Registered before it is queued: the trainer may apply it before Submit returns.
-        CommandRecord record = _commands.Submit(command, source, created => _dispatched[created.Id] = proposal, key);
+        CommandRecord record = _commands.Submit(command, source, submitted =>
+        {
+            _dispatched[submitted.Id] = proposal;
+            created?.Invoke(submitted);
+        }, key);
         if (source == CommandSource.Guard)
         {
             _guardCommand = record;
@@ -264,10 +279,10 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
             {
                 return;
             }
-            string comment = $"superseded by {proposal.Id}";
-            if (_reviews.Close(waiting.ProposalId, ReviewStatus.AwaitingReview, ReviewStatus.Expired, null, comment))
+            string outcome = $"superseded by {proposal.Id}";
+            if (_reviews.Close(waiting.ProposalId, ReviewStatus.AwaitingReview, ReviewStatus.Expired, null, outcome))
             {
-                ReportReview(waiting.ProposalId, ReviewStatus.Expired, null, comment, state);
+                ReportReview(waiting.ProposalId, ReviewStatus.Expired, null, outcome, state);
             }
         }
         _reviews.Add(proposal, decision, summaryText, _gate.Policy.ApprovalTimeout);
@@ -345,22 +360,49 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
                 Id = item.ProposalId, Action = item.Action, Reason = item.Reason, Source = CommandSource.Agent,
                 BasedOnStep = item.Step, BasedOnBranch = item.Branch, CheckpointId = item.CheckpointId, Layer = item.Layer,
             };
-            GateDecision decision = _gate.Decide(proposal, GateStateNow(), approved: true);
+            bool beforeRestart = _approvedBeforeRestart.ContainsKey(item.ProposalId);
+            GateDecision decision = _gate.Decide(proposal, GateStateNow(), beforeRestart ? Approval.ApprovedBeforeRestart : Approval.Approved);
             if (decision.Verdict == Verdict.Apply && proposal.ToCommand() is { } command)
             {
-                // Claim it first, so it can never be queued twice.
-                if (_reviews.Close(item.ProposalId, ReviewStatus.Approved, ReviewStatus.Applied, null))
+                // Claim it first, so it can never be queued twice; the command's id is recorded before the
+                // trainer can apply it, and the review follows the command to applied, failed or cancelled.
+                if (_reviews.Close(item.ProposalId, ReviewStatus.Approved, ReviewStatus.Queued, null))
                 {
-                    string commandId = Dispatch(proposal, command, CommandSource.Human, ReviewKey(item.ProposalId));
-                    _reviews.Close(item.ProposalId, ReviewStatus.Applied, ReviewStatus.Applied, commandId);
-                    ReportReview(item.ProposalId, ReviewStatus.Applied, item.Reviewer, $"queued as {commandId}", state);
+                    string commandId = Dispatch(proposal, command, CommandSource.Human, ReviewKey(item.ProposalId), created =>
+                    {
+                        _reviewCommands[created.Id] = item.ProposalId;
+                        _reviews.SetCommand(item.ProposalId, created.Id);
+                    });
+                    ReportReview(item.ProposalId, ReviewStatus.Queued, item.Reviewer, $"queued as {commandId}", state);
                     ReportProposal(proposal with { Source = CommandSource.Human }, decision, commandId);
                 }
             }
-            else if (_reviews.Close(item.ProposalId, ReviewStatus.Approved, ReviewStatus.Expired, null, $"approved, but no longer valid: {decision.Reason}"))
+            else
             {
-                ReportReview(item.ProposalId, ReviewStatus.Expired, item.Reviewer, decision.Reason, state);
+                string why = beforeRestart
+                    ? $"approved before the run was restarted, but cannot be applied now: {decision.Reason}"
+                    : $"approved, but no longer valid: {decision.Reason}";
+                if (_reviews.Close(item.ProposalId, ReviewStatus.Approved, ReviewStatus.Expired, null, why))
+                {
+                    ReportReview(item.ProposalId, ReviewStatus.Expired, item.Reviewer, why, state);
+                }
             }
+        }
+    }
+
+    /// <summary>An approved review's command has ended: the review says how. One the run ended before
+    /// applying goes back to approved, to be validated again (and applied) if the run is resumed.</summary>
+    private void FollowReviewedCommand(string proposalId, CommandEvent command)
+    {
+        (string status, string outcome) = command.Status switch
+        {
+            CommandStatus.Succeeded => (ReviewStatus.Applied, $"applied as {command.Id} at step {command.Step}: {command.Reason}"),
+            CommandStatus.Failed => (ReviewStatus.Failed, $"{command.Id} failed: {command.Reason}"),
+            _ => (ReviewStatus.Approved, $"{command.Reason}; it is validated again if the run is resumed"),
+        };
+        if (_reviews.Close(proposalId, ReviewStatus.Queued, status, command.Id, outcome))
+        {
+            ReportReview(proposalId, status, null, outcome, _trainer!.State);
         }
     }
 
@@ -369,14 +411,31 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     public static string ReviewKey(string proposalId) => "review:" + proposalId;
 
     /// <summary>After a restart from a checkpoint: approved reviews whose command that checkpoint does
-    /// not contain (applied after it, or claimed and never applied) are queued again, once each.</summary>
-    public void RequeueAfterResume(IReadOnlySet<string> appliedKeys, string checkpointId)
+    /// not contain (applied after it, or queued and never applied) are approved again, and every
+    /// approval still owed is judged against the run as its approver saw it (a rewound step does not
+    /// make it stale), then applied once or refused with a reason that says so. Rollbacks applied in
+    /// the earlier sessions count against the policy's limit.</summary>
+    public void ContinueAfterResume(IReadOnlyList<RunEvent> earlierEvents, IReadOnlySet<string> appliedKeys, string checkpointId)
     {
-        foreach (ReviewItem item in _reviews.List(ReviewStatus.Applied).Where(item => !appliedKeys.Contains(ReviewKey(item.ProposalId))))
+        foreach (ReviewItem item in _reviews.List().Where(item => item.Status is ReviewStatus.Applied or ReviewStatus.Queued))
         {
-            _reviews.Close(item.ProposalId, ReviewStatus.Applied, ReviewStatus.Approved, null,
-                $"{item.Comment} [re-queued on restart: {checkpointId} does not contain it]".TrimStart());
+            if (!appliedKeys.Contains(ReviewKey(item.ProposalId)))
+            {
+                _reviews.Close(item.ProposalId, item.Status, ReviewStatus.Approved, null,
+                    $"approved again on restart: {checkpointId} does not contain it");
+            }
+            else if (item.Status == ReviewStatus.Queued) // applied, and checkpointed, before the process ended
+            {
+                _reviews.Close(item.ProposalId, ReviewStatus.Queued, ReviewStatus.Applied, item.CommandId, $"applied (contained in {checkpointId})");
+            }
         }
+        foreach (ReviewItem item in _reviews.Approved())
+        {
+            _approvedBeforeRestart[item.ProposalId] = true;
+        }
+        HashSet<string> succeeded = [.. earlierEvents.OfType<CommandEvent>().Where(c => c.Status == CommandStatus.Succeeded).Select(c => c.Id)];
+        _gate.RecordEarlierRollbacks(earlierEvents.OfType<ProposalEvent>().Count(p => p.Action == InterventionAction.RollbackCheckpoint
+            && p.Verdict == Verdict.Apply && p.CommandId is { } id && succeeded.Contains(id)));
     }
 
     private void MeasureEffects(long trained)
@@ -437,10 +496,11 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         });
     }
 
-    private void ReportReview(string proposalId, string status, string? reviewer, string? comment, TrainerState state) =>
+    private void ReportReview(string proposalId, string status, string? reviewer, string? outcome, TrainerState state) =>
         _events.OnEvent(new ReviewEvent
         {
-            Time = _time.GetUtcNow(), Step = state.Step, Branch = state.Branch, ProposalId = proposalId, Status = status, Reviewer = reviewer, Comment = comment,
+            Time = _time.GetUtcNow(), Step = state.Step, Branch = state.Branch, ProposalId = proposalId, Status = status,
+            Reviewer = reviewer, Outcome = outcome,
         });
 
     private static void Remember(List<double> window, double value)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -16,7 +17,16 @@ public static class ApiRequest
         }
         try
         {
-            using JsonDocument document = await JsonDocument.ParseAsync(request.Body, default, request.HttpContext.RequestAborted).ConfigureAwait(false);
+            // The body is read whole (the server caps its size) and checked as UTF-8 first: JSON parsing
+            // only finds bad bytes inside a string when the string is read, far from here.
+            using var body = new MemoryStream();
+            await request.Body.CopyToAsync(body, request.HttpContext.RequestAborted).ConfigureAwait(false);
+            ReadOnlyMemory<byte> bytes = body.GetBuffer().AsMemory(0, (int)body.Length);
+            if (!Utf8.IsValid(bytes.Span))
+            {
+                return (default, ApiProblems.BadRequest("The body is not valid UTF-8; send JSON text encoded as UTF-8."));
+            }
+            using JsonDocument document = JsonDocument.Parse(bytes);
             return document.RootElement.ValueKind == JsonValueKind.Object
                 ? (document.RootElement.Clone(), null)
                 : (default, ApiProblems.BadRequest($"The body must be a JSON object; got {document.RootElement.ValueKind.ToString().ToLowerInvariant()}."));

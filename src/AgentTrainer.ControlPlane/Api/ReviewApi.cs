@@ -13,8 +13,6 @@ public static class ReviewApi
 {
     public const int MaxReviewerLength = 100;
     public const int MaxCommentLength = 2_000;
-    private static readonly string[] Statuses =
-        [ReviewStatus.AwaitingReview, ReviewStatus.Approved, ReviewStatus.Rejected, ReviewStatus.Expired, ReviewStatus.Applied];
 
     public static void Map(RouteGroupBuilder api)
     {
@@ -29,9 +27,9 @@ public static class ReviewApi
 
     private static Results<Ok<ReviewItem[]>, ProblemHttpResult> List(ActiveRun active, string? status)
     {
-        if (status is not null && !Statuses.Contains(status))
+        if (status is not null && !ReviewStatus.All.Contains(status))
         {
-            return ApiProblems.BadRequest($"status '{status}' is not one of {string.Join(", ", Statuses)}.");
+            return ApiProblems.BadRequest($"status '{status}' is not one of {string.Join(", ", ReviewStatus.All)}.");
         }
         if (active.Current is not { } handle)
         {

@@ -262,7 +262,8 @@ function reviewCard(item) {
     <div class="reason"></div>
     <div class="rule"></div>
     <details><summary>What the agent saw</summary><pre></pre></details>`;
-  card.querySelector(".status").textContent = item.status + (item.reviewer ? ` by ${item.reviewer}` : "") + (item.comment ? `: ${item.comment}` : "");
+  card.querySelector(".status").textContent = item.status + (item.reviewer ? ` by ${item.reviewer}` : "") + (item.comment ? `: ${item.comment}` : "")
+    + (item.outcome ? ` (${item.outcome})` : "");
   card.querySelector(".what").textContent = `${item.proposal_id}: ${item.action}${target ? " " + target : ""} (step ${item.step}, branch ${item.branch})`;
   card.querySelector(".reason").textContent = "Reason: " + item.reason;
   card.querySelector(".rule").textContent = "Sent to review by: " + item.rule;
@@ -312,7 +313,7 @@ async function send(name) {
     const command = await api("/api/commands?source=human", { method: "POST", body: COMMANDS[name]() });
     report(`${command.id} ${command.kind}: ${command.status}`);
     const done = await waitFor(command.id);
-    report(`${done.id} ${done.kind}: ${done.status}${done.reason ? " — " + done.reason : ""}`, done.status === "failed");
+    report(`${done.id} ${done.kind}: ${done.status}${done.reason ? " — " + done.reason : ""}`, done.status !== "succeeded");
   } catch (error) {
     report(error.message, true);
   }
@@ -321,7 +322,7 @@ async function send(name) {
 async function waitFor(id) {
   for (let i = 0; i < 100; i++) {
     const command = await api(`/api/commands/${encodeURIComponent(id)}`);
-    if (command.status === "succeeded" || command.status === "failed") return command;
+    if (["succeeded", "failed", "cancelled"].includes(command.status)) return command;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   return api(`/api/commands/${encodeURIComponent(id)}`);
@@ -359,7 +360,7 @@ function describe(event) {
   switch (event.type) {
     case "command": return `${event.id} ${event.kind} ${event.status} (${event.source})${event.reason ? ": " + event.reason : ""}`;
     case "proposal": return `${event.proposal_id} ${event.action} → ${event.verdict} [${event.rule}]: ${event.reason}`;
-    case "review": return `${event.proposal_id} ${event.status}${event.reviewer ? " by " + event.reviewer : ""}${event.comment ? ": " + event.comment : ""}`;
+    case "review": return `${event.proposal_id} ${event.status}${event.reviewer ? " by " + event.reviewer : ""}${event.outcome ? ": " + event.outcome : ""}`;
     case "agent_decision": return `${event.decision_id} (${event.trigger}) ${event.provider}`;
     default: return JSON.stringify(event).slice(0, 160);
   }

@@ -10,6 +10,8 @@ public sealed class CommandQueue : IDisposable
     private readonly ConcurrentQueue<CommandRecord> _pending = new();
     private readonly SemaphoreSlim _available = new(0);
     private readonly TimeProvider _time;
+    private readonly Lock _closing = new();
+    private string? _closedBecause;
     private long _nextId;
     private string _idPrefix = "cmd-";
 
@@ -43,8 +45,16 @@ public sealed class CommandQueue : IDisposable
             Fail(record, null, problem);
             return record;
         }
-        Move(record, CommandStatus.Pending, null, null);
-        _pending.Enqueue(record);
+        lock (_closing)
+        {
+            if (_closedBecause is { } ended)
+            {
+                Move(record, CommandStatus.Cancelled, null, ended);
+                return record;
+            }
+            Move(record, CommandStatus.Pending, null, null);
+            _pending.Enqueue(record);
+        }
         _available.Release();
         return record;
     }
@@ -76,6 +86,20 @@ public sealed class CommandQueue : IDisposable
     public void Succeed(CommandRecord record, long step, string result) => Move(record, CommandStatus.Succeeded, step, result);
 
     public void Fail(CommandRecord record, long? step, string reason) => Move(record, CommandStatus.Failed, step, reason);
+
+    /// <summary>The run ends: every command still waiting, and every one submitted from now on, is
+    /// cancelled with the reason. No command is left pending for ever.</summary>
+    public void Close(long step, string reason)
+    {
+        lock (_closing)
+        {
+            _closedBecause = reason;
+        }
+        while (TryTake(out CommandRecord record))
+        {
+            Move(record, CommandStatus.Cancelled, step, reason);
+        }
+    }
 
     public void Dispose() => _available.Dispose();
 

@@ -41,9 +41,9 @@ public sealed class CommandRecord
         get { lock (_gate) { return [.. _history]; } }
     }
 
-    public bool IsFinished => Status is CommandStatus.Succeeded or CommandStatus.Failed;
+    public bool IsFinished => Status.IsFinal();
 
-    /// <summary>Completes when the command has succeeded or failed.</summary>
+    /// <summary>Completes when the command has succeeded, failed or been cancelled.</summary>
     public Task<CommandRecord> Finished => _finished.Task;
 
     internal CommandStatusChange MoveTo(CommandStatus status, DateTimeOffset at, long? step, string? reason)
@@ -52,14 +52,14 @@ public sealed class CommandRecord
         lock (_gate)
         {
             CommandStatus current = _history[^1].Status;
-            if (current is CommandStatus.Succeeded or CommandStatus.Failed || status <= current)
+            if (current.IsFinal() || status <= current)
             {
                 throw new InvalidOperationException($"Command {Id} cannot move from {current} to {status}.");
             }
             change = new CommandStatusChange(status, at, step, reason);
             _history.Add(change);
         }
-        if (status is CommandStatus.Succeeded or CommandStatus.Failed)
+        if (status.IsFinal())
         {
             _finished.TrySetResult(this);
         }

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
+using AgentTrainer.Core.Options;
 
 namespace AgentTrainer.Core.Commands;
 
@@ -48,23 +50,21 @@ public sealed record UpdateOptimizerCommand : TrainerCommand
         {
             return "give learning_rate or learning_rate_factor, not both.";
         }
-        if (LearningRate is { } lr && !(double.IsFinite(lr) && lr > 0))
+        return OutOfRange("learning_rate", LearningRate, NumericLimits.MaxLearningRate, zeroAllowed: false)
+            ?? OutOfRange("learning_rate_factor", LearningRateFactor, NumericLimits.MaxScaleFactor, zeroAllowed: false)
+            ?? OutOfRange("weight_decay", WeightDecay, NumericLimits.MaxWeightDecay, zeroAllowed: true)
+            ?? OutOfRange("grad_clip", GradClip, NumericLimits.MaxGradClip, zeroAllowed: true, " (0 turns clipping off)");
+    }
+
+    /// <summary>What is wrong with a field that must lie in (0 or [0, up to <paramref name="maximum"/>], or null.</summary>
+    private static string? OutOfRange(string field, double? value, double maximum, bool zeroAllowed, string note = "")
+    {
+        if (value is not { } number || (double.IsFinite(number) && (zeroAllowed ? number >= 0 : number > 0) && number <= maximum))
         {
-            return $"learning_rate must be a positive finite number; got {lr}.";
+            return null;
         }
-        if (LearningRateFactor is { } factor && !(double.IsFinite(factor) && factor > 0))
-        {
-            return $"learning_rate_factor must be a positive finite number; got {factor}.";
-        }
-        if (WeightDecay is { } decay && !(double.IsFinite(decay) && decay >= 0))
-        {
-            return $"weight_decay must be a finite number >= 0; got {decay}.";
-        }
-        if (GradClip is { } clip && !(double.IsFinite(clip) && clip >= 0))
-        {
-            return $"grad_clip must be a finite number >= 0 (0 turns clipping off); got {clip}.";
-        }
-        return null;
+        string low = zeroAllowed ? "at least" : "above";
+        return string.Create(CultureInfo.InvariantCulture, $"{field} must be a number {low} 0 and at most {maximum:G6}{note}; got {number:G6}.");
     }
 }
 

@@ -52,9 +52,11 @@ public static class FaultSpec
         {
             yield return $"step must be within the run (0 to {steps - 1}); got {fault.Step}.";
         }
-        if (fault.Kind is FaultKinds.LrSpike or FaultKinds.ScaleLayer && (!double.IsFinite(fault.Factor) || fault.Factor <= 0))
+        if (fault.Kind is FaultKinds.LrSpike or FaultKinds.ScaleLayer
+            && (!double.IsFinite(fault.Factor) || fault.Factor <= 0 || fault.Factor > NumericLimits.MaxScaleFactor))
         {
-            yield return $"factor must be a positive finite number; got {fault.Factor}.";
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"factor must be a number above 0 and at most {NumericLimits.MaxScaleFactor:G6}; got {fault.Factor:G6}.");
         }
         if (fault.Kind == FaultKinds.CorruptBatches && fault.Count < 1)
         {

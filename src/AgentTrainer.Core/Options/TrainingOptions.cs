@@ -63,11 +63,18 @@ public sealed class TrainingOptions
     /// <summary>Write a checkpoint to disk every this many steps (0: only when asked and at the end).</summary>
     public int CheckpointEvery { get; set; } = 200;
 
+    /// <summary>Disk checkpoints kept: older ones are deleted, but never the first (step 0), the one
+    /// with the best validation loss or the latest. 0 keeps every one.</summary>
+    public int CheckpointsKept { get; set; } = 5;
+
     /// <summary>Stop the run as diverged after this many consecutive non-finite losses.</summary>
     public int MaxConsecutiveNonFinite { get; set; } = 50;
 
     /// <summary>The run's output folder: metrics.jsonl, events.jsonl, run.json, checkpoints/.</summary>
     public string Out { get; set; } = "runs/latest";
+
+    /// <summary>What to do with a run already in <see cref="Out"/> (see <see cref="ExistingRunModes"/>).</summary>
+    public string ExistingRun { get; set; } = ExistingRunModes.ResumeUnfinished;
 
     public DataOptions Data { get; set; } = new();
 
@@ -148,6 +155,21 @@ public static class ModelNames
         TaskNames.CharLm => [Gpt],
         _ => [Mlp],
     };
+}
+
+/// <summary>What a run does with a run already in its folder. Nothing is ever deleted: "new" moves the
+/// old run's records into the folder's archive/.</summary>
+public static class ExistingRunModes
+{
+    /// <summary>Continue a run that was killed or interrupted; refuse a completed, stopped, diverged or failed one.</summary>
+    public const string ResumeUnfinished = "resume-unfinished";
+
+    /// <summary>Continue whatever run is there (extend a completed one when Steps is above its end).</summary>
+    public const string Resume = "resume";
+
+    /// <summary>Move the run there into archive/ and start afresh.</summary>
+    public const string New = "new";
+    public static readonly string[] All = [ResumeUnfinished, Resume, New];
 }
 
 public static class FaultKinds

@@ -16,25 +16,22 @@ public sealed class TrainingOptionsValidator : IValidateOptions<TrainingOptions>
                 errors.Add($"{option} ({Key(key)}): '{value}' is not one of {string.Join(", ", allowed)}.");
             }
         }
-        void AtLeast(string option, string key, long value, long minimum)
+        void Within(string option, string key, long value, long minimum, long maximum)
         {
-            if (value < minimum)
+            if (value < minimum || value > maximum)
             {
-                errors.Add($"{option} ({Key(key)}) must be at least {minimum}; got {value}.");
+                errors.Add(maximum == long.MaxValue
+                    ? $"{option} ({Key(key)}) must be at least {minimum}; got {value}."
+                    : $"{option} ({Key(key)}) must be from {minimum} to {maximum}; got {value}.");
             }
         }
-        void PositiveFinite(string option, string key, double value)
+        void AtLeast(string option, string key, long value, long minimum) => Within(option, key, value, minimum, long.MaxValue);
+        void Number(string option, string key, double value, Bound low, Bound high, string note = "")
         {
-            if (!double.IsFinite(value) || value <= 0)
+            if (!double.IsFinite(value) || !low.AllowsAbove(value) || !high.AllowsBelow(value))
             {
-                errors.Add($"{option} ({Key(key)}) must be a positive finite number; got {value}.");
-            }
-        }
-        void NonNegativeFinite(string option, string key, double value)
-        {
-            if (!double.IsFinite(value) || value < 0)
-            {
-                errors.Add($"{option} ({Key(key)}) must be a finite number >= 0; got {value}.");
+                errors.Add($"{option} ({Key(key)}) must be a number {low.Describe("at least", "above")} and "
+                    + $"{high.Describe("at most", "below")}{note}; got {G(value)}.");
             }
         }
 
@@ -46,21 +43,25 @@ public sealed class TrainingOptionsValidator : IValidateOptions<TrainingOptions>
         OneOf("--optimizer", "Optimizer", options.Optimizer, OptimizerNames.All);
         OneOf("--schedule", "Schedule", options.Schedule, ScheduleNames.All);
         OneOf("--device", "Device", options.Device, DeviceNames.All);
+        OneOf("--resume / --new", "ExistingRun", options.ExistingRun, ExistingRunModes.All);
         AtLeast("--steps", "Steps", options.Steps, 1);
-        AtLeast("--batch-size", "BatchSize", options.BatchSize, 0);
-        PositiveFinite("--lr", "LearningRate", options.LearningRate);
-        NonNegativeFinite("--weight-decay", "WeightDecay", options.WeightDecay);
-        NonNegativeFinite("--momentum", "Momentum", options.Momentum);
-        NonNegativeFinite("--grad-clip", "GradClip", options.GradClip);
+        Within("--batch-size", "BatchSize", options.BatchSize, 0, NumericLimits.MaxBatchSize);
+        Number("--lr", "LearningRate", options.LearningRate, Bound.Exclusive(0), Bound.Inclusive(NumericLimits.MaxLearningRate));
+        Number("--weight-decay", "WeightDecay", options.WeightDecay, Bound.Inclusive(0), Bound.Inclusive(NumericLimits.MaxWeightDecay));
+        // SGD with momentum 1 or more never forgets a gradient: the update grows without bound.
+        Number("--momentum", "Momentum", options.Momentum, Bound.Inclusive(0), Bound.Exclusive(1));
+        Number("--grad-clip", "GradClip", options.GradClip, Bound.Inclusive(0), Bound.Inclusive(NumericLimits.MaxGradClip),
+            " (0 turns clipping off)");
         AtLeast("--warmup-steps", "WarmupSteps", options.WarmupSteps, 0);
-        AtLeast("--threads", "Threads", options.Threads, 0);
+        Within("--threads", "Threads", options.Threads, 0, NumericLimits.MaxThreads);
         AtLeast("--seed", "Seed", options.Seed, 0);
         AtLeast("--eval-every", "EvalEvery", options.EvalEvery, 1);
         AtLeast("--eval-batches", "EvalBatches", options.EvalBatches, 0);
         AtLeast("--log-every", "LogEvery", options.LogEvery, 1);
         AtLeast("--snapshot-every", "SnapshotEvery", options.SnapshotEvery, 0);
-        AtLeast("--snapshots-kept", "SnapshotsKept", options.SnapshotsKept, 1);
+        Within("--snapshots-kept", "SnapshotsKept", options.SnapshotsKept, 1, NumericLimits.MaxSnapshotsKept);
         AtLeast("--checkpoint-every", "CheckpointEvery", options.CheckpointEvery, 0);
+        AtLeast("--checkpoints-kept", "CheckpointsKept", options.CheckpointsKept, 0);
         AtLeast("--max-non-finite", "MaxConsecutiveNonFinite", options.MaxConsecutiveNonFinite, 1);
         if (string.IsNullOrWhiteSpace(options.Out))
         {
@@ -68,10 +69,10 @@ public sealed class TrainingOptionsValidator : IValidateOptions<TrainingOptions>
         }
 
         CharLmOptions lm = options.CharLm;
-        AtLeast("--context-length", "CharLm:ContextLength", lm.ContextLength, 2);
-        AtLeast("--embedding-size", "CharLm:EmbeddingSize", lm.EmbeddingSize, 1);
-        AtLeast("--layers", "CharLm:Layers", lm.Layers, 1);
-        AtLeast("--heads", "CharLm:Heads", lm.Heads, 1);
+        Within("--context-length", "CharLm:ContextLength", lm.ContextLength, 2, NumericLimits.MaxContextLength);
+        Within("--embedding-size", "CharLm:EmbeddingSize", lm.EmbeddingSize, 1, NumericLimits.MaxEmbeddingSize);
+        Within("--layers", "CharLm:Layers", lm.Layers, 1, NumericLimits.MaxLayers);
+        Within("--heads", "CharLm:Heads", lm.Heads, 1, Math.Max(1, lm.EmbeddingSize));
         if (lm.Heads > 0 && lm.EmbeddingSize % lm.Heads != 0)
         {
             errors.Add($"--embedding-size ({Key("CharLm:EmbeddingSize")}) must be a multiple of --heads ({lm.Heads}); got {lm.EmbeddingSize}.");
@@ -87,4 +88,16 @@ public sealed class TrainingOptionsValidator : IValidateOptions<TrainingOptions>
     }
 
     private static string Key(string property) => $"{TrainingOptions.Section}:{property}";
+
+    private static string G(double value) => value.ToString("G6", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>One end of an allowed range: the limit itself allowed (inclusive) or not.</summary>
+    private readonly record struct Bound(double Limit, bool Allowed)
+    {
+        public static Bound Inclusive(double limit) => new(limit, true);
+        public static Bound Exclusive(double limit) => new(limit, false);
+        public bool AllowsAbove(double value) => Allowed ? value >= Limit : value > Limit;
+        public bool AllowsBelow(double value) => Allowed ? value <= Limit : value < Limit;
+        public string Describe(string inclusive, string exclusive) => $"{(Allowed ? inclusive : exclusive)} {G(Limit)}";
+    }
 }

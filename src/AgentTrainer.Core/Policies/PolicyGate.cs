@@ -15,6 +15,16 @@ public sealed record GateState(
     IReadOnlyList<CheckpointSummary> Checkpoints,
     IReadOnlyList<string> Layers);
 
+/// <summary>Whether a person approved the proposal being judged, and when.</summary>
+public enum Approval
+{
+    None,
+    Approved,
+
+    /// <summary>Approved in an earlier session of the run, whose effect a restart lost.</summary>
+    ApprovedBeforeRestart,
+}
+
 /// <summary>Validates every proposal against the policy: apply, queue for review, or refuse, naming
 /// the rule and the reason. Remembers what was applied (lr changes, rollbacks, last intervention).</summary>
 public sealed class PolicyGate(Policy policy)
@@ -26,13 +36,24 @@ public sealed class PolicyGate(Policy policy)
 
     public Policy Policy => policy;
 
-    /// <summary>Judges a proposal. <paramref name="approved"/>: a person has approved it, so the
-    /// approval rule is met; every other rule (staleness first) is checked again.</summary>
-    public GateDecision Decide(Proposal proposal, GateState state, bool approved = false)
+    /// <summary>Judges a proposal. Approved by a person, the approval rule is met and every other rule
+    /// (staleness first) is checked again. Approved in an earlier session of the run, it is judged
+    /// against the run as the approver saw it: a restart that rewound the run to an older checkpoint
+    /// makes it neither stale nor too deep a rollback, and it is not held back by a cooldown.</summary>
+    public GateDecision Decide(Proposal proposal, GateState state, Approval approval = Approval.None)
     {
         lock (_gate)
         {
-            return Check(proposal, state, approved);
+            return Check(proposal, state, approval);
+        }
+    }
+
+    /// <summary>Rollbacks applied in earlier sessions of the run count against rollback.max_per_run.</summary>
+    public void RecordEarlierRollbacks(int count)
+    {
+        lock (_gate)
+        {
+            _rollbacks += count;
         }
     }
 
@@ -73,14 +94,18 @@ public sealed class PolicyGate(Policy policy)
         }
     }
 
-    private GateDecision Check(Proposal proposal, GateState state, bool approved)
+    private GateDecision Check(Proposal proposal, GateState state, Approval approval)
     {
         // Keeping changes nothing, so it can never be stale or out of bounds.
         if (proposal.Action == InterventionAction.KeepLearningRate)
         {
             return new GateDecision(Verdict.Apply, "keep", "nothing to change.");
         }
-        if (proposal.BasedOnBranch != state.Branch || state.Step - proposal.BasedOnStep > policy.MaxStalenessSteps || state.Step < proposal.BasedOnStep)
+        bool approved = approval != Approval.None;
+        bool beforeRestart = approval == Approval.ApprovedBeforeRestart;
+        bool stale = proposal.BasedOnBranch != state.Branch || state.Step - proposal.BasedOnStep > policy.MaxStalenessSteps
+            || state.Step < proposal.BasedOnStep;
+        if (stale && !beforeRestart)
         {
             return Refuse("staleness_steps",
                 $"the proposal was based on step {proposal.BasedOnStep} of branch {proposal.BasedOnBranch}; the run is at step {state.Step} of branch {state.Branch} (at most {policy.MaxStalenessSteps} steps behind on the same branch).");
@@ -95,7 +120,7 @@ public sealed class PolicyGate(Policy policy)
         {
             InterventionAction.DoubleLearningRate => CheckLearningRate(2, state),
             InterventionAction.HalveLearningRate => CheckLearningRate(0.5, state),
-            InterventionAction.RollbackCheckpoint => CheckRollback(proposal, state),
+            InterventionAction.RollbackCheckpoint => CheckRollback(proposal, state, beforeRestart),
             _ => CheckReset(proposal, state),
         };
         if (refusal is not null)
@@ -141,7 +166,7 @@ public sealed class PolicyGate(Policy policy)
         return null;
     }
 
-    private GateDecision? CheckRollback(Proposal proposal, GateState state)
+    private GateDecision? CheckRollback(Proposal proposal, GateState state, bool beforeRestart)
     {
         if (_rollbacks >= policy.MaxRollbacks)
         {
@@ -150,11 +175,14 @@ public sealed class PolicyGate(Policy policy)
         CheckpointSummary? checkpoint = state.Checkpoints.FirstOrDefault(c => c.Id == proposal.CheckpointId);
         if (checkpoint is null)
         {
-            return Refuse("rollback.checkpoint", $"no checkpoint '{proposal.CheckpointId}'; available: {string.Join(", ", state.Checkpoints.Select(c => c.Id))}.");
+            string lost = beforeRestart ? " (it was kept in memory only, and went with the process that held it)" : "";
+            return Refuse("rollback.checkpoint",
+                $"no checkpoint '{proposal.CheckpointId}'{lost}; available: {string.Join(", ", state.Checkpoints.Select(c => c.Id))}.");
         }
-        if (state.Step - checkpoint.Step > policy.MaxRollbackDepthSteps)
+        long from = beforeRestart ? proposal.BasedOnStep : state.Step;
+        if (from - checkpoint.Step > policy.MaxRollbackDepthSteps)
         {
-            return Refuse("rollback.max_depth_steps", $"{checkpoint.Id} is {state.Step - checkpoint.Step} steps back; at most {policy.MaxRollbackDepthSteps}.");
+            return Refuse("rollback.max_depth_steps", $"{checkpoint.Id} is {from - checkpoint.Step} steps back; at most {policy.MaxRollbackDepthSteps}.");
         }
         return null;
     }

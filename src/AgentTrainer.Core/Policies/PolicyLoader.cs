@@ -1,4 +1,5 @@
 using System.Globalization;
+using AgentTrainer.Core.Options;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -13,11 +14,14 @@ public static class PolicyLoader
 {
     public static Policy Load(string path)
     {
-        if (!File.Exists(path))
+        try
         {
-            throw new PolicyException($"{path}: the policy file does not exist.");
+            return Parse(System.Text.Encoding.UTF8.GetString(SettingsFile.Read(path)), path);
         }
-        return Parse(File.ReadAllText(path), path);
+        catch (InvalidDataException error)
+        {
+            throw new PolicyException(error.Message);
+        }
     }
 
     public static Policy Parse(string yaml, string source)
@@ -99,7 +103,12 @@ public static class PolicyLoader
             var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
             foreach ((YamlNode keyNode, YamlNode value) in mapping.Children)
             {
-                string key = ((YamlScalarNode)keyNode).Value ?? "";
+                if (keyNode is not YamlScalarNode { Value: { } key })
+                {
+                    string section = prefix.Length > 0 ? prefix.TrimEnd('.') + ": " : "";
+                    Errors.Add($"{source}:{keyNode.Start.Line}: {section}a rule's name must be a plain word, not a list or a mapping.");
+                    continue;
+                }
                 if (!allowed.Contains(key))
                 {
                     Errors.Add($"{source}:{keyNode.Start.Line}: {prefix}{key}: unknown rule; expected one of {string.Join(", ", allowed)}.");
@@ -128,7 +137,7 @@ public static class PolicyLoader
         private static YamlNode? Child(object? parent, string key) => parent switch
         {
             Dictionary<string, YamlNode> dictionary => dictionary.GetValueOrDefault(key),
-            YamlMappingNode mapping => mapping.Children.FirstOrDefault(pair => ((YamlScalarNode)pair.Key).Value == key).Value,
+            YamlMappingNode mapping => mapping.Children.FirstOrDefault(pair => pair.Key is YamlScalarNode scalar && scalar.Value == key).Value,
             _ => null,
         };
 

@@ -4,20 +4,32 @@ using System.Threading.Channels;
 namespace AgentTrainer.Core.Records;
 
 /// <summary>Appends JSON lines on a background task, so a slow disk never stalls training. Each
-/// burst is flushed as soon as the queue drains, so a killed process loses at most the last lines.</summary>
+/// burst is flushed as soon as the queue drains, so a killed process loses at most the last lines.
+/// A write that fails (a full disk) stops the writer: <see cref="Failure"/> says why, <see cref="Failed"/>
+/// is cancelled, and later lines are dropped rather than queued without end.</summary>
 public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
 {
     private readonly Channel<(object Line, Type Type)> _lines = Channel.CreateUnbounded<(object Line, Type Type)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly StreamWriter _writer;
     private readonly Task _pump;
+    private readonly CancellationTokenSource _failed = new();
 
     public JsonLinesWriter(string path)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         DropTornLastLine(path);
+        Path = path;
         _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read));
         _pump = Task.Run(PumpAsync);
     }
+
+    public string Path { get; }
+
+    /// <summary>Why the writer stopped (null while it writes).</summary>
+    public Exception? Failure { get; private set; }
+
+    /// <summary>Cancelled when a write fails.</summary>
+    public CancellationToken Failed => _failed.Token;
 
     /// <summary>A process killed mid-write leaves half a line; appending after it would spoil the next one too.</summary>
     private static void DropTornLastLine(string path)
@@ -37,7 +49,10 @@ public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
             }
             end--;
         }
-        file.SetLength(end);
+        if (end < file.Length)
+        {
+            file.SetLength(end);
+        }
     }
 
     /// <summary>Queues a line, serialised as <typeparamref name="T"/> (a base type writes its discriminator).</summary>
@@ -45,13 +60,22 @@ public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
 
     private async Task PumpAsync()
     {
-        while (await _lines.Reader.WaitToReadAsync().ConfigureAwait(false))
+        try
         {
-            while (_lines.Reader.TryRead(out (object Line, Type Type) entry))
+            while (await _lines.Reader.WaitToReadAsync().ConfigureAwait(false))
             {
-                await _writer.WriteLineAsync(JsonSerializer.Serialize(entry.Line, entry.Type, RunJson.Options)).ConfigureAwait(false);
+                while (_lines.Reader.TryRead(out (object Line, Type Type) entry))
+                {
+                    await _writer.WriteLineAsync(JsonSerializer.Serialize(entry.Line, entry.Type, RunJson.Options)).ConfigureAwait(false);
+                }
+                await _writer.FlushAsync().ConfigureAwait(false);
             }
-            await _writer.FlushAsync().ConfigureAwait(false);
+        }
+        catch (IOException error)
+        {
+            Failure = error;
+            _lines.Writer.TryComplete();
+            await _failed.CancelAsync().ConfigureAwait(false);
         }
     }
 
@@ -59,7 +83,15 @@ public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
     {
         _lines.Writer.TryComplete();
         await _pump.ConfigureAwait(false);
-        await _writer.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await _writer.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (IOException) when (Failure is not null)
+        {
+            // what the buffer still held cannot reach the disk that already failed
+        }
+        _failed.Dispose();
     }
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();

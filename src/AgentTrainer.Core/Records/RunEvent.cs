@@ -9,6 +9,8 @@ namespace AgentTrainer.Core.Records;
 [JsonDerivedType(typeof(RunStartedEvent), "run_started")]
 [JsonDerivedType(typeof(CommandEvent), "command")]
 [JsonDerivedType(typeof(CheckpointSavedEvent), "checkpoint_saved")]
+[JsonDerivedType(typeof(CheckpointPrunedEvent), "checkpoint_pruned")]
+[JsonDerivedType(typeof(CheckpointSkippedEvent), "checkpoint_skipped")]
 [JsonDerivedType(typeof(BranchCreatedEvent), "branch_created")]
 [JsonDerivedType(typeof(FaultInjectedEvent), "fault_injected")]
 [JsonDerivedType(typeof(NonFiniteLossEvent), "non_finite_loss")]
@@ -48,6 +50,20 @@ public sealed record CheckpointSavedEvent : RunEvent
     public required string CheckpointId { get; init; }
     public string? Path { get; init; }
     public required long Bytes { get; init; }
+}
+
+/// <summary>A disk checkpoint deleted to keep at most CheckpointsKept (never the first, best or latest).</summary>
+public sealed record CheckpointPrunedEvent : RunEvent
+{
+    public required string CheckpointId { get; init; }
+}
+
+/// <summary>A checkpoint file a resumed run could not use (corrupt, truncated, another model's): left
+/// where it is and passed over for the newest good one.</summary>
+public sealed record CheckpointSkippedEvent : RunEvent
+{
+    public required string Path { get; init; }
+    public required string Problem { get; init; }
 }
 
 public sealed record BranchCreatedEvent : RunEvent
@@ -105,13 +121,13 @@ public sealed record ProposalEvent : RunEvent
     public string? CommandId { get; init; }
 }
 
-/// <summary>A reviewed proposal: approved, rejected or expired, by whom and why.</summary>
+/// <summary>A review's status change (queued, applied, failed, expired, approved again), by whom and what came of it.</summary>
 public sealed record ReviewEvent : RunEvent
 {
     public required string ProposalId { get; init; }
     public required string Status { get; init; }
     public string? Reviewer { get; init; }
-    public string? Comment { get; init; }
+    public string? Outcome { get; init; }
 }
 
 /// <summary>The measured effect of an applied intervention: mean train loss before and after it.</summary>

@@ -69,6 +69,10 @@ public static class RunRecordReader
         }
     }
 
+    /// <summary>The step and branch of a metrics.jsonl line; null for a line that does not parse (a torn one).</summary>
+    public static (long Step, int Branch)? StepOf(string line) =>
+        Parse<MetricsLine>(line) is { } parsed ? (parsed.Step, parsed.Branch) : null;
+
     private static IEnumerable<string> Lines(string path)
     {
         if (!File.Exists(path))

@@ -18,6 +18,12 @@ public sealed record RunSummary
     /// <summary>The checkpoint this session resumed from (null in the first session).</summary>
     public string? ResumedFrom { get; init; }
     public required RunEnvironment Environment { get; init; }
+
+    /// <summary>The process training the run (while it runs: a second process on the folder names it).</summary>
+    public RunProcess? Process { get; init; }
+
+    /// <summary>Why a failed run failed.</summary>
+    public string? Error { get; init; }
     public FinalFigures? Final { get; init; }
 
     /// <summary>What other parts of the run report about it (e.g. "agent": decisions and interventions).</summary>
@@ -39,6 +45,11 @@ public sealed record RunEnvironment(
     string Os,
     string Device,
     int Threads);
+
+public sealed record RunProcess(int Pid, string Host)
+{
+    public static RunProcess Current => new(System.Environment.ProcessId, System.Environment.MachineName);
+}
 
 public sealed record FinalFigures
 {
@@ -65,4 +76,7 @@ public static class RunOutcomes
     public const string Stopped = "stopped";
     public const string Interrupted = "interrupted";
     public const string Diverged = "diverged";
+
+    /// <summary>Ended by an error (see run.json's "error"); the last disk checkpoint can be resumed.</summary>
+    public const string Failed = "failed";
 }

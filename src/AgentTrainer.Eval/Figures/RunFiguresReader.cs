@@ -15,9 +15,9 @@ public static class RunFiguresReader
 
     public static (RunFigures Figures, RunCurve Curve) Read(RunSpec run)
     {
-        RunSummary summary = RunRecordReader.ReadSummary(run.Folder) ?? throw new InvalidDataException($"{run.Folder}: no run.json.");
-        IReadOnlyList<RunEvent> events = RunRecordReader.ReadEvents(run.Folder);
-        Timeline timeline = Timeline.Read(run.Folder);
+        RunSummary summary = RunRecordReader.ReadSummary(run.RunFolder) ?? throw new InvalidDataException($"{run.RunFolder}: no run.json.");
+        IReadOnlyList<RunEvent> events = RunRecordReader.ReadEvents(run.RunFolder);
+        Timeline timeline = Timeline.Read(run.RunFolder);
 
         // An intervention is a proposal the gate applied whose command then succeeded (a rollback to a
         // checkpoint that no longer exists fails, and changes nothing).
@@ -63,7 +63,7 @@ public static class RunFiguresReader
             MaxLatencyMs = calls.Length > 0 ? calls.Max(c => c.LatencyMs) : null,
             Fallbacks = calls.Count(c => c.Outcome != "ok"),
             WallSeconds = summary.Final?.WallSeconds ?? 0,
-            Folder = run.Folder,
+            Folder = run.RunFolder,
         };
         Dictionary<string, InterventionAction> actionOf = applied.ToDictionary(p => p.CommandId!, p => p.Action, StringComparer.Ordinal);
         var marks = events.OfType<CommandEvent>()

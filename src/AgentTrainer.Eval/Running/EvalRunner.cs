@@ -64,7 +64,7 @@ public sealed class EvalRunner(RunCommand command, int jobs, IEvalProgress progr
         try
         {
             string? fingerprint = JsonNode.Parse(File.ReadAllText(record))?["fingerprint"]?.GetValue<string>();
-            return fingerprint == Fingerprint(run) && RunRecordReader.TryReadSummary(run.Folder)?.Status is { } status && IsFinished(status);
+            return fingerprint == Fingerprint(run) && RunRecordReader.TryReadSummary(run.RunFolder)?.Status is { } status && IsFinished(status);
         }
         catch (JsonException)
         {
@@ -157,13 +157,13 @@ public sealed class EvalRunner(RunCommand command, int jobs, IEvalProgress progr
             }
         }
         double seconds = clock.Elapsed.TotalSeconds;
-        string? status = RunRecordReader.TryReadSummary(run.Folder)?.Status;
+        string? status = RunRecordReader.TryReadSummary(run.RunFolder)?.Status;
         if (status is null || !IsFinished(status))
         {
             string tail = string.Join(" | ", File.ReadLines(Path.Combine(run.Folder, LogFile)).TakeLast(3));
             return new RunResult(run, RunState.Failed, seconds, $"exit code {process.ExitCode}, run.json status {status ?? "missing"}: {tail}");
         }
-        string checkpoints = Path.Combine(run.Folder, "checkpoints");
+        string checkpoints = Path.Combine(run.RunFolder, "checkpoints");
         if (Directory.Exists(checkpoints))
         {
             Directory.Delete(checkpoints, recursive: true); // the figures come from the records; a seed and decisions.jsonl reproduce the rest

@@ -79,7 +79,7 @@ public static class RunPlanner
         File("SummaryTemplate", contestant.SummaryTemplate);
         string? replayOf = contestant.ReplayOf is { } source ? RunId(scenario.Name, source, seed) : null;
         string? transcript = replayOf is not null
-            ? Path.Combine(FolderOf(settings, replayOf), "decisions.jsonl")
+            ? Path.Combine(RunSpec.RunFolderOf(FolderOf(settings, replayOf)), "decisions.jsonl")
             : contestant.Transcript is { } fixedTranscript ? Path.GetFullPath(fixedTranscript) : null;
         if (transcript is not null)
         {
@@ -148,7 +148,7 @@ public static class RunPlanner
             ["CheckpointEvery"] = 0, // only the final one: figures come from the records, not checkpoints
             ["LogEvery"] = 1,        // every step: curves, trained steps and recovery are read from metrics.jsonl
             ["Threads"] = settings.ThreadsPerRun,
-            ["Out"] = folder,
+            ["Out"] = RunSpec.RunFolderOf(folder),
             ["Faults"] = faults,
         };
         return training;

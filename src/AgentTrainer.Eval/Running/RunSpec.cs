@@ -4,11 +4,18 @@ using AgentTrainer.Eval.Suites;
 namespace AgentTrainer.Eval.Running;
 
 /// <summary>One run of a suite: a scenario, a contestant (or an oracle lr) and a seed, with the exact
-/// settings the run is started with (written to its folder as settings.json, so it can be re-run alone).</summary>
+/// settings the run is started with. Its folder holds the harness's files (settings.json, so it can be
+/// re-run alone; run.log; eval-run.json) and, in run/, the run's own records.</summary>
 public sealed record RunSpec
 {
     /// <summary>scenario/contestant/seed-N: also the run's folder under OUT/runs.</summary>
     public required string Id { get; init; }
+
+    /// <summary>Where the run writes its records (its --out): run/ in <see cref="Folder"/>, apart from the
+    /// harness's own files, since a run refuses a folder holding files that are not a run's.</summary>
+    public string RunFolder => RunFolderOf(Folder);
+
+    public static string RunFolderOf(string folder) => Path.Combine(folder, "run");
     public required Scenario Scenario { get; init; }
 
     /// <summary>A contestant's name, or oracle-lr-X for the oracle's grid.</summary>

@@ -1,10 +1,11 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using AgentTrainer.Core.Records;
 
 namespace AgentTrainer.Training.Checkpoints;
 
 /// <summary>A checkpoint on disk: an 8-byte magic, the payload's SHA-256, its length, the payload.
-/// Written to a temporary file and renamed, so a crash never leaves half a checkpoint under its name.</summary>
+/// Written with <see cref="AtomicFile"/>: never half a checkpoint under its name, no temporary left behind.</summary>
 public static class CheckpointFile
 {
     public const string Extension = ".ckpt";
@@ -17,14 +18,26 @@ public static class CheckpointFile
         Magic.CopyTo(header, 0);
         SHA256.HashData(payload).CopyTo(header, 8);
         BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(40), payload.Length);
-        string temporary = path + ".tmp";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+        AtomicFile.Write(path, stream =>
         {
             stream.Write(header);
             stream.Write(payload);
-            stream.Flush(flushToDisk: true);
+        }, flushToDisk: true);
+    }
+
+    /// <summary>Whether the file starts as our checkpoints do (a quick look: not a verification).</summary>
+    public static bool HasOurHeader(string path)
+    {
+        Span<byte> start = stackalloc byte[8];
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            return file.ReadAtLeast(start, 8, throwOnEndOfStream: false) == 8 && start.SequenceEqual(Magic);
         }
-        File.Move(temporary, path, overwrite: true);
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     /// <summary>The verified payload; a file that is not a checkpoint, is truncated, or fails its
@@ -36,7 +49,7 @@ public static class CheckpointFile
         {
             file = File.ReadAllBytes(path);
         }
-        catch (IOException error)
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
         {
             throw new CheckpointException($"Checkpoint file {path} could not be read: {error.Message}", error);
         }

@@ -1,3 +1,4 @@
+using AgentTrainer.Training.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,7 +16,7 @@ public sealed class ActivationProbe : IDisposable
         // Kept across evaluation batches: detached from every dispose scope, freed in Dispose.
         using var scope = torch.NewDisposeScope();
         long[] exampleAxes = activation.dim() == 2 ? [0] : [0, 2, 3];
-        Tensor active = activation.gt(0).sum(exampleAxes).gt(0);
+        Tensor active = activation.gt(Scalars.Zero).sum(exampleAxes).gt(Scalars.Zero);
         if (_everActive.TryGetValue(module, out Tensor? previous))
         {
             Tensor merged = previous.logical_or(active).DetachFromDisposeScope();

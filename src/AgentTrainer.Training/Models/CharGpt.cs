@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using AgentTrainer.Training.Runtime;
 using static TorchSharp.torch;
 
 namespace AgentTrainer.Training.Models;
@@ -36,8 +37,9 @@ public sealed class CharGpt : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor tokens)
     {
         long length = tokens.shape[1];
-        using Tensor positions = torch.arange(length, dtype: ScalarType.Int64, device: tokens.device);
-        Tensor x = token_embedding.forward(tokens) + position_embedding.forward(positions);
+        using Scalar end = length.ToScalar();
+        using Tensor positions = torch.arange(Scalars.Zero, end, Scalars.One, ScalarType.Int64, tokens.device);
+        Tensor x = token_embedding.forward(tokens).add(position_embedding.forward(positions), Scalars.One);
         foreach (DecoderBlock block in _blocks)
         {
             x = block.forward(x);
@@ -77,8 +79,9 @@ public sealed class CharGpt : nn.Module<Tensor, Tensor>
             Tensor Heads(Tensor t) => t.view(batch, length, _heads, width / _heads).transpose(1, 2);
             Tensor attended = nn.functional.scaled_dot_product_attention(
                 Heads(qkvParts[0]), Heads(qkvParts[1]), Heads(qkvParts[2]), is_casual: true);
-            x = x + attention_output.forward(attended.transpose(1, 2).contiguous().view(batch, length, width));
-            return x + mlp_out.forward(nn.functional.gelu(mlp_in.forward(mlp_norm.forward(x))));
+            // Residual sums as add(.., Scalars.One): 'a + b' would pass libtorch a temporary alpha (see Scalars).
+            x = x.add(attention_output.forward(attended.transpose(1, 2).contiguous().view(batch, length, width)), Scalars.One);
+            return x.add(mlp_out.forward(nn.functional.gelu(mlp_in.forward(mlp_norm.forward(x)))), Scalars.One);
         }
     }
 }

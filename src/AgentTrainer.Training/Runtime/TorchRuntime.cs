@@ -16,7 +16,7 @@ public sealed record TorchRuntime(torch.Device Device, int Threads)
         {
             DeviceNames.Cpu => torch.CPU,
             DeviceNames.Cuda when cudaAvailable => torch.CUDA,
-            DeviceNames.Cuda => throw new InvalidOperationException(
+            DeviceNames.Cuda => throw new RunOptionsException(
                 "--device cuda was asked for, but libtorch sees no CUDA device. Build with -p:TorchBackend=cuda on a machine with a GPU, or use --device auto."),
             _ => cudaAvailable ? torch.CUDA : torch.CPU,
         };

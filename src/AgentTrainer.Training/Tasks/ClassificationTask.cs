@@ -59,7 +59,8 @@ public sealed class ClassificationTask : ITrainingTask
             // A broken shard: wildly scaled inputs with labels that belong to other examples.
             Random random = BatchOrder.ForPosition(_seed, position, stream: 1);
             long[] wrong = [.. Enumerable.Range(0, _batchSize).Select(_ => (long)random.Next(_classes))];
-            input = input * 25.0;
+            using Scalar scale = 25.0.ToScalar();
+            input = input.mul(scale);
             target = torch.tensor(wrong, device: _device);
         }
         return (input, target);

@@ -9,7 +9,7 @@ public static class SyntheticData
 {
     public const int Features = 16;
     public const int Classes = 4;
-    private const int TrainCount = 4096;
+    public const int TrainCount = 4096;
     private const int TestCount = 1024;
 
     public static ClassificationData Create(int seed)

@@ -32,6 +32,15 @@ public sealed class FaultInjector
         return due;
     }
 
+    /// <summary>Faults an earlier session of the run already took (kind and step) strike no more.</summary>
+    public void AlreadyStruck(IEnumerable<(string Kind, long Step)> struck)
+    {
+        foreach ((string kind, long step) in struck)
+        {
+            _waiting.RemoveAll(fault => fault.Kind == kind && fault.Step == step);
+        }
+    }
+
     /// <summary>A checkpoint was loaded: a corrupt burst still under way ends.</summary>
     public void EndBurst() => _corruptStepsLeft = 0;
 

@@ -1,11 +1,14 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
 using AgentTrainer.Core.Schedules;
 using AgentTrainer.Training.Checkpoints;
+using AgentTrainer.Training.Runtime;
 using AgentTrainer.Training.Tasks;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -69,8 +72,13 @@ public sealed class InteractiveTrainer : IDisposable
         _gradClip = options.GradClip;
         _paused = options.StartPaused;
         _state = SnapshotState();
+        ModelSignature = Signature(task, options.Optimizer);
         _commands.StatusChanged += ReportCommandStatus;
     }
+
+    /// <summary>What a checkpoint must have been taken from to be restored here: task, model class,
+    /// optimizer, parameter count and a hash of every parameter's name and shape.</summary>
+    public string ModelSignature { get; }
 
     public CheckpointStore Checkpoints { get; }
     public BranchTree Branches { get; } = new();
@@ -88,7 +96,7 @@ public sealed class InteractiveTrainer : IDisposable
     /// with exactly the keyed commands that checkpoint contains counted as applied.</summary>
     public void ResumeFrom(string checkpointId)
     {
-        TrainerPosition position = CheckpointSerializer.Restore(Checkpoints.Load(checkpointId), _task.Model, _optimizer.Optimizer);
+        TrainerPosition position = Restore(checkpointId);
         _appliedKeys.Clear();
         _appliedKeys.UnionWith(position.AppliedKeys ?? []);
         MoveTo(position, position.Branch);
@@ -96,6 +104,9 @@ public sealed class InteractiveTrainer : IDisposable
 
     /// <summary>Keys of the keyed commands applied (restored from the checkpoint on resume). Read before training starts.</summary>
     public IReadOnlySet<string> AppliedKeys => _appliedKeys;
+
+    /// <summary>Faults an earlier session already took (a resumed run): each strikes once per run.</summary>
+    public void ForgetFaultsStruck(IEnumerable<(string Kind, long Step)> struck) => _faults.AlreadyStruck(struck);
 
     /// <summary>Trains to the configured number of steps, or until stopped, interrupted or diverged.</summary>
     public TrainerResult Run(CancellationToken cancellation)
@@ -153,6 +164,7 @@ public sealed class InteractiveTrainer : IDisposable
     /// checkpoint and reports the end.</summary>
     public TrainerResult Finish(string outcome)
     {
+        _commands.Close(_step, string.Create(CultureInfo.InvariantCulture, $"not applied: the run ended ({outcome}) at step {_step} first"));
         Evaluate(maxBatches: 0);
         SaveCheckpoint(toDisk: true);
         _observer.OnEvent(new RunFinishedEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Outcome = outcome });
@@ -180,7 +192,7 @@ public sealed class InteractiveTrainer : IDisposable
                 if (double.IsFinite(gradNorm))
                 {
                     _weightChange.BeforeStep(_step);
-                    _optimizer.Optimizer.step();
+                    _optimizer.Step();
                     _weightChange.AfterStep();
                 }
             }
@@ -273,7 +285,9 @@ public sealed class InteractiveTrainer : IDisposable
             Volatile.Write(ref _state, SnapshotState());
             _commands.Succeed(record, _step, result);
         }
-        catch (Exception error) when (error is CommandRejectedException or CheckpointException)
+#pragma warning disable CA1031 // a command that cannot be applied fails with its reason; the run goes on
+        catch (Exception error) when (error is not OutOfMemoryException)
+#pragma warning restore CA1031
         {
             _commands.Fail(record, _step, error.Message);
         }
@@ -283,9 +297,10 @@ public sealed class InteractiveTrainer : IDisposable
     {
         var changes = new List<string>();
         double learningRate = update.LearningRate ?? _baseLearningRate * (update.LearningRateFactor ?? 1);
-        if (!double.IsFinite(learningRate) || learningRate <= 0)
+        if (!double.IsFinite(learningRate) || learningRate <= 0 || learningRate > NumericLimits.MaxLearningRate)
         {
-            throw new CommandRejectedException($"the resulting learning rate {learningRate} is not a positive finite number.");
+            throw new CommandRejectedException(string.Create(CultureInfo.InvariantCulture,
+                $"the resulting learning rate {learningRate:G4} is not above 0 and at most {NumericLimits.MaxLearningRate:G4}."));
         }
         if (update.LearningRate is not null || update.LearningRateFactor is not null)
         {
@@ -311,22 +326,59 @@ public sealed class InteractiveTrainer : IDisposable
 
     private CheckpointInfo SaveCheckpoint(bool toDisk)
     {
-        TrainerPosition position = new(_step, _dataPosition, _branch, _baseLearningRate, _weightDecay, _gradClip, [.. _appliedKeys.Order(StringComparer.Ordinal)]);
-        byte[] payload = CheckpointSerializer.Capture(position, _task.Model, _optimizer.Optimizer);
-        double? valLoss = _lastEvaluatedStep == _step ? _lastValLoss : null;
-        CheckpointInfo info = Checkpoints.Add(position, payload, toDisk, valLoss);
+        TrainerPosition position = CurrentPosition();
+        (CheckpointInfo info, IReadOnlyList<string> pruned) = Checkpoints.Add(position, Capture(position), toDisk);
+        DateTimeOffset now = _time.GetUtcNow();
         _observer.OnEvent(new CheckpointSavedEvent
         {
-            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, CheckpointId = info.Id, Path = info.Path, Bytes = payload.Length,
+            Time = now, Step = _step, Branch = _branch, CheckpointId = info.Id, Path = info.Path, Bytes = info.Bytes,
         });
+        foreach (string id in pruned)
+        {
+            _observer.OnEvent(new CheckpointPrunedEvent { Time = now, Step = _step, Branch = _branch, CheckpointId = id });
+        }
         return info;
     }
 
+    private TrainerPosition CurrentPosition() => new(
+        _step, _dataPosition, _branch, _baseLearningRate, _weightDecay, _gradClip, [.. _appliedKeys.Order(StringComparer.Ordinal)],
+        ModelSignature, _lastEvaluatedStep == _step ? _lastValLoss : null);
+
+    private byte[] Capture(TrainerPosition position) => CheckpointSerializer.Capture(position, _task.Model, _optimizer.Optimizer);
+
+    /// <summary>Restores a checkpoint into the model and optimizer. One of another model is refused
+    /// before anything is touched; one that fails part-way (an older checkpoint without a signature)
+    /// is undone: either way the trainer is left exactly as it was.</summary>
+    private TrainerPosition Restore(string checkpointId)
+    {
+        byte[] payload = Checkpoints.Load(checkpointId); // verified against its checksum
+        if (Foreign(CheckpointSerializer.ReadPosition(payload)) is { } problem)
+        {
+            throw new CheckpointException($"{checkpointId} {problem}");
+        }
+        byte[] before = Capture(CurrentPosition());
+#pragma warning disable CA1031 // whatever libtorch throws, the state before is put back and the load fails
+        try
+        {
+            return CheckpointSerializer.Restore(payload, _task.Model, _optimizer.Optimizer);
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            CheckpointSerializer.Restore(before, _task.Model, _optimizer.Optimizer);
+            throw new CheckpointException($"{checkpointId} does not fit this model ({ModelSignature}): {error.Message}", error);
+        }
+#pragma warning restore CA1031
+    }
+
+    /// <summary>Why a checkpoint was not taken from this model, or null when it was (or cannot tell).</summary>
+    public string? Foreign(TrainerPosition position) =>
+        position.Model is { } model && model != ModelSignature
+            ? $"was taken from another model ({model}); this run's is {ModelSignature}."
+            : null;
+
     private string LoadCheckpoint(string checkpointId)
     {
-        // Load (and verify) before touching the model: a bad checkpoint changes nothing.
-        byte[] payload = Checkpoints.Load(checkpointId);
-        TrainerPosition position = CheckpointSerializer.Restore(payload, _task.Model, _optimizer.Optimizer);
+        TrainerPosition position = Restore(checkpointId);
         BranchInfo branch = Branches.Fork(_branch, position.Step, checkpointId);
         _observer.OnEvent(new BranchCreatedEvent
         {
@@ -396,17 +448,19 @@ public sealed class InteractiveTrainer : IDisposable
     private string ScaleLearningRate(double factor)
     {
         double before = _baseLearningRate;
-        _baseLearningRate *= factor;
-        return Change("lr", before, _baseLearningRate);
+        _baseLearningRate = Math.Min(_baseLearningRate * factor, NumericLimits.MaxLearningRate);
+        return Change("lr", before, _baseLearningRate)
+            + (_baseLearningRate < before * factor ? string.Create(CultureInfo.InvariantCulture, $" (held at the maximum {NumericLimits.MaxLearningRate:G4})") : "");
     }
 
     private string ScaleLayer(string layer, double factor)
     {
         nn.Module module = FindModule(layer, known => new InvalidOperationException("A fault names a layer the model does not have: " + known));
         using var noGrad = torch.no_grad();
+        using Scalar scale = factor.ToScalar();
         foreach (Parameter parameter in module.parameters())
         {
-            parameter.mul_(factor);
+            parameter.mul_(scale);
         }
         _weightChange.Restart();
         return string.Create(CultureInfo.InvariantCulture, $"{layer} parameters multiplied by {factor:G4}");
@@ -424,10 +478,10 @@ public sealed class InteractiveTrainer : IDisposable
                 double weightSquares = 0, gradSquares = 0;
                 foreach (Parameter parameter in module.parameters())
                 {
-                    weightSquares += parameter.square().sum().item<float>();
+                    weightSquares += parameter.pow(Scalars.Two).sum().item<float>();
                     if (parameter.grad is { } grad)
                     {
-                        gradSquares += grad.square().sum().item<float>();
+                        gradSquares += grad.pow(Scalars.Two).sum().item<float>();
                     }
                 }
                 double weightNorm = Math.Sqrt(weightSquares);
@@ -443,6 +497,16 @@ public sealed class InteractiveTrainer : IDisposable
         _lastValLoss = evaluation.Loss;
         _observer.OnEvaluation(metrics);
         return metrics;
+    }
+
+    private static string Signature(ITrainingTask task, string optimizer)
+    {
+        (string Name, Parameter Parameter)[] parameters = [.. task.Model.named_parameters()];
+        string shapes = string.Join(';', parameters.Select(p => $"{p.Name}:{string.Join('x', p.Parameter.shape)}"));
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(shapes)))[..8];
+        long count = parameters.Sum(p => p.Parameter.numel());
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{task.Name} {task.Model.GetName()} with {optimizer}, {count:N0} parameters, shapes {hash}");
     }
 
     private static string DescribeEvaluation(EvaluationMetrics metrics) =>

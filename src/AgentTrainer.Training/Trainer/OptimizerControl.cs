@@ -1,4 +1,5 @@
 using AgentTrainer.Core.Options;
+using AgentTrainer.Training.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -6,10 +7,21 @@ using static TorchSharp.torch;
 namespace AgentTrainer.Training.Trainer;
 
 /// <summary>The optimizer and the settings commands reach into: lr and weight decay in every
-/// parameter group, and per-parameter state (moments) cleared when a layer is reset.</summary>
+/// parameter group, per-parameter state (moments) cleared when a layer is reset, and the update itself.</summary>
+/// <remarks>
+/// <see cref="Step"/> computes TorchSharp 0.107's AdamW / SGD update itself, in the same order and so to
+/// the same bits, because TorchSharp's own <c>step()</c> can crash under GC load. It hands libtorch
+/// implicitly converted <see cref="Scalar"/> temporaries (<c>param.mul_(1 - lr * weight_decay)</c>,
+/// <c>alpha: 1 - beta1</c>, ...): the method reads the Scalar's native handle and calls libtorch, and
+/// nothing keeps the Scalar alive after the read. A GC in that window finalizes it, the finalizer frees
+/// the native c10::Scalar, and libtorch reads freed memory: "value cannot be converted to type float
+/// without overflow (Scalar.h)" or a failed check, at a random step. Here every Scalar is a local
+/// disposed after its last native call, or one of <see cref="Scalars"/>: reachable until libtorch is done.
+/// </remarks>
 public sealed class OptimizerControl : IDisposable
 {
     private readonly Dictionary<IntPtr, int> _stateIndex;
+    private readonly OptimizerState[] _states;
 
     public OptimizerControl(TrainingOptions options, IEnumerable<Parameter> parameters)
     {
@@ -18,6 +30,8 @@ public sealed class OptimizerControl : IDisposable
             ? torch.optim.SGD(list, options.LearningRate, options.Momentum, weight_decay: options.WeightDecay)
             : torch.optim.AdamW(list, options.LearningRate, weight_decay: options.WeightDecay);
         _stateIndex = list.Select((parameter, index) => (parameter.Handle, index)).ToDictionary(pair => pair.Handle, pair => pair.index);
+        // The state objects live as long as the optimizer; loading a checkpoint fills them in place.
+        _states = [.. Optimizer.state_dict().State];
     }
 
     public OptimizerHelper Optimizer { get; }
@@ -42,14 +56,88 @@ public sealed class OptimizerControl : IDisposable
         }
     }
 
+    /// <summary>One update of every parameter from its gradient (see the remarks on why it is ours).</summary>
+    public void Step()
+    {
+        using var noGrad = torch.no_grad();
+        using DisposeScope scope = torch.NewDisposeScope();
+        foreach (ParamGroup group in Optimizer.ParamGroups.Cast<ParamGroup>())
+        {
+            switch (group.Options)
+            {
+                case AdamW.Options adamW: StepAdamW(group, adamW); break;
+                case SGD.Options sgd: StepSgd(group, sgd); break;
+            }
+        }
+    }
+
+    private void StepAdamW(ParamGroup group, AdamW.Options options)
+    {
+        double lr = options.LearningRate!.Value, beta1 = options.beta1!.Value, beta2 = options.beta2!.Value;
+        using Scalar decay = (1 - (lr * options.weight_decay!.Value)).ToScalar();
+        using Scalar beta1Scalar = beta1.ToScalar(), oneMinusBeta1 = (1 - beta1).ToScalar();
+        using Scalar beta2Scalar = beta2.ToScalar(), oneMinusBeta2 = (1 - beta2).ToScalar();
+        using Scalar eps = options.eps!.Value.ToScalar();
+        foreach (Parameter parameter in group.Parameters)
+        {
+            if (parameter.grad is not { } grad)
+            {
+                continue;
+            }
+            var state = (AdamW.State)_states[_stateIndex[parameter.Handle]];
+            state.step += 1;
+            parameter.mul_(decay);
+            double biasCorrection1 = 1 - Math.Pow(beta1, state.step);
+            double biasCorrection2 = 1 - Math.Pow(beta2, state.step);
+            state.exp_avg.mul_(beta1Scalar).add_(grad, alpha: oneMinusBeta1);
+            state.exp_avg_sq.mul_(beta2Scalar).addcmul_(grad, grad, value: oneMinusBeta2);
+            using Scalar root = Math.Sqrt(biasCorrection2).ToScalar();
+            Tensor denominator = state.exp_avg_sq.sqrt().div_(root).add_(eps, Scalars.One);
+            using Scalar stepSize = (-(lr / biasCorrection1)).ToScalar();
+            parameter.addcdiv_(state.exp_avg, denominator, value: stepSize);
+        }
+    }
+
+    private void StepSgd(ParamGroup group, SGD.Options options)
+    {
+        double weightDecay = options.weight_decay!.Value, momentum = options.momentum!.Value;
+        using Scalar decay = weightDecay.ToScalar();
+        using Scalar momentumScalar = momentum.ToScalar(), oneMinusDampening = (1 - options.dampening!.Value).ToScalar();
+        using Scalar descent = (-options.LearningRate!.Value).ToScalar();
+        foreach (Parameter parameter in group.Parameters)
+        {
+            if (parameter.grad is not { } grad)
+            {
+                continue;
+            }
+            if (weightDecay != 0)
+            {
+                grad = grad.add(parameter, alpha: decay);
+            }
+            if (momentum != 0)
+            {
+                var state = (SGD.State)_states[_stateIndex[parameter.Handle]];
+                if (state.momentum_buffer is { } buffer)
+                {
+                    buffer.mul_(momentumScalar).add_(grad, alpha: oneMinusDampening);
+                }
+                else
+                {
+                    state.momentum_buffer = grad.clone().detach().DetachFromDisposeScope();
+                }
+                grad = state.momentum_buffer;
+            }
+            parameter.add_(grad, alpha: descent);
+        }
+    }
+
     /// <summary>Forgets what the optimizer learned about these parameters, as for fresh ones.</summary>
     public void ResetState(IEnumerable<Parameter> parameters)
     {
-        List<OptimizerState> states = Optimizer.state_dict().State;
         using var noGrad = torch.no_grad();
         foreach (Parameter parameter in parameters)
         {
-            switch (states[_stateIndex[parameter.Handle]])
+            switch (_states[_stateIndex[parameter.Handle]])
             {
                 case AdamW.State adamW:
                     adamW.step = 0;

@@ -56,7 +56,7 @@ public static class CommandCommandLine
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{view.Id} {view.Kind}: {view.Status.ToString().ToLowerInvariant()}{(view.Reason is null ? "" : " — " + view.Reason)}"));
-            return view.Status == CommandStatus.Failed ? ExitCodes.Failed : ExitCodes.Success;
+            return view.Status is CommandStatus.Failed or CommandStatus.Cancelled ? ExitCodes.Failed : ExitCodes.Success;
         }));
         root.Subcommands.Add(command);
     }

@@ -81,14 +81,14 @@ public sealed class ControlPlaneClient : IDisposable
 
     public Task<CommandView> Submit(TrainerCommand command) => Send<CommandView>(HttpMethod.Post, "/api/commands?source=human", command);
 
-    /// <summary>Polls the command until the trainer has applied it (or failed it), up to <paramref name="timeout"/>.</summary>
+    /// <summary>Polls the command until the trainer has applied, failed or cancelled it, up to <paramref name="timeout"/>.</summary>
     public async Task<CommandView> WaitFor(string id, TimeSpan timeout)
     {
         DateTime deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             CommandView view = await Send<CommandView>(HttpMethod.Get, $"/api/commands/{Uri.EscapeDataString(id)}", null).ConfigureAwait(false);
-            if (view.Status is CommandStatus.Succeeded or CommandStatus.Failed || DateTime.UtcNow > deadline)
+            if (view.Status.IsFinal() || DateTime.UtcNow > deadline)
             {
                 return view;
             }

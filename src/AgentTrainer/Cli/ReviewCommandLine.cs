@@ -13,7 +13,7 @@ public static class ReviewCommandLine
     {
         var api = new ApiOptions();
         var run = new Option<string?>("--run") { Description = "a run folder: use its review queue directly instead of a running host's API" };
-        var status = new Option<string?>("--status") { Description = "only proposals with this status (awaiting_review, approved, rejected, expired, applied)" };
+        var status = new Option<string?>("--status") { Description = $"only proposals with this status ({string.Join(", ", ReviewStatus.All)})" };
         var list = new Command("list", "List proposals in the review queue.") { run, status };
         api.AddTo(list);
         list.SetAction((parse, _) => ApiOptions.Guard(async () =>
@@ -84,6 +84,10 @@ public static class ReviewCommandLine
         if (item.Reviewer is not null)
         {
             Console.WriteLine($"    reviewed by {item.Reviewer}: {item.Comment}");
+        }
+        if (item.Outcome is not null)
+        {
+            Console.WriteLine($"    outcome: {item.Outcome}");
         }
     }
 }

@@ -34,6 +34,7 @@ public static class RunCommandLine
         (new Option<int?>("--snapshot-every") { Description = "in-memory checkpoint every N steps; 0: none" }, "Training:SnapshotEvery"),
         (new Option<int?>("--snapshots-kept") { Description = "in-memory checkpoints kept" }, "Training:SnapshotsKept"),
         (new Option<int?>("--checkpoint-every") { Description = "disk checkpoint every N steps; 0: only at the end and on request" }, "Training:CheckpointEvery"),
+        (new Option<int?>("--checkpoints-kept") { Description = "disk checkpoints kept (first, best and latest always); 0: all" }, "Training:CheckpointsKept"),
         (new Option<int?>("--max-non-finite") { Description = "stop as diverged after N non-finite losses in a row" }, "Training:MaxConsecutiveNonFinite"),
         (new Option<bool?>("--start-paused") { Description = "start paused; train after a resume command (dashboard, API or CLI)" }, "Training:StartPaused"),
         (new Option<string>("--out") { Description = "output folder for metrics.jsonl, events.jsonl, run.json, checkpoints/" }, "Training:Out"),
@@ -66,6 +67,16 @@ public static class RunCommandLine
 
     private static readonly Option<string> ConfigFile = new("--config") { Description = "an extra JSON settings file, over appsettings.json" };
 
+    private static readonly Option<bool> Resume = new("--resume")
+    {
+        Description = "continue the run in --out even if it completed, stopped, diverged or failed (extend a completed one with --steps)",
+    };
+
+    private static readonly Option<bool> New = new("--new")
+    {
+        Description = "start afresh in --out; a run already there moves to --out/archive/ (nothing is deleted)",
+    };
+
     public static Command Create()
     {
         var command = new Command("run", "Train a model, with the interactive trainer, on the settings given (appsettings.json by default).");
@@ -75,6 +86,15 @@ public static class RunCommandLine
         }
         command.Options.Add(Faults);
         command.Options.Add(ConfigFile);
+        command.Options.Add(Resume);
+        command.Options.Add(New);
+        command.Validators.Add(result =>
+        {
+            if (result.GetValue(Resume) && result.GetValue(New))
+            {
+                result.AddError("--resume and --new contradict each other: give one.");
+            }
+        });
         command.SetAction((parse, _) => RunAsync(parse));
         return command;
     }
@@ -91,6 +111,10 @@ public static class RunCommandLine
                 values[key] = Convert.ToString(value, CultureInfo.InvariantCulture);
             }
         }
+        if (parse.GetValue(Resume) || parse.GetValue(New))
+        {
+            values[$"{TrainingOptions.Section}:{nameof(TrainingOptions.ExistingRun)}"] = parse.GetValue(New) ? ExistingRunModes.New : ExistingRunModes.Resume;
+        }
         string[] faults = parse.GetValue(Faults) ?? [];
         for (int index = 0; index < faults.Length; index++)
         {
@@ -103,6 +127,23 @@ public static class RunCommandLine
             values[prefix + "Layer"] = fault.Layer;
         }
         return values;
+    }
+
+    /// <summary>The host, or null once every problem with the settings has been reported.</summary>
+    private static async Task<IHost?> BuildOrReportAsync(Dictionary<string, string?> commandLine, string? configFile)
+    {
+        try
+        {
+            return AgentTrainerHost.Build(commandLine, configFile);
+        }
+        catch (ConfigurationProblemsException error)
+        {
+            foreach (string problem in error.Problems)
+            {
+                await Console.Error.WriteLineAsync($"error: {problem}").ConfigureAwait(false);
+            }
+            return null;
+        }
     }
 
     private static async Task<int> RunAsync(ParseResult parse)
@@ -118,9 +159,15 @@ public static class RunCommandLine
             return ExitCodes.InvalidOptions;
         }
 
-        using IHost host = AgentTrainerHost.Build(configuration, parse.GetValue(ConfigFile));
+        using IHost? host = await BuildOrReportAsync(configuration, parse.GetValue(ConfigFile)).ConfigureAwait(false);
+        if (host is null)
+        {
+            return ExitCodes.InvalidOptions;
+        }
         try
         {
+            // Every option validated before the host starts, so a bad value is an error line, not a host failure log.
+            host.Services.GetRequiredService<IStartupValidator>().Validate();
             await host.StartAsync().ConfigureAwait(false);
         }
         catch (OptionsValidationException error)

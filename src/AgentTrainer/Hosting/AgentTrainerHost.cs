@@ -14,35 +14,30 @@ using Microsoft.Extensions.Options;
 namespace AgentTrainer.App.Hosting;
 
 /// <summary>Builds the host for a run: a web host (Kestrel, API, dashboard) when the control plane is
-/// on, a plain Generic Host when it is off; the run's services are the same in both. Configuration,
-/// lowest to highest precedence: appsettings.json beside the binary (the embedded defaults), an
-/// optional --config file, AGENTTRAINER_-prefixed environment variables (AGENTTRAINER_Training__Steps=100),
-/// command-line options.</summary>
+/// on, a plain Generic Host when it is off; the run's services are the same in both. The settings are
+/// <see cref="RunConfiguration"/>'s, checked before the host is built.</summary>
 public static class AgentTrainerHost
 {
-    public const string EnvironmentPrefix = "AGENTTRAINER_";
-
     /// <param name="configureWeb">last changes to the web host before it is built (tests: an in-memory server)</param>
+    /// <exception cref="ConfigurationProblemsException">the settings cannot be used</exception>
     public static IHost Build(IEnumerable<KeyValuePair<string, string?>> commandLine, string? configFile, Action<WebApplicationBuilder>? configureWeb = null)
     {
-        KeyValuePair<string, string?>[] overrides = [.. commandLine];
-        var probe = new ConfigurationManager();
-        AddSources(probe, overrides, configFile);
-        if (!probe.GetValue($"{ControlPlaneOptions.Section}:{nameof(ControlPlaneOptions.Enabled)}", true))
+        IConfigurationRoot settings = RunConfiguration.Load(commandLine, configFile);
+        if (!settings.GetValue($"{ControlPlaneOptions.Section}:{nameof(ControlPlaneOptions.Enabled)}", true))
         {
             HostApplicationBuilder plain = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
             {
                 DisableDefaults = true,
                 ContentRootPath = AppContext.BaseDirectory,
             });
-            AddSources(plain.Configuration, overrides, configFile);
+            plain.Configuration.AddConfiguration(settings);
             AddRunServices(plain);
             return plain.Build();
         }
 
         WebApplicationBuilder web = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         web.Configuration.Sources.Clear(); // the same sources and precedence as the plain host, not ASP.NET Core's defaults
-        AddSources(web.Configuration, overrides, configFile);
+        web.Configuration.AddConfiguration(settings);
         web.Logging.ClearProviders();
         AddRunServices(web);
         web.AddControlPlane();
@@ -50,17 +45,6 @@ public static class AgentTrainerHost
         WebApplication app = web.Build();
         app.UseControlPlane();
         return app;
-    }
-
-    private static void AddSources(IConfigurationBuilder configuration, IEnumerable<KeyValuePair<string, string?>> commandLine, string? configFile)
-    {
-        configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: false);
-        if (configFile is not null)
-        {
-            configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
-        }
-        configuration.AddEnvironmentVariables(EnvironmentPrefix);
-        configuration.AddInMemoryCollection(commandLine);
     }
 
     private static void AddRunServices(IHostApplicationBuilder builder)

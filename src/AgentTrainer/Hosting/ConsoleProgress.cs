@@ -1,4 +1,5 @@
 using System.Globalization;
+using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
@@ -55,10 +56,13 @@ public sealed class ConsoleProgress : IRunObserver
             case FaultInjectedEvent fault:
                 _logger.LogWarning("fault at step {Step}: {Kind}: {Description}", fault.Step, fault.Kind, fault.Description);
                 break;
+            case CheckpointSkippedEvent skipped:
+                _logger.LogWarning("checkpoint {Path} skipped (left where it is): {Problem}", skipped.Path, skipped.Problem);
+                break;
             case NonFiniteLossEvent nonFinite when nonFinite.Consecutive == 1:
                 _logger.LogWarning("non-finite loss at step {Step}: update skipped", nonFinite.Step);
                 break;
-            case CommandEvent { Status: Core.Commands.CommandStatus.Succeeded or Core.Commands.CommandStatus.Failed } command:
+            case CommandEvent command when command.Status.IsFinal():
                 _logger.LogInformation("command {Id} {Kind} from {Source} {Status}: {Reason}", command.Id, command.Kind, command.Source, command.Status, command.Reason);
                 break;
         }

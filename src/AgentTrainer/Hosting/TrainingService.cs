@@ -41,19 +41,22 @@ public sealed class TrainingService(
         {
             TrainingOptions settings = options.Value;
             AgentOptions agentSettings = agentOptions.Value;
-            ResumePoint? resume = RunFolder.Prepare(settings.Out, AgentDatabase.FileName, AgentSupervisor.TranscriptFile);
-            int session = resume?.Session ?? 1;
+            RunFolder.RefuseForeign(settings.Out, AgentDatabase.FileName, AgentSupervisor.TranscriptFile); // before writing a byte there
+            // Held until every record is written and closed (disposed last): one process per run folder.
+            using RunFolderLock folderLock = RunFolderLock.Acquire(settings.Out);
+            PreviousRun? previous = RunFolder.Prepare(settings, AgentDatabase.FileName, AgentSupervisor.TranscriptFile);
+            int session = previous?.Session ?? 1;
             commands.StartSession(session);
             await using AgentRun? agent = agentSettings.Provider == AgentProviders.None
                 ? null
                 : AgentRun.Create(agentSettings, settings.Out, commands, time, session: session);
             using var run = new TrainingRun(settings, commands, time, [.. observers, .. agent?.Observers ?? []]);
-            if (resume is not null)
+            if (previous is not null)
             {
-                run.Resume(resume);
+                ResumePoint resume = run.Resume(previous);
                 monitor.Preload(settings.Out, resume);
-                agent?.Supervisor.RequeueAfterResume(run.Trainer.AppliedKeys, resume.CheckpointId);
-                logger.LogInformation("Resuming the unfinished run in {Folder} from {Checkpoint} (step {Step}, branch {Branch}); session {Session}",
+                agent?.Supervisor.ContinueAfterResume(previous.Events, run.Trainer.AppliedKeys, resume.CheckpointId);
+                logger.LogInformation("Resuming the run in {Folder} from {Checkpoint} (step {Step}, branch {Branch}); session {Session}",
                     Path.GetFullPath(settings.Out), resume.CheckpointId, resume.Step, resume.Branch, session);
             }
             agent?.Attach(run);
@@ -72,10 +75,16 @@ public sealed class TrainingService(
             logger.LogError("{Message}", error.Message);
             exit.Code = ExitCodes.DataSetProblem;
         }
-        catch (InvalidOperationException error) when (error.Message.StartsWith("--", StringComparison.Ordinal))
+        catch (RunOptionsException error)
         {
             logger.LogError("{Message}", error.Message);
             exit.Code = ExitCodes.InvalidOptions;
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            // A disk that filled or failed mid-run: no stack trace, just what and where.
+            logger.LogError("Training failed: {Message}. run.json says so; once the disk is fixed, continue with --resume.", error.Message);
+            exit.Code = ExitCodes.Failed;
         }
 #pragma warning disable CA1031 // the run's failure is reported and becomes the exit code; the host must still stop
         catch (Exception error)

@@ -55,7 +55,7 @@ public sealed class RunFiguresTests : IDisposable
     private RunSpec WriteRun(bool rollback)
     {
         string folder = Path.Combine(_folder, rollback ? "rollback" : "none");
-        using (var recorder = new RunRecorder(folder, logEvery: 1))
+        using (var recorder = new RunRecorder(RunSpec.RunFolderOf(folder), logEvery: 1))
         {
             void Eval(long step, int branch, double loss) => recorder.OnEvaluation(new EvaluationMetrics(step, branch, loss, null, null, []));
             void Train(int branch, long from, long to)

@@ -45,7 +45,7 @@ public sealed class RunPlannerTests : IDisposable
         Assert.Equal(2, (int)training["Seed"]!);
         Assert.Equal(2, (int)training["Threads"]!);
         Assert.Equal(1, (int)training["LogEvery"]!);
-        Assert.Equal(run.Folder, (string)training["Out"]!);
+        Assert.Equal(Path.Combine(run.Folder, "run"), (string)training["Out"]!);
         Assert.Equal(Path.Combine(Path.GetFullPath(_folder), "runs", "02-charlm-lr-spike", "again", "seed-2"), run.Folder);
         Assert.Equal("lr-spike", (string)training["Faults"]![0]!["Kind"]!);
         Assert.Equal(300, (int)training["Faults"]![0]!["Step"]!);
@@ -53,7 +53,7 @@ public sealed class RunPlannerTests : IDisposable
         Assert.False((bool)run.Settings["ControlPlane"]!["Enabled"]!);
         // A replay reads the decisions its source recorded in the same scenario and seed, and waits for it.
         Assert.Equal("02-charlm-lr-spike/rules/seed-2", run.ReplayOf);
-        Assert.Equal(Path.Combine(_folder, "runs", "02-charlm-lr-spike", "rules", "seed-2", "decisions.jsonl"),
+        Assert.Equal(Path.Combine(_folder, "runs", "02-charlm-lr-spike", "rules", "seed-2", "run", "decisions.jsonl"),
             (string)run.Settings["Agent"]!["Replay"]!["Transcript"]!);
     }
 

@@ -233,6 +233,9 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         { "POST", "/api/commands", """{"kind":"update_optimizer","learning_rate":"fast"}""", "application/json", HttpStatusCode.BadRequest },
         { "POST", "/api/commands", """{"kind":"update_optimizer","learning_rate":0.1,"learning_rate_factor":2}""", "application/json", HttpStatusCode.BadRequest },
         { "POST", "/api/commands", """{"kind":"update_optimizer","weight_decay":-0.1}""", "application/json", HttpStatusCode.BadRequest },
+        // Beyond float32: once accepted, and the run died at its next step.
+        { "POST", "/api/commands", """{"kind":"update_optimizer","learning_rate":1e39}""", "application/json", HttpStatusCode.BadRequest },
+        { "POST", "/api/commands", """{"kind":"update_optimizer","grad_clip":1e300}""", "application/json", HttpStatusCode.BadRequest },
         { "POST", "/api/commands", """{"kind":"load_checkpoint"}""", "application/json", HttpStatusCode.BadRequest },
         { "POST", "/api/commands", """{"kind":"load_checkpoint","checkpoint_id":"ckpt-999999-b0"}""", "application/json", HttpStatusCode.BadRequest },
         { "POST", "/api/commands", """{"kind":"model_layer_operation","layer":"no_such_layer"}""", "application/json", HttpStatusCode.BadRequest },

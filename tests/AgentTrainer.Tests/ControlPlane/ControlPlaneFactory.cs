@@ -1,5 +1,6 @@
 using AgentTrainer.App.Hosting;
 using AgentTrainer.ControlPlane;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
@@ -15,9 +16,12 @@ public sealed class ControlPlaneFactory : WebApplicationFactory<RunExit>
 {
     public const string Token = "test-token-0123456789abcdef";
     private readonly Dictionary<string, string?> _settings;
+    private readonly Action<WebApplicationBuilder>? _configure;
 
-    public ControlPlaneFactory(Dictionary<string, string?>? settings = null)
+    /// <param name="configure">more changes to the web host (a log to read, say)</param>
+    public ControlPlaneFactory(Dictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null)
     {
+        _configure = configure;
         Folder = TestFolders.Create("api");
         _settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
         {
@@ -59,7 +63,11 @@ public sealed class ControlPlaneFactory : WebApplicationFactory<RunExit>
 
     protected override IHost CreateHost(IHostBuilder builder)
     {
-        IHost host = AgentTrainerHost.Build(_settings, configFile: null, web => web.WebHost.UseTestServer());
+        IHost host = AgentTrainerHost.Build(_settings, configFile: null, web =>
+        {
+            web.WebHost.UseTestServer();
+            _configure?.Invoke(web);
+        });
         host.Start();
         return host;
     }

@@ -85,6 +85,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
             // And the run did apply it: the review is closed with its command, which succeeded as a human's.
             ReviewItem item = run.Agent!.Reviews.List().Single(r => r.ProposalId == proposalId);
             Assert.Equal((ReviewStatus.Applied, "playwright", "looks right"), (item.Status, item.Reviewer, item.Comment));
+            Assert.StartsWith($"applied as {item.CommandId} at step ", item.Outcome, StringComparison.Ordinal);
             CommandEvent applied = _host.Services.GetRequiredService<AgentTrainer.ControlPlane.Live.RunMonitor>().Events("command", 5000)
                 .OfType<CommandEvent>().Single(e => e.Id == item.CommandId && e.Status == CommandStatus.Succeeded);
             Assert.Equal(CommandSource.Human, applied.Source);

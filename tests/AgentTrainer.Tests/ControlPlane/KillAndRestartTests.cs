@@ -16,9 +16,11 @@ public sealed class KillAndRestartTests : IDisposable
     private readonly string _folder = TestFolders.Create("kill");
     private string Out => Path.Combine(_folder, "run");
 
-    private string[] Arguments(params string[] extra) =>
+    private string[] Arguments(params string[] extra) => Arguments(steps: "3000", checkpointEvery: "100", extra);
+
+    private string[] Arguments(string steps, string checkpointEvery, string[] extra) =>
     [
-        "run", "--task", "synthetic", "--steps", "3000", "--threads", "1", "--checkpoint-every", "100", "--agent", "rules",
+        "run", "--task", "synthetic", "--steps", steps, "--threads", "1", "--checkpoint-every", checkpointEvery, "--agent", "rules",
         "--policy", "policies/supervised.yaml", "--lr", "0.001", "--schedule", "constant", "--out", Out, .. extra,
     ];
 
@@ -29,16 +31,16 @@ public sealed class KillAndRestartTests : IDisposable
         long pausedAt;
         using (var process = new AgentTrainerProcess(Arguments()))
         {
-            using HttpClient api = await Client(process);
-            await Until(api, run => run.GetProperty("step").GetInt64() >= 250, "250 steps");
-            await Command(api, """{"kind":"pause"}""");
+            using HttpClient api = await ProcessApi.ConnectAsync(process);
+            await ProcessApi.UntilRunAsync(api, run => run.GetProperty("step").GetInt64() >= 250, "250 steps");
+            await ProcessApi.CommandAsync(api, """{"kind":"pause"}""");
             pausedAt = (await api.GetFromJsonAsync<JsonElement>("/api/run")).GetProperty("step").GetInt64();
 
             // Two proposals wait for a person (as the supervisor queues them under this policy).
             var reviews = new ReviewQueue(Path.Combine(Out, AgentDatabase.FileName), TimeProvider.System);
             first = AddReview(reviews, pausedAt, "first");
             await Approve(api, first);
-            await Command(api, """{"kind":"save_checkpoint","to_disk":true}"""); // holds the first approval's effect
+            await ProcessApi.CommandAsync(api, """{"kind":"save_checkpoint","to_disk":true}"""); // holds the first approval's effect
             second = AddReview(reviews, pausedAt, "second");
             await Approve(api, second); // applied after that checkpoint: lost with the kill, so owed again
 
@@ -52,14 +54,14 @@ public sealed class KillAndRestartTests : IDisposable
 
         using (var process = new AgentTrainerProcess(Arguments("--start-paused")))
         {
-            using HttpClient api = await Client(process);
+            using HttpClient api = await ProcessApi.ConnectAsync(process);
             JsonElement run = await api.GetFromJsonAsync<JsonElement>("/api/run");
             Assert.Equal(2, run.GetProperty("session").GetInt32());
             Assert.Equal($"ckpt-{pausedAt:D6}-b0", run.GetProperty("resumed_from_checkpoint").GetString());
             Assert.Equal(pausedAt, run.GetProperty("step").GetInt64());
 
             // The second approval is re-applied (once); the first is in the checkpoint and is not.
-            await Until(api, r => r.GetProperty("base_learning_rate").GetDouble() <= 0.001 / 4 * 1.0000001, "the owed approval to be applied");
+            await ProcessApi.UntilRunAsync(api, r => r.GetProperty("base_learning_rate").GetDouble() <= 0.001 / 4 * 1.0000001, "the owed approval to be applied");
             await Task.Delay(1500); // two review-loop rounds: nothing more may happen
             run = await api.GetFromJsonAsync<JsonElement>("/api/run");
             Assert.Equal(0.001 / 4, run.GetProperty("base_learning_rate").GetDouble(), 12);
@@ -76,7 +78,7 @@ public sealed class KillAndRestartTests : IDisposable
             Assert.Equal(reapplied.GetProperty("id").GetString(), items.Single(i => i.GetProperty("proposal_id").GetString() == second).GetProperty("command_id").GetString());
             Assert.StartsWith("cmd-0", items.Single(i => i.GetProperty("proposal_id").GetString() == first).GetProperty("command_id").GetString());
 
-            await Command(api, """{"kind":"resume"}""");
+            await ProcessApi.CommandAsync(api, """{"kind":"resume"}""");
             (int exit, _, string error) = await process.WaitAsync(TimeSpan.FromMinutes(2));
             Assert.True(exit == 0, error);
         }
@@ -88,31 +90,78 @@ public sealed class KillAndRestartTests : IDisposable
         Assert.Equal(3000, steps.Select(s => s.Step).Distinct().Count()); // every step recorded, none lost to the kill
     }
 
-    private static string AddReview(ReviewQueue reviews, long step, string name)
+    [Fact]
+    public async Task After_a_kill_that_rewinds_the_run_each_approval_is_applied_again_or_refused_saying_why_and_counts_span_sessions()
+    {
+        // Only step 0 reaches the disk: the restart goes back to the start, far behind what the approver saw.
+        string[] arguments = Arguments(steps: "400", checkpointEvery: "1000", ["--fault", "lr-spike:step=20,factor=50"]);
+        string halve, rollback;
+        long pausedAt;
+        using (var process = new AgentTrainerProcess(arguments))
+        {
+            using HttpClient api = await ProcessApi.ConnectAsync(process);
+            await ProcessApi.UntilRunAsync(api, run => run.GetProperty("step").GetInt64() >= 250, "250 steps");
+            await ProcessApi.CommandAsync(api, """{"kind":"pause"}""");
+            pausedAt = (await api.GetFromJsonAsync<JsonElement>("/api/run")).GetProperty("step").GetInt64();
+            await ProcessApi.CommandAsync(api, """{"kind":"evaluate"}""");
+            await ProcessApi.CommandAsync(api, """{"kind":"evaluate"}""");
+            var reviews = new ReviewQueue(Path.Combine(Out, AgentDatabase.FileName), TimeProvider.System);
+            halve = AddReview(reviews, pausedAt, "halve");
+            await Approve(api, halve);
+            rollback = AddReview(reviews, pausedAt, "rollback", InterventionAction.RollbackCheckpoint, "ckpt-000200-b0"); // a snapshot in memory
+            await Approve(api, rollback);
+            process.Signal("KILL");
+            await process.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        using (var process = new AgentTrainerProcess([.. arguments, "--start-paused"]))
+        {
+            using HttpClient api = await ProcessApi.ConnectAsync(process);
+            JsonElement run = await api.GetFromJsonAsync<JsonElement>("/api/run");
+            Assert.Equal((2, "ckpt-000000-b0", 0L), (run.GetProperty("session").GetInt32(), run.GetProperty("resumed_from_checkpoint").GetString(),
+                run.GetProperty("step").GetInt64()));
+            JsonElement[] items = [];
+            await ProcessApi.UntilAsync(async () =>
+            {
+                items = [.. (await api.GetFromJsonAsync<JsonElement>("/api/reviews")).EnumerateArray()
+                    .Where(i => i.GetProperty("proposal_id").GetString() is { } id && (id == halve || id == rollback))];
+                return items.All(i => i.GetProperty("status").GetString() is "applied" or "expired");
+            }, "both approvals to be settled");
+            JsonElement halved = items.Single(i => i.GetProperty("proposal_id").GetString() == halve);
+            JsonElement refused = items.Single(i => i.GetProperty("proposal_id").GetString() == rollback);
+            // Applied again, though the run is now 250 steps behind the step it was approved at...
+            Assert.Equal("applied", halved.GetProperty("status").GetString());
+            Assert.StartsWith("cmd-s2-", halved.GetProperty("command_id").GetString(), StringComparison.Ordinal);
+            Assert.Equal(0.001 / 2, (await api.GetFromJsonAsync<JsonElement>("/api/run")).GetProperty("base_learning_rate").GetDouble(), 12); // no second spike
+            // ...or refused, saying why: never lost without a word.
+            Assert.Equal("expired", refused.GetProperty("status").GetString());
+            string why = refused.GetProperty("outcome").GetString()!;
+            Assert.Contains("approved before the run was restarted, but cannot be applied now: no checkpoint 'ckpt-000200-b0'", why, StringComparison.Ordinal);
+            Assert.Contains("kept in memory only", why, StringComparison.Ordinal);
+
+            await ProcessApi.CommandAsync(api, """{"kind":"resume"}""");
+            (int exit, _, string error) = await process.WaitAsync(TimeSpan.FromMinutes(2));
+            Assert.True(exit == 0, error);
+        }
+
+        RunSummary summary = RunRecordReader.ReadSummary(Out)!;
+        Assert.Single(RunRecordReader.ReadEvents(Out).OfType<FaultInjectedEvent>()); // once per run, not once per session
+        Assert.Equal(2, summary.Final!.CommandsByKind[CommandKinds.Evaluate]); // both from the first session
+        Assert.Equal(1, summary.Final.CommandsByKind[CommandKinds.LoadCheckpoint]);
+        (IReadOnlyList<Core.Metrics.StepMetrics> steps, _) = RunRecordReader.ReadMetrics(Out);
+        Assert.Equal(steps.Count, steps.Select(s => (s.Step, s.Branch)).Distinct().Count()); // each step once, none repeated by the resume
+    }
+
+    private static string AddReview(ReviewQueue reviews, long step, string name, InterventionAction action = InterventionAction.HalveLearningRate,
+        string? checkpoint = null)
     {
         var proposal = new Proposal
         {
-            Id = $"kill-{name}", Action = InterventionAction.HalveLearningRate, Reason = "test", Source = CommandSource.Agent,
-            BasedOnStep = step, BasedOnBranch = 0,
+            Id = $"kill-{name}", Action = action, Reason = "test", Source = CommandSource.Agent,
+            BasedOnStep = step, BasedOnBranch = 0, CheckpointId = checkpoint,
         };
         reviews.Add(proposal, new GateDecision(Verdict.Review, "approval.required_for", "needs a person"), "summary", TimeSpan.FromHours(1));
         return proposal.Id;
-    }
-
-    private static async Task<HttpClient> Client(AgentTrainerProcess process)
-    {
-        var client = new HttpClient { BaseAddress = await process.ApiAddressAsync() };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AgentTrainerProcess.Token);
-        await Until(client, _ => true, "the run to be assembled");
-        return client;
-    }
-
-    private static async Task Command(HttpClient api, string json)
-    {
-        using HttpResponseMessage response = await api.PostAsync("/api/commands", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
-        response.EnsureSuccessStatusCode();
-        string id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
-        await Until(api, async () => (await api.GetFromJsonAsync<JsonElement>($"/api/commands/{id}")).GetProperty("status").GetString() == "succeeded", id);
     }
 
     private static async Task Approve(HttpClient api, string proposalId)
@@ -120,43 +169,12 @@ public sealed class KillAndRestartTests : IDisposable
         using HttpResponseMessage response = await api.PostAsync($"/api/reviews/{proposalId}/approve",
             new StringContent("""{"reviewer":"kim"}""", System.Text.Encoding.UTF8, "application/json"));
         response.EnsureSuccessStatusCode();
-        await Until(api, async () =>
+        await ProcessApi.UntilAsync(async () =>
         {
             JsonElement item = (await api.GetFromJsonAsync<JsonElement>("/api/reviews")).EnumerateArray().Single(i => i.GetProperty("proposal_id").GetString() == proposalId);
             return item.TryGetProperty("command_id", out JsonElement command)
                 && (await api.GetFromJsonAsync<JsonElement>($"/api/commands/{command.GetString()}")).GetProperty("status").GetString() == "succeeded";
         }, $"{proposalId} to be applied");
-    }
-
-    private static Task Until(HttpClient api, Func<JsonElement, bool> condition, string what) =>
-        Until(api, async () =>
-        {
-            using HttpResponseMessage response = await api.GetAsync("/api/run");
-            return response.IsSuccessStatusCode && condition(await response.Content.ReadFromJsonAsync<JsonElement>());
-        }, what);
-
-    private static async Task Until(HttpClient api, Func<Task<bool>> condition, string what)
-    {
-        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
-            {
-                // not listening yet
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Gave up waiting for {what}.");
-            }
-            await Task.Delay(50);
-        }
     }
 
     public void Dispose() => TestFolders.Delete(_folder);

@@ -5,12 +5,11 @@ using Microsoft.Extensions.Options;
 
 namespace AgentTrainer.ControlPlane.Security;
 
-/// <summary>Refuses, before any endpoint runs, what must never reach one: a browser request from
-/// another origin (unless configured) and a body over the size limit.</summary>
-public sealed class RequestGuard(RequestDelegate next, IOptions<ControlPlaneOptions> options)
+/// <summary>Refuses, before any endpoint runs, a browser request from another origin (unless configured).
+/// Runs before authentication: a cross-origin page is refused whatever it carries.</summary>
+public sealed class OriginGuard(RequestDelegate next, IOptions<ControlPlaneOptions> options)
 {
     private readonly HashSet<string> _allowedOrigins = new(options.Value.AllowedOrigins, StringComparer.OrdinalIgnoreCase);
-    private readonly long _maxBody = options.Value.MaxRequestBodyBytes;
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -21,6 +20,21 @@ public sealed class RequestGuard(RequestDelegate next, IOptions<ControlPlaneOpti
                 $"Requests from {origin} are refused; list the origin in ControlPlane:AllowedOrigins to allow it.").ConfigureAwait(false);
             return;
         }
+        await next(context).ConfigureAwait(false);
+    }
+
+    private static bool IsSameOrigin(HttpRequest request, string origin) =>
+        string.Equals(origin, $"{request.Scheme}://{request.Host.Value}", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>Refuses a body over the size limit. Runs after authorization, so a caller without the token
+/// learns only that it needs one (401), never how large a body it may send.</summary>
+public sealed class BodyLimitGuard(RequestDelegate next, IOptions<ControlPlaneOptions> options)
+{
+    private readonly long _maxBody = options.Value.MaxRequestBodyBytes;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
         if (context.Request.ContentLength > _maxBody)
         {
             await ApiProblems.Write(context, StatusCodes.Status413PayloadTooLarge, "Request body too large",
@@ -34,7 +48,4 @@ public sealed class RequestGuard(RequestDelegate next, IOptions<ControlPlaneOpti
         }
         await next(context).ConfigureAwait(false);
     }
-
-    private static bool IsSameOrigin(HttpRequest request, string origin) =>
-        string.Equals(origin, $"{request.Scheme}://{request.Host.Value}", StringComparison.OrdinalIgnoreCase);
 }
