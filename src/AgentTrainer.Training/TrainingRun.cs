@@ -75,7 +75,7 @@ public sealed class TrainingRun : IDisposable
         {
             try
             {
-                Trainer.ResumeFrom(id);
+                Trainer.ResumeFrom(id, previous.FirstStartedAt);
                 resumedFrom = id;
                 break;
             }
@@ -157,17 +157,22 @@ public sealed class TrainingRun : IDisposable
             }
             throw;
         }
-        return WriteFinalSummary(summary with { Status = result.Outcome }, result.Step, result.Branches, startedAt);
+        return WriteFinalSummary(summary with { Status = result.Outcome }, result.Step, result.Branches, startedAt, result);
     }
 
-    private RunSummary WriteFinalSummary(RunSummary summary, long step, int branches, DateTimeOffset startedAt)
+    private RunSummary WriteFinalSummary(RunSummary summary, long step, int branches, DateTimeOffset startedAt, TrainerResult? result = null)
     {
         DateTimeOffset finishedAt = _time.GetUtcNow();
         summary = summary with
         {
             FinishedAt = finishedAt,
             Process = null,
-            Final = _statistics.Summarise(step, branches, (finishedAt - startedAt).TotalSeconds),
+            Final = _statistics.Summarise(step, branches, (finishedAt - startedAt).TotalSeconds) with
+            {
+                ModelCheckpoint = result?.ModelCheckpoint,
+                BestCheckpoint = result?.BestCheckpoint,
+                BestCheckpointValLoss = result?.BestCheckpointValLoss,
+            },
             Sections = _contributors.Length == 0 ? null : _contributors.ToDictionary(c => c.SectionName, c => c.DescribeRun()),
         };
         _recorder.WriteSummary(summary);

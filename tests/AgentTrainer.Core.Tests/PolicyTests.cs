@@ -193,7 +193,7 @@ public class PolicyTests
         var gate = new PolicyGate(PolicyLoader.Load(Shipped("unattended.yaml"))); // max_per_run: 3
         Proposal rollback = Propose(InterventionAction.RollbackCheckpoint, checkpoint: "ckpt-000900-b0");
         Assert.Equal(Verdict.Apply, gate.Decide(rollback, State()).Verdict);
-        gate.RecordEarlierRollbacks(3);
+        gate.RecordEarlierRollbacks(3, startOvers: 0);
         GateDecision refused = gate.Decide(rollback, State());
         Assert.Equal((Verdict.Refuse, "rollback.max_per_run"), (refused.Verdict, refused.Rule));
         Assert.Contains("3 rollbacks already", refused.Reason, StringComparison.Ordinal);
@@ -215,5 +215,78 @@ public class PolicyTests
         Assert.Contains("/dev/zero: is larger than a settings file may be", Assert.Throws<PolicyException>(() => PolicyLoader.Load("/dev/zero")).Message,
             StringComparison.Ordinal);
         Assert.Contains("is a folder", Assert.Throws<PolicyException>(() => PolicyLoader.Load(AppContext.BaseDirectory)).Message, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>The invariants that bind every agent (rules, an LLM, a replay) in one table: no rollback to a model
+/// worse than the run's best, starting over bounded, and a budget a rollback must be able to pay.</summary>
+public class GateInvariantTests
+{
+    private static readonly Policy Unattended = PolicyLoader.Load(Path.Combine(AppContext.BaseDirectory, "policies", "unattended.yaml"));
+
+    /// <summary>The night: branch 1 reached 1.938 at its step 800; ckpt-000200-b0 is the first,
+    /// high-lr branch at 2.69; ckpt-000750-b1 is near the best; ckpt-000000-b0 is the start.</summary>
+    private static GateState Night(double? current = 1.95, bool nonFinite = false, long budgetLeft = 2000, long step = 800) => new(
+        Step: step, Branch: 1, TrainedSteps: 1200, BaseLearningRate: 6e-4, LearningRate: 6e-4,
+        Checkpoints:
+        [
+            new("ckpt-000000-b0", 0, 0, 4.77, 4.77), new("ckpt-000200-b0", 200, 0, 2.69, 2.69),
+            new("ckpt-000750-b1", 750, 1, null, 1.967), new("ckpt-000790-b1", 790, 1, null, null),
+        ],
+        Layers: ["head"], BestValLoss: 1.938, CurrentValLoss: current, RecentNonFinite: nonFinite, BudgetStepsLeft: budgetLeft);
+
+    /// <summary>A rollback proposed on the summary of <paramref name="state"/>, so it is never stale.</summary>
+    private static Proposal Rollback(string checkpoint, GateState state) => new()
+    {
+        Id = "p", Action = InterventionAction.RollbackCheckpoint, Reason = "test", Source = CommandSource.Agent,
+        BasedOnStep = state.Step, BasedOnBranch = state.Branch, CheckpointId = checkpoint,
+    };
+
+    public static TheoryData<string, string, GateState, Verdict, string> Table => new()
+    {
+        { "to a checkpoint 39% worse than the best: refused", "ckpt-000200-b0", Night(), Verdict.Refuse, "rollback.max_regression" },
+        { "the same under a non-finite loss: allowed", "ckpt-000200-b0", Night(nonFinite: true), Verdict.Apply, "within_policy" },
+        { "the same when the present is worse still (diverged): allowed", "ckpt-000200-b0", Night(current: 3.4), Verdict.Apply, "within_policy" },
+        { "near the best (1.5% worse): allowed", "ckpt-000750-b1", Night(), Verdict.Apply, "within_policy" },
+        { "a checkpoint whose loss nobody measured: refused", "ckpt-000790-b1", Night(), Verdict.Refuse, "rollback.max_regression" },
+        { "starting over, the first time: allowed", "ckpt-000000-b0", Night(step: 560), Verdict.Apply, "within_policy" },
+        { "starting over with too little budget to get back here: refused", "ckpt-000000-b0", Night(budgetLeft: 600, step: 560), Verdict.Refuse,
+            "budget.rollback" },
+        { "starting over further back than the policy's depth: refused", "ckpt-000000-b0", Night(), Verdict.Refuse, "rollback.max_depth_steps" },
+        { "50 steps back with 54 left: refused", "ckpt-000750-b1", Night(budgetLeft: 54), Verdict.Refuse, "budget.rollback" },
+        { "50 steps back with 55 left: allowed", "ckpt-000750-b1", Night(budgetLeft: 55), Verdict.Apply, "within_policy" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Table))]
+    public void Every_rollback_is_judged_against_the_runs_best_and_its_budget(string because, string checkpoint, GateState state, Verdict verdict, string rule)
+    {
+        GateDecision decision = new PolicyGate(Unattended).Decide(Rollback(checkpoint, state), state);
+        Assert.True((verdict, rule) == (decision.Verdict, decision.Rule), $"{because}: {decision.Verdict} ({decision.Rule}): {decision.Reason}");
+    }
+
+    [Fact]
+    public void A_refusal_names_the_rule_and_the_numbers()
+    {
+        GateDecision refused = new PolicyGate(Unattended).Decide(Rollback("ckpt-000200-b0", Night()), Night());
+        Assert.Equal("ckpt-000200-b0's validation loss 2.69 is 38.8 % worse than the run's best 1.938 (at most 5 %), and the run is not in trouble "
+            + "(no non-finite loss; now 1.95).", refused.Reason);
+    }
+
+    [Fact]
+    public void Starting_over_twice_is_refused_however_the_first_came_about()
+    {
+        GateState early = Night(step: 500);
+        Proposal startOver = Rollback("ckpt-000000-b0", early);
+        var gate = new PolicyGate(Unattended); // max_start_overs: 1
+        Assert.Equal(Verdict.Apply, gate.Decide(startOver, early).Verdict);
+        gate.RecordApplied(startOver, early.TrainedSteps, startOver: true);
+        GateState afterCooldown = early with { TrainedSteps = early.TrainedSteps + Unattended.CooldownSteps };
+        Assert.Equal("rollback.max_start_overs", gate.Decide(startOver, afterCooldown).Rule);
+        Assert.Equal(0, gate.Limits(Night()).StartOversLeft);
+
+        var resumed = new PolicyGate(Unattended); // one in an earlier session counts too
+        resumed.RecordEarlierRollbacks(rollbacks: 1, startOvers: 1);
+        Assert.Equal("rollback.max_start_overs", resumed.Decide(startOver, early).Rule);
     }
 }

@@ -53,14 +53,30 @@ public class SummaryTests
     {
         string template = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "prompts", "summary.md"));
         TrainingSummary summary = Build(Steps(200, i => 3 - (i * 0.005)), [new EvaluationMetrics(100, 0, 2.6, null, 3.7, [new LayerHealth("block0", 12.5, 0.3, null, 0.0293, 0.971), new LayerHealth("block1", 8, 0.2, 0.25)])],
-            [new CheckpointSummary("ckpt-000100-b0", 100, 0, 2.6)]);
+            [new CheckpointSummary("ckpt-000100-b0", 100, 0, 2.6), new CheckpointSummary("ckpt-000140-b0", 140, 0, null, 2.6)]);
         string text = new SummaryRenderer(template).Render(summary);
         Assert.DoesNotContain("{{", text, StringComparison.Ordinal);
         Assert.Contains("# Training run at step 200 of 1000 (branch 0)", text, StringComparison.Ordinal);
-        Assert.Contains("- ckpt-000100-b0: step 100, branch 0, val loss 2.6", text, StringComparison.Ordinal);
+        Assert.Contains("- ckpt-000100-b0: step 100, branch 0, val loss 2.6\n", text, StringComparison.Ordinal);
+        Assert.Contains("- ckpt-000140-b0: step 140, branch 0, val loss 2.6 (the last evaluation before it)", text, StringComparison.Ordinal);
         Assert.Contains("- block0: weight norm 12.5, grad norm 0.3, weights moved 2.93% per 100 steps, step straightness 0.971\n", text, StringComparison.Ordinal);
         Assert.Contains("- block1: weight norm 8, grad norm 0.2, dead ReLU units +25.0%\n", text, StringComparison.Ordinal); // no movement measured yet
         Assert.Contains("base lr must stay within [1E-05, 0.01]", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_budget_and_the_regression_limit_are_shown_to_the_agent()
+    {
+        string template = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "prompts", "summary.md"));
+        var deadline = new DateTimeOffset(2026, 11, 27, 7, 0, 0, TimeSpan.Zero);
+        var context = new SummaryContext(200, 1000, 0, 1e-3, 1e-3, "scheduled", null, [], [],
+            Limits with { BestValLoss = 2.5, MaxRegression = 0.05, StartOversLeft = 1 }, new BudgetSummary(1450, 2000, 550, deadline));
+        string text = new SummaryRenderer(template).Render(SummaryBuilder.Build(Steps(200, i => 3 - (i * 0.005)), [], context));
+
+        Assert.Contains("## Budget\n- trained 1450 steps of 2000 (all branches: rolled-back steps count); 550 left\n"
+            + "- done by 2026-11-27 07:00:00Z; the steps left count it at the current pace\n", text, StringComparison.Ordinal);
+        Assert.Contains("at most 5% worse than the best validation loss (2.5) unless the run is in trouble; starts over (back to step 0) left: 1",
+            text, StringComparison.Ordinal);
     }
 
     [Fact]

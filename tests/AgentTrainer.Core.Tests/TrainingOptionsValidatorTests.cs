@@ -98,4 +98,47 @@ public class TrainingOptionsValidatorTests
         string failure = Assert.Single(Failures(options));
         Assert.StartsWith("--fault #1 (Training:Faults:0): step must be within the run (0 to 99)", failure, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("tomorrow")]
+    [InlineData("7am")]
+    [InlineData("2026-11-27")] // a date alone: which time?
+    [InlineData("25:00")]
+    public void A_deadline_that_is_neither_a_time_of_day_nor_a_date_and_time_is_refused(string deadline)
+    {
+        string failure = Assert.Single(Failures(new TrainingOptions { Deadline = deadline }));
+        Assert.Equal($"--deadline (Training:Deadline): '{deadline}' is neither a time of day (07:00) nor an ISO 8601 date and time "
+            + "(2026-11-27T07:00:00+01:00).", failure);
+    }
+
+    [Fact]
+    public void A_trained_step_budget_below_the_steps_asked_for_is_refused()
+    {
+        Assert.Equal("--max-trained-steps (Training:MaxTrainedSteps) must be 0 (twice --steps) or at least --steps (600), so the run can "
+            + "reach its last step; got 500.", Assert.Single(Failures(new TrainingOptions { MaxTrainedSteps = 500 })));
+        Assert.Single(Failures(new TrainingOptions { MaxTrainedSteps = -1 }));
+        Assert.Empty(Failures(new TrainingOptions { MaxTrainedSteps = 600 }));
+    }
+}
+
+public class RunBudgetTests
+{
+    private static DateTimeOffset Local(int day, int hour) =>
+        new(new DateTime(2026, 11, day, hour, 0, 0, DateTimeKind.Local));
+
+    [Fact]
+    public void A_time_of_day_is_the_next_one_after_the_run_first_started()
+    {
+        var options = new TrainingOptions { Steps = 1500, Deadline = "07:00" };
+        Assert.Equal(new RunBudget(3000, Local(27, 7)), RunBudget.From(options, Local(26, 23))); // started at night: the next morning
+        Assert.Equal(Local(26, 7), RunBudget.From(options, Local(26, 6)).Deadline);             // started before 7: the same morning
+    }
+
+    [Fact]
+    public void A_date_and_time_is_taken_as_written_and_no_deadline_means_none()
+    {
+        var at = new DateTimeOffset(2026, 11, 27, 7, 0, 0, TimeSpan.FromHours(1));
+        Assert.Equal(at, RunBudget.From(new TrainingOptions { Deadline = "2026-11-27T07:00:00+01:00" }, Local(26, 23)).Deadline);
+        Assert.Equal(new RunBudget(1200, null), RunBudget.From(new TrainingOptions { MaxTrainedSteps = 1200 }, Local(26, 23)));
+    }
 }

@@ -64,10 +64,11 @@ public sealed class EvalSuiteTests : IAsyncLifetime
         Assert.True(exit == 0, output + error);
 
         string[] scenarios = [.. Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "eval", "scenarios"), "*.yaml").Select(Path.GetFileNameWithoutExtension).Order()!];
-        Assert.Equal(8, scenarios.Length);
+        Assert.Equal(12, scenarios.Length);
         List<Dictionary<string, string>> rows = ReadCsv(Path.Combine(Out, "results.csv"));
-        Assert.Equal((8 * 4) + (2 * 3), rows.Count); // every scenario x contestant, and the oracle's grid on the two healthy ones
+        Assert.Equal((12 * 4) + (3 * 3), rows.Count); // every scenario x contestant, and the oracle's grid on three healthy ones
         Assert.All(rows, row => Assert.Contains(row["status"], new[] { "completed", "diverged" }));
+        Assert.All(rows, row => Assert.Equal("0", row["rollbacks_to_worse"])); // the gate's invariant, seen in the records
 
         // Every figure in results.csv is what the run's own records say.
         foreach (Dictionary<string, string> row in rows)
@@ -77,8 +78,11 @@ public sealed class EvalSuiteTests : IAsyncLifetime
             Assert.Equal((double?)run["final"]!["final_val_loss"], Number(row["final_val_loss"]));
             Assert.Equal(File.ReadLines(Path.Combine(folder, "metrics.jsonl")).Count(l => l.Contains("\"kind\":\"train\"", StringComparison.Ordinal)),
                 int.Parse(row["trained_steps"], CultureInfo.InvariantCulture));
-            int changes = File.ReadLines(Path.Combine(folder, "events.jsonl")).Select(l => JsonNode.Parse(l)!)
-                .Count(e => (string?)e["type"] == "command" && (string?)e["status"] == "succeeded" && (string?)e["source"] is "agent" or "guard");
+            // Each applied proposal's own command (not the lr a rollback carries over: that is part of the rollback).
+            JsonNode[] events = [.. File.ReadLines(Path.Combine(folder, "events.jsonl")).Select(l => JsonNode.Parse(l)!)];
+            HashSet<string?> proposed = [.. events.Where(e => (string?)e["type"] == "proposal").Select(e => (string?)e["command_id"])];
+            int changes = events.Count(e => (string?)e["type"] == "command" && (string?)e["status"] == "succeeded"
+                && (string?)e["source"] is "agent" or "guard" && proposed.Contains((string?)e["id"]));
             Assert.Equal(changes, int.Parse(row["interventions"], CultureInfo.InvariantCulture));
             if (run["sections"]?["agent"] is JsonObject agent && (string)agent["provider"]! != "none")
             {

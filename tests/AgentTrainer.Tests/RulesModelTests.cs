@@ -17,6 +17,12 @@ public class RulesModelTests
         return (call.FunctionName, call.Arguments!.TryGetValue("checkpoint_id", out object? id) ? (string?)id : null, (string)call.Arguments["reason"]!);
     }
 
+    private static (string Tool, string? Checkpoint) Target(TrainingSummary summary)
+    {
+        (string tool, string? checkpoint, _) = Decide(summary);
+        return (tool, checkpoint);
+    }
+
     private static TrainingSummary At(long step, SummarySignals signals, params InterventionOutcome[] interventions) =>
         Summaries.Healthy(step) with { Signals = signals, RecentInterventions = interventions, Checkpoints = Checkpoints };
 
@@ -56,12 +62,52 @@ public class RulesModelTests
             new InterventionOutcome(350, "halve_learning_rate", "agent", 2.64, 2.62)));
         Assert.Equal(("rollback_checkpoint", "ckpt-000000-b0"), (tool, checkpoint));
 
-        // When the lr was raised in this run it was not too high from the start: no starting over.
+        // When the lr was raised in this run it was not too high from the start: no starting over, and
+        // halvings that stopped helping end the halving.
         (tool, _, _) = Decide(At(450, Signals(2.6, 2.6, -0.01, -0.02),
             new InterventionOutcome(100, "double_learning_rate", "agent", 2.9, 2.7),
             new InterventionOutcome(300, "halve_learning_rate", "agent", 2.65, 2.64),
             new InterventionOutcome(350, "halve_learning_rate", "agent", 2.64, 2.62)));
-        Assert.Equal("halve_learning_rate", tool);
+        Assert.Equal("keep_learning_rate", tool);
+    }
+
+    private static readonly InterventionOutcome[] HalvedTwiceThenStartedOver =
+    [
+        new(300, "halve_learning_rate", "agent", 2.65, 2.64), new(350, "halve_learning_rate", "agent", 2.64, 2.62),
+        new(400, "rollback_checkpoint(ckpt-000000-b0)", "agent", 2.62, 2.9),
+    ];
+
+    [Fact]
+    public void After_a_start_over_a_plateau_is_convergence_one_halving_anneals_and_then_the_halving_ends()
+    {
+        SummarySignals plateau = Signals(2.0, 2.0, -0.01, -0.02);
+        Assert.Equal("halve_learning_rate", Decide(At(800, plateau, HalvedTwiceThenStartedOver)).Tool);
+        InterventionOutcome[] annealed = [.. HalvedTwiceThenStartedOver, new(650, "halve_learning_rate", "agent", 2.05, 2.02)];
+        Assert.Equal("keep_learning_rate", Decide(At(800, plateau, annealed)).Tool);
+    }
+
+    [Fact]
+    public void Starting_over_is_not_proposed_when_the_policy_has_none_left_or_the_budget_cannot_pay_for_it()
+    {
+        InterventionOutcome[] stuck =
+            [new(300, "halve_learning_rate", "agent", 2.65, 2.64), new(350, "halve_learning_rate", "agent", 2.64, 2.62)];
+        TrainingSummary summary = At(450, Signals(2.6, 2.6, -0.01, -0.02), stuck);
+        Assert.Equal("rollback_checkpoint", Decide(summary).Tool);
+        Assert.Equal("keep_learning_rate", Decide(summary with { Limits = summary.Limits with { StartOversLeft = 0 } }).Tool);
+        Assert.Equal("keep_learning_rate", Decide(summary with { Limits = summary.Limits with { BudgetStepsLeft = 480 } }).Tool); // 450 + a tenth
+    }
+
+    [Fact]
+    public void A_rollback_goes_only_to_a_checkpoint_near_the_runs_best_unless_the_loss_is_not_finite()
+    {
+        TrainingSummary diverged = At(450, Signals(2.9, 2.35, -0.05, 0.10));
+        // The run's best was 2.0: ckpt-300 (2.3) is 15% worse, beyond the policy's 5%. Halve instead.
+        TrainingSummary strict = diverged with { Limits = diverged.Limits with { BestValLoss = 2.0, MaxRegression = 0.05 } };
+        Assert.Equal("halve_learning_rate", Decide(strict).Tool);
+        Assert.Equal(("rollback_checkpoint", "ckpt-000300-b0"), Target(strict with { Limits = strict.Limits with { BestValLoss = 2.25 } }));
+        // A non-finite loss is trouble: any finite checkpoint beats the present.
+        TrainingSummary broken = strict with { Signals = strict.Signals with { NonFiniteSteps = 2 } };
+        Assert.Equal(("rollback_checkpoint", "ckpt-000300-b0"), Target(broken));
     }
 
     [Fact]

@@ -14,8 +14,9 @@ namespace AgentTrainer.Tests;
 /// everything it reports collected for assertions.</summary>
 public sealed class TrainerHarness : IDisposable, IRunObserver
 {
-    public TrainerHarness(Action<TrainingOptions>? configure = null, AgentOptions? agent = null)
+    public TrainerHarness(Action<TrainingOptions>? configure = null, AgentOptions? agent = null, TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
         Folder = TestFolders.Create("run");
         Options = new TrainingOptions
         {
@@ -30,9 +31,9 @@ public sealed class TrainerHarness : IDisposable, IRunObserver
             Out = Folder,
         };
         configure?.Invoke(Options);
-        Commands = new CommandQueue(TimeProvider.System);
-        Agent = agent is null ? null : AgentRun.Create(agent, Folder, Commands, TimeProvider.System);
-        Run = new TrainingRun(Options, Commands, TimeProvider.System, [this, .. Agent?.Observers ?? []]);
+        Commands = new CommandQueue(time);
+        Agent = agent is null ? null : AgentRun.Create(agent, Folder, Commands, time);
+        Run = new TrainingRun(Options, Commands, time, [this, .. Agent?.Observers ?? []]);
         Agent?.Attach(Run);
     }
 

@@ -1,4 +1,5 @@
 using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Policies;
 using AgentTrainer.Core.Summaries;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
@@ -96,14 +97,19 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         bool scheduleHoldsLr = summary.LearningRate >= 0.99 * summary.BaseLearningRate;
         bool plateau = s.LongTrend > -0.04 && s.ShortTrend > -0.05;
         // Lowering the lr no longer helps: the damage was done early. Start over from the earliest
-        // checkpoint; the lr decisions made since are kept across the rollback. Not when the lr was
-        // raised in this run: then it was too low, not too high, from the start.
+        // checkpoint (once: the policy counts it); the lr decisions made since are kept across the
+        // rollback. Not when the lr was raised in this run: then it was too low, not too high, from the start.
         bool raised = summary.RecentInterventions.Any(i => i.Action == "double_learning_rate");
-        if (plateau && !raised && IneffectiveHalvings(summary) && EarliestCheckpoint(summary) is { } start && summary.Limits.RollbacksLeft > 0)
+        bool halvingsStoppedHelping = IneffectiveHalvings(summary);
+        if (plateau && !raised && halvingsStoppedHelping && StartCheckpoint(summary) is { } start)
         {
             return Call("rollback_checkpoint", $"the last two halvings changed the loss by less than 3% and it is still flat ({P(s.LongTrend)} per 100 steps): the lr was too high from the start; starting over from {start.Id} at the lowered lr.", ("checkpoint_id", start.Id));
         }
-        if (plateau && s.Volatility >= SmoothVolatility && scheduleHoldsLr && lrHasRoom && summary.Step >= 150)
+        // A plateau under the lr the run started with is the paper's case: the lr is too high to settle.
+        // Once the lr has been lowered (two halvings, or a start over at the lowered lr), a flattening
+        // loss is a run converging: anneal once more at most, and when halvings stop helping, stop halving.
+        if (plateau && s.Volatility >= SmoothVolatility && scheduleHoldsLr && lrHasRoom && summary.Step >= 150
+            && !halvingsStoppedHelping && HalvingsLeft(summary) > 0)
         {
             return Call("halve_learning_rate", $"the loss has nearly stopped improving ({P(s.LongTrend)} per 100 steps over the last 200) and is noisy (volatility {P(s.Volatility)}) at lr {F(summary.LearningRate)}.");
         }
@@ -121,12 +127,40 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     private static double SlopeNoise(double volatility, int steps) =>
         volatility * 100 / Math.Sqrt(steps * ((steps * steps) - 1) / 12.0);
 
-    /// <summary>The best checkpoint not rolled back to already: a replay from it would meet the same trouble.</summary>
+    /// <summary>The best checkpoint not rolled back to already (a replay from it would meet the same
+    /// trouble) among those the policy allows: near enough the run's best, and within the budget.</summary>
     private static CheckpointSummary? BestCheckpoint(TrainingSummary summary) =>
         summary.Checkpoints
             .Where(c => !summary.RecentInterventions.Any(i => i.Action == $"rollback_checkpoint({c.Id})"))
-            .Where(c => c.ValLoss is { } v && double.IsFinite(v) && summary.Step - c.Step <= summary.Limits.MaxRollbackDepth && c.Step < summary.Step)
+            .Where(c => c.ValLoss is { } v && double.IsFinite(v) && Reachable(summary, c) && !PolicyGate.IsStartOver(c))
+            .Where(c => c.ValLoss <= AllowedValLoss(summary))
             .MinBy(c => c.ValLoss);
+
+    /// <summary>The worst validation loss a rollback may go back to: near the run's best, or anything
+    /// better than now when the run is in trouble (a non-finite loss lately).</summary>
+    private static double AllowedValLoss(TrainingSummary summary) =>
+        summary.Signals.NonFiniteSteps > 0 || summary.Limits.BestValLoss is not { } best
+            ? double.PositiveInfinity
+            : best * (1 + summary.Limits.MaxRegression);
+
+    /// <summary>Within the policy's depth, behind the present, and within the budget: redoing its steps
+    /// must leave enough to get past where the run is now.</summary>
+    private static bool Reachable(TrainingSummary summary, CheckpointSummary checkpoint)
+    {
+        long redo = summary.Step - checkpoint.Step;
+        return redo > 0 && redo <= summary.Limits.MaxRollbackDepth && summary.Limits.RollbacksLeft > 0
+            && redo + Math.Max(1, redo / 10) <= summary.Limits.BudgetStepsLeft;
+    }
+
+    /// <summary>Plateau halvings still worth making: two under the lr the run started with; after a start
+    /// over (at the lr those halvings reached) one more, to anneal.</summary>
+    private static int HalvingsLeft(TrainingSummary summary)
+    {
+        string[] actions = [.. summary.RecentInterventions.Select(i => i.Action)];
+        int startOver = Array.FindLastIndex(actions, a => summary.Checkpoints.Any(c => PolicyGate.IsStartOver(c) && a == $"rollback_checkpoint({c.Id})"));
+        int halvings = actions.Skip(startOver + 1).Count(a => a == "halve_learning_rate");
+        return (startOver >= 0 ? 1 : 2) - halvings;
+    }
 
     private static double? MedianStraightness(TrainingSummary summary)
     {
@@ -141,8 +175,11 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         return halvings.Length == 2 && !rolledBackSince && halvings.All(h => h.LossAfter > 0.97 * h.LossBefore);
     }
 
-    private static CheckpointSummary? EarliestCheckpoint(TrainingSummary summary) =>
-        summary.Checkpoints.Where(c => summary.Step - c.Step <= summary.Limits.MaxRollbackDepth && c.Step < summary.Step).MinBy(c => c.Step);
+    /// <summary>The run's start, when the policy still allows starting over and the budget can pay for it.</summary>
+    private static CheckpointSummary? StartCheckpoint(TrainingSummary summary) =>
+        summary.Limits.StartOversLeft > 0
+            ? summary.Checkpoints.FirstOrDefault(c => PolicyGate.IsStartOver(c) && Reachable(summary, c))
+            : null;
 
     private static (string Layer, string Reason)? BrokenLayer(TrainingSummary summary)
     {

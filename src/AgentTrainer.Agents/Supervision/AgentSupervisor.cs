@@ -7,6 +7,7 @@ using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Policies;
 using AgentTrainer.Core.Records;
 using AgentTrainer.Core.Summaries;
+using AgentTrainer.Training.Checkpoints;
 using AgentTrainer.Training.Trainer;
 
 namespace AgentTrainer.Agents.Supervision;
@@ -47,6 +48,8 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     private long _trained;
     private long? _lastAppliedTrained;
     private long _lastTriggerTrained = long.MinValue;
+    private long _lastNonFiniteTrained = -1;
+    private double _bestValLoss = double.PositiveInfinity;
 
     public AgentSupervisor(AgentOptions options, TrainingAgent? agent, PolicyGate gate, CommandQueue commands, ReviewQueue reviews, TimeProvider time,
         JsonLinesWriter? transcript = null)
@@ -104,6 +107,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         MeasureEffects(trained);
         if (metrics.NonFinite)
         {
+            Interlocked.Exchange(ref _lastNonFiniteTrained, trained);
             Guard(metrics);
             StartDecision("non_finite_loss", trained);
             return;
@@ -117,7 +121,17 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         }
     }
 
-    public void OnEvaluation(EvaluationMetrics metrics) => _history.Add(metrics);
+    public void OnEvaluation(EvaluationMetrics metrics)
+    {
+        _history.Add(metrics);
+        if (double.IsFinite(metrics.ValLoss))
+        {
+            lock (_effectsGate)
+            {
+                _bestValLoss = Math.Min(_bestValLoss, metrics.ValLoss); // on any branch: the run's best
+            }
+        }
+    }
 
     public void OnEvent(RunEvent runEvent)
     {
@@ -134,7 +148,9 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
             return;
         }
         long trained = Interlocked.Read(ref _trained);
-        _gate.RecordApplied(proposal, trained);
+        bool startOver = proposal.Action == InterventionAction.RollbackCheckpoint
+            && _trainer!.Checkpoints.Find(proposal.CheckpointId ?? "") is { } target && PolicyGate.IsStartOver(Summary(target));
+        _gate.RecordApplied(proposal, trained, startOver);
         _lastAppliedTrained = trained;
         lock (_effectsGate)
         {
@@ -434,8 +450,10 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
             _approvedBeforeRestart[item.ProposalId] = true;
         }
         HashSet<string> succeeded = [.. earlierEvents.OfType<CommandEvent>().Where(c => c.Status == CommandStatus.Succeeded).Select(c => c.Id)];
-        _gate.RecordEarlierRollbacks(earlierEvents.OfType<ProposalEvent>().Count(p => p.Action == InterventionAction.RollbackCheckpoint
-            && p.Verdict == Verdict.Apply && p.CommandId is { } id && succeeded.Contains(id)));
+        _gate.RecordEarlierRollbacks(
+            earlierEvents.OfType<ProposalEvent>().Count(p => p.Action == InterventionAction.RollbackCheckpoint
+                && p.Verdict == Verdict.Apply && p.CommandId is { } id && succeeded.Contains(id)),
+            earlierEvents.OfType<BranchCreatedEvent>().Count(b => b.ForkStep == 0));
     }
 
     private void MeasureEffects(long trained)
@@ -471,19 +489,37 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
             interventions = [.. _outcomes, .. _pendingEffects.Select(e => new InterventionOutcome(e.Step, e.Proposal.Describe(), SourceName(e.Proposal.Source), e.LossBefore, null))];
         }
         GateState gateState = GateStateNow();
+        RunBudget budget = _trainer.Budget;
         var context = new SummaryContext(state.Step, state.TotalSteps, state.Branch, state.LearningRate, state.BaseLearningRate, trigger,
-            _lastAppliedTrained is { } last ? Interlocked.Read(ref _trained) - last : null, interventions, gateState.Checkpoints, _gate.Limits(gateState));
+            _lastAppliedTrained is { } last ? Interlocked.Read(ref _trained) - last : null, interventions, gateState.Checkpoints, _gate.Limits(gateState),
+            new BudgetSummary(state.TrainedSteps, budget.MaxTrainedSteps, state.BudgetStepsLeft, budget.Deadline));
         return SummaryBuilder.Build(steps, evaluations, context);
     }
 
     private GateState GateStateNow()
     {
         TrainerState state = _trainer!.State;
-        return new GateState(state.Step, state.Branch, Interlocked.Read(ref _trained), state.BaseLearningRate, state.LearningRate, CheckpointsNow(), _trainer.LayerNames);
+        IReadOnlyList<CheckpointSummary> checkpoints = CheckpointsNow();
+        (_, IReadOnlyList<EvaluationMetrics> evaluations) = _history.Snapshot();
+        double best;
+        lock (_effectsGate)
+        {
+            best = _bestValLoss; // this session's evaluations, and the checkpoints of earlier ones
+        }
+        best = checkpoints.Select(c => c.ValLoss ?? double.PositiveInfinity).Where(double.IsFinite).Append(best).Min();
+        long trained = Interlocked.Read(ref _trained);
+        return new GateState(state.Step, state.Branch, trained, state.BaseLearningRate, state.LearningRate, checkpoints, _trainer.LayerNames,
+            double.IsFinite(best) ? best : null, evaluations.Count > 0 ? evaluations[^1].ValLoss : null,
+            Interlocked.Read(ref _lastNonFiniteTrained) is >= 0 and var nonFinite && trained - nonFinite <= RecentNonFiniteSteps,
+            state.BudgetStepsLeft);
     }
 
-    private IReadOnlyList<CheckpointSummary> CheckpointsNow() =>
-        [.. _trainer!.Checkpoints.List().Select(c => new CheckpointSummary(c.Id, c.Step, c.Branch, c.ValLoss))];
+    /// <summary>A non-finite loss within this many steps puts the run in trouble (the gate lets it roll back further).</summary>
+    private const long RecentNonFiniteSteps = 100;
+
+    private IReadOnlyList<CheckpointSummary> CheckpointsNow() => [.. _trainer!.Checkpoints.List().Select(Summary)];
+
+    private static CheckpointSummary Summary(CheckpointInfo c) => new(c.Id, c.Step, c.Branch, c.ValLoss, c.LastValLoss ?? c.ValLoss);
 
     private void ReportProposal(Proposal proposal, GateDecision decision, string? commandId)
     {

@@ -39,6 +39,7 @@ public static class RunApi
             status, handle.Run.TaskName, state.Step, state.TotalSteps, state.Branch, state.LearningRate, state.BaseLearningRate, state.Paused,
             state.LastLoss, Path.GetFullPath(handle.Run.OutputFolder), handle.Run.Session, handle.Run.ResumedFromCheckpoint,
             handle.Agent?.Provider ?? "none", handle.Agent?.Policy.Name, [.. handle.Run.Trainer.LayerNames],
+            new BudgetView(state.TrainedSteps, handle.Run.Trainer.Budget.MaxTrainedSteps, state.BudgetStepsLeft, handle.Run.Trainer.Budget.Deadline),
             new StreamView(stream.Clients, stream.DroppedClients, stream.SampledOutMessages)));
     }
 
@@ -93,7 +94,11 @@ public static class RunApi
 public sealed record RunStateView(
     string Status, string Task, long Step, long TotalSteps, int Branch, double LearningRate, double BaseLearningRate, bool Paused,
     double? LastLoss, string RunFolder, int Session, string? ResumedFromCheckpoint, string Agent, string? Policy, IReadOnlyList<string> Layers,
-    StreamView Stream);
+    BudgetView Budget, StreamView Stream);
+
+/// <summary>The run's budget as spent: steps trained in all (rolled-back ones count), the most allowed, the
+/// steps left (fewer when the deadline, at the measured pace, holds fewer) and the deadline, if any.</summary>
+public sealed record BudgetView(long TrainedSteps, long MaxTrainedSteps, long StepsLeft, DateTimeOffset? Deadline);
 
 public sealed record StreamView(int Clients, long DroppedClients, long SampledOutMessages);
 

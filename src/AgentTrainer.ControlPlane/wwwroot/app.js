@@ -212,11 +212,18 @@ async function refreshState() {
     $("state-step").textContent = `${run.step} / ${run.total_steps}`;
     $("state-branch").textContent = run.branch;
     $("state-lr").textContent = run.learning_rate.toExponential(3);
+    $("state-budget").textContent = describeBudget(run.budget);
     $("state-agent").textContent = run.policy ? `${run.agent} · ${run.policy}` : run.agent;
     fillSelect($("cmd-layer"), run.layers);
   } catch (error) {
     $("state-status").textContent = error.status === 503 ? "starting" : "unreachable";
   }
+}
+
+// Steps trained in all (rolled-back ones count) against the most allowed, and the deadline if any.
+function describeBudget(budget) {
+  const deadline = budget.deadline ? `, done by ${new Date(budget.deadline).toLocaleString()}` : "";
+  return `${budget.trained_steps} / ${budget.max_trained_steps} trained, ${budget.steps_left} left${deadline}`;
 }
 
 async function loadCheckpoints() {
@@ -362,6 +369,8 @@ function describe(event) {
     case "proposal": return `${event.proposal_id} ${event.action} → ${event.verdict} [${event.rule}]: ${event.reason}`;
     case "review": return `${event.proposal_id} ${event.status}${event.reviewer ? " by " + event.reviewer : ""}${event.outcome ? ": " + event.outcome : ""}`;
     case "agent_decision": return `${event.decision_id} (${event.trigger}) ${event.provider}`;
+    case "best_model_restored":
+      return `best model handed back: ${event.checkpoint_id}, val loss ${event.val_loss.toFixed(4)} (last state ${event.last_val_loss.toFixed(4)})`;
     default: return JSON.stringify(event).slice(0, 160);
   }
 }

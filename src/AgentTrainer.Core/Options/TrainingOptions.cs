@@ -14,6 +14,18 @@ public sealed class TrainingOptions
 
     public int Steps { get; set; } = 600;
 
+    /// <summary>The most optimizer steps the run may take in all, across branches: rolled-back steps count.
+    /// 0: twice <see cref="Steps"/>. The run ends ("out_of_budget") when it is spent.</summary>
+    public long MaxTrainedSteps { get; set; }
+
+    /// <summary>When the run must be done: an ISO 8601 date and time, or a local time of day ("07:00": the
+    /// first after the run first started). Empty: no deadline. See <see cref="RunBudget"/>.</summary>
+    public string Deadline { get; set; } = "";
+
+    /// <summary>Hand back the best model: at the end, restore the checkpoint with the best validation loss
+    /// when it beats the last state on the whole held-out set. Null: when an agent supervises the run.</summary>
+    public bool? LoadBestAtEnd { get; set; }
+
     /// <summary>Examples (or sequences) per step; 0 picks the task's default.</summary>
     public int BatchSize { get; set; }
 

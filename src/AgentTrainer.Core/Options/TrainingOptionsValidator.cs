@@ -45,6 +45,16 @@ public sealed class TrainingOptionsValidator : IValidateOptions<TrainingOptions>
         OneOf("--device", "Device", options.Device, DeviceNames.All);
         OneOf("--resume / --new", "ExistingRun", options.ExistingRun, ExistingRunModes.All);
         AtLeast("--steps", "Steps", options.Steps, 1);
+        if (options.MaxTrainedSteps != 0 && options.MaxTrainedSteps < options.Steps)
+        {
+            errors.Add($"--max-trained-steps ({Key("MaxTrainedSteps")}) must be 0 (twice --steps) or at least --steps ({options.Steps}), "
+                + $"so the run can reach its last step; got {options.MaxTrainedSteps}.");
+        }
+        if (!RunBudget.TryParseDeadline(options.Deadline, DateTimeOffset.UtcNow, out _))
+        {
+            errors.Add($"--deadline ({Key("Deadline")}): '{options.Deadline}' is neither a time of day (07:00) nor an ISO 8601 date and time "
+                + "(2026-11-27T07:00:00+01:00).");
+        }
         Within("--batch-size", "BatchSize", options.BatchSize, 0, NumericLimits.MaxBatchSize);
         Number("--lr", "LearningRate", options.LearningRate, Bound.Exclusive(0), Bound.Inclusive(NumericLimits.MaxLearningRate));
         Number("--weight-decay", "WeightDecay", options.WeightDecay, Bound.Inclusive(0), Bound.Inclusive(NumericLimits.MaxWeightDecay));

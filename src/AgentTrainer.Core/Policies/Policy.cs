@@ -16,6 +16,14 @@ public sealed record Policy
     public long CooldownSteps { get; init; }
     public int MaxRollbacks { get; init; } = 5;
     public long MaxRollbackDepthSteps { get; init; } = long.MaxValue;
+
+    /// <summary>A rollback may not go to a checkpoint whose validation loss is worse than the run's best by
+    /// more than this fraction, unless the run is in trouble (a non-finite loss, or now worse than that
+    /// checkpoint). Binds every agent: no model can hand back a worse model than it threw away.</summary>
+    public double MaxRegression { get; init; } = 0.05;
+
+    /// <summary>Rollbacks to the run's start (step 0) allowed per run: starting over throws the model away.</summary>
+    public int MaxStartOvers { get; init; } = 1;
     public IReadOnlyList<string> ResettableLayers { get; init; } = ["*"];
     public IReadOnlyList<InterventionAction> ApprovalRequiredFor { get; init; } = [];
     public TimeSpan ApprovalTimeout { get; init; } = TimeSpan.FromHours(1);

@@ -6,6 +6,10 @@ namespace AgentTrainer.Core.Policies;
 
 /// <summary>The run as the gate sees it when deciding. <see cref="TrainedSteps"/> counts every step
 /// taken on any branch, so cooldowns and windows run forward even across rollbacks.</summary>
+/// <param name="BestValLoss">the best validation loss the run has reached, on any branch</param>
+/// <param name="CurrentValLoss">the latest validation loss of the current branch</param>
+/// <param name="RecentNonFinite">a non-finite loss in the last 100 steps</param>
+/// <param name="BudgetStepsLeft">steps the run's budget (trained steps, deadline) still allows</param>
 public sealed record GateState(
     long Step,
     int Branch,
@@ -13,7 +17,11 @@ public sealed record GateState(
     double BaseLearningRate,
     double LearningRate,
     IReadOnlyList<CheckpointSummary> Checkpoints,
-    IReadOnlyList<string> Layers);
+    IReadOnlyList<string> Layers,
+    double? BestValLoss = null,
+    double? CurrentValLoss = null,
+    bool RecentNonFinite = false,
+    long BudgetStepsLeft = long.MaxValue);
 
 /// <summary>Whether a person approved the proposal being judged, and when.</summary>
 public enum Approval
@@ -32,6 +40,7 @@ public sealed class PolicyGate(Policy policy)
     private readonly Lock _gate = new();
     private readonly List<(long TrainedStep, double Factor)> _lrChanges = [];
     private int _rollbacks;
+    private int _startOvers;
     private long? _lastIntervention;
 
     public Policy Policy => policy;
@@ -48,17 +57,22 @@ public sealed class PolicyGate(Policy policy)
         }
     }
 
-    /// <summary>Rollbacks applied in earlier sessions of the run count against rollback.max_per_run.</summary>
-    public void RecordEarlierRollbacks(int count)
+    /// <summary>Rollbacks (and of those, starts over) applied in earlier sessions of the run count against
+    /// rollback.max_per_run and rollback.max_start_overs.</summary>
+    public void RecordEarlierRollbacks(int rollbacks, int startOvers)
     {
         lock (_gate)
         {
-            _rollbacks += count;
+            _rollbacks += rollbacks;
+            _startOvers += startOvers;
         }
     }
 
-    /// <summary>Records an applied proposal, for the limits that count (window, cooldown, rollbacks).</summary>
-    public void RecordApplied(Proposal proposal, long trainedSteps)
+    /// <summary>A rollback to the run's first checkpoint: the model is thrown away and training starts over.</summary>
+    public static bool IsStartOver(CheckpointSummary checkpoint) => checkpoint.Step == 0;
+
+    /// <summary>Records an applied proposal, for the limits that count (window, cooldown, rollbacks, starts over).</summary>
+    public void RecordApplied(Proposal proposal, long trainedSteps, bool startOver = false)
     {
         lock (_gate)
         {
@@ -71,7 +85,10 @@ public sealed class PolicyGate(Policy policy)
             {
                 case InterventionAction.DoubleLearningRate: _lrChanges.Add((trainedSteps, 2)); break;
                 case InterventionAction.HalveLearningRate: _lrChanges.Add((trainedSteps, 0.5)); break;
-                case InterventionAction.RollbackCheckpoint: _rollbacks++; break;
+                case InterventionAction.RollbackCheckpoint:
+                    _rollbacks++;
+                    _startOvers += startOver ? 1 : 0;
+                    break;
             }
         }
     }
@@ -88,6 +105,10 @@ public sealed class PolicyGate(Policy policy)
                 CooldownRemaining = CooldownRemaining(state),
                 RollbacksLeft = Math.Max(0, policy.MaxRollbacks - _rollbacks),
                 MaxRollbackDepth = policy.MaxRollbackDepthSteps,
+                StartOversLeft = Math.Max(0, policy.MaxStartOvers - _startOvers),
+                BestValLoss = state.BestValLoss,
+                MaxRegression = policy.MaxRegression,
+                BudgetStepsLeft = state.BudgetStepsLeft,
                 ResettableLayers = [.. state.Layers.Where(Resettable)],
                 NeedApproval = [.. policy.ApprovalRequiredFor.Select(InterventionActions.Name)],
             };
@@ -180,11 +201,53 @@ public sealed class PolicyGate(Policy policy)
                 $"no checkpoint '{proposal.CheckpointId}'{lost}; available: {string.Join(", ", state.Checkpoints.Select(c => c.Id))}.");
         }
         long from = beforeRestart ? proposal.BasedOnStep : state.Step;
-        if (from - checkpoint.Step > policy.MaxRollbackDepthSteps)
+        long redo = from - checkpoint.Step;
+        if (redo > policy.MaxRollbackDepthSteps)
         {
-            return Refuse("rollback.max_depth_steps", $"{checkpoint.Id} is {from - checkpoint.Step} steps back; at most {policy.MaxRollbackDepthSteps}.");
+            return Refuse("rollback.max_depth_steps", $"{checkpoint.Id} is {redo} steps back; at most {policy.MaxRollbackDepthSteps}.");
         }
-        return null;
+        bool startOver = IsStartOver(checkpoint);
+        if (startOver && _startOvers >= policy.MaxStartOvers)
+        {
+            return Refuse("rollback.max_start_overs",
+                $"{checkpoint.Id} is the run's start: it has started over {_startOvers} time(s); the policy allows {policy.MaxStartOvers}.");
+        }
+        // Redoing the steps must leave budget to get past where the run is now: a tenth more at least.
+        if (redo > 0 && state.BudgetStepsLeft < redo + Math.Max(1, redo / 10))
+        {
+            return Refuse("budget.rollback", string.Create(CultureInfo.InvariantCulture,
+                $"rolling back to {checkpoint.Id} means training {redo} steps again; the budget has {state.BudgetStepsLeft} left, ")
+                + "too few to get past where the run is now.");
+        }
+        return startOver ? null : CheckRegression(checkpoint, state);
+    }
+
+    /// <summary>No rollback hands back a model worse than the run's best by more than the tolerance, unless
+    /// the run is in trouble: a non-finite loss lately, or the present already worse than that checkpoint.</summary>
+    private GateDecision? CheckRegression(CheckpointSummary checkpoint, GateState state)
+    {
+        if (state.BestValLoss is not { } best || !double.IsFinite(best))
+        {
+            return null;
+        }
+        double? target = checkpoint.LastValLoss;
+        bool trouble = state.RecentNonFinite || (state.CurrentValLoss is { } now && target is { } t && (!double.IsFinite(now) || now > t));
+        if (trouble)
+        {
+            return null;
+        }
+        if (target is not { } loss || !double.IsFinite(loss))
+        {
+            return Refuse("rollback.max_regression", string.Create(CultureInfo.InvariantCulture,
+                $"{checkpoint.Id}'s validation loss is unknown, so it cannot be shown no worse than the run's best {best:G4}."));
+        }
+        double limit = best * (1 + policy.MaxRegression);
+        return loss <= limit
+            ? null
+            : Refuse("rollback.max_regression",
+                string.Create(CultureInfo.InvariantCulture, $"{checkpoint.Id}'s validation loss {loss:G4} is {(loss / best) - 1:P1} worse ")
+                + string.Create(CultureInfo.InvariantCulture, $"than the run's best {best:G4} (at most {policy.MaxRegression:P0}), and the run ")
+                + string.Create(CultureInfo.InvariantCulture, $"is not in trouble (no non-finite loss; now {state.CurrentValLoss:G4})."));
     }
 
     private GateDecision? CheckReset(Proposal proposal, GateState state)

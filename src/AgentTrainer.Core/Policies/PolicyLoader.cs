@@ -57,7 +57,7 @@ public static class PolicyLoader
             var sections = Keys(root, "", ["name", "description", "learning_rate", "cooldown_steps", "rollback", "reset_layer", "approval", "staleness_steps", "guards"]);
             var defaults = new Policy { Name = "", Source = source };
             YamlMappingNode? lr = Section(sections, "learning_rate", ["min", "max", "max_change_factor", "window_steps"]);
-            YamlMappingNode? rollback = Section(sections, "rollback", ["max_per_run", "max_depth_steps"]);
+            YamlMappingNode? rollback = Section(sections, "rollback", ["max_per_run", "max_depth_steps", "max_regression", "max_start_overs"]);
             YamlMappingNode? reset = Section(sections, "reset_layer", ["allowed"]);
             YamlMappingNode? approval = Section(sections, "approval", ["required_for", "timeout_minutes"]);
             YamlMappingNode? guards = Section(sections, "guards", ["non_finite_loss", "loss_spike_factor", "grad_norm_explosion_factor"]);
@@ -79,6 +79,8 @@ public static class PolicyLoader
                 CooldownSteps = Whole(sections, "cooldown_steps", "cooldown_steps", defaults.CooldownSteps, minimum: 0),
                 MaxRollbacks = (int)Whole(rollback, "max_per_run", "rollback.max_per_run", defaults.MaxRollbacks, minimum: 0),
                 MaxRollbackDepthSteps = Whole(rollback, "max_depth_steps", "rollback.max_depth_steps", defaults.MaxRollbackDepthSteps, minimum: 1),
+                MaxRegression = Number(rollback, "max_regression", "rollback.max_regression", defaults.MaxRegression, positive: false),
+                MaxStartOvers = (int)Whole(rollback, "max_start_overs", "rollback.max_start_overs", defaults.MaxStartOvers, minimum: 0),
                 ResettableLayers = List(reset, "allowed", "reset_layer.allowed") ?? defaults.ResettableLayers,
                 ApprovalRequiredFor = Actions(approval),
                 ApprovalTimeout = TimeSpan.FromMinutes(Number(approval, "timeout_minutes", "approval.timeout_minutes", defaults.ApprovalTimeout.TotalMinutes, positive: true)),
@@ -90,6 +92,10 @@ public static class PolicyLoader
             if (policy.MinLearningRate >= policy.MaxLearningRate && lr is not null)
             {
                 Errors.Add($"{source}:{lr.Start.Line}: learning_rate: min ({policy.MinLearningRate}) must be below max ({policy.MaxLearningRate}).");
+            }
+            if (policy.MaxRegression < 0 && rollback is not null)
+            {
+                Errors.Add($"{source}:{rollback.Start.Line}: rollback.max_regression: must be a fraction >= 0; got {policy.MaxRegression}.");
             }
             if (policy.MaxChangeFactor < 1 && lr is not null)
             {

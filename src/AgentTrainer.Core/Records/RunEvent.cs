@@ -15,6 +15,7 @@ namespace AgentTrainer.Core.Records;
 [JsonDerivedType(typeof(FaultInjectedEvent), "fault_injected")]
 [JsonDerivedType(typeof(NonFiniteLossEvent), "non_finite_loss")]
 [JsonDerivedType(typeof(RunFinishedEvent), "run_finished")]
+[JsonDerivedType(typeof(BestModelRestoredEvent), "best_model_restored")]
 [JsonDerivedType(typeof(AgentDecisionEvent), "agent_decision")]
 [JsonDerivedType(typeof(ProposalEvent), "proposal")]
 [JsonDerivedType(typeof(ReviewEvent), "review")]
@@ -82,6 +83,17 @@ public sealed record FaultInjectedEvent : RunEvent
 public sealed record NonFiniteLossEvent : RunEvent
 {
     public required int Consecutive { get; init; }
+}
+
+/// <summary>At the end, the best checkpoint's weights replaced the last state's: they were better on the
+/// whole held-out set (figures here) than the last state (<see cref="LastValLoss"/>).</summary>
+public sealed record BestModelRestoredEvent : RunEvent
+{
+    public required string CheckpointId { get; init; }
+    public required double ValLoss { get; init; }
+    public double? Accuracy { get; init; }
+    public double? BitsPerChar { get; init; }
+    public required double LastValLoss { get; init; }
 }
 
 public sealed record RunFinishedEvent : RunEvent

@@ -16,6 +16,7 @@ public sealed class RunStatistics : IRunObserver
     private EvaluationMetrics? _lastEvaluation;
     private double? _bestAccuracy;
     private int _nonFiniteSteps;
+    private BestModelRestoredEvent? _handedBack;
 
     public void OnStep(StepMetrics metrics)
     {
@@ -49,12 +50,17 @@ public sealed class RunStatistics : IRunObserver
 
     public void OnEvent(RunEvent runEvent)
     {
-        // A command counts once, when it is accepted into the queue.
-        if (runEvent is CommandEvent { Status: CommandStatus.Pending } command)
+        lock (_gate)
         {
-            lock (_gate)
+            switch (runEvent)
             {
-                _commandsByKind[command.Kind] = _commandsByKind.GetValueOrDefault(command.Kind) + 1;
+                // A command counts once, when it is accepted into the queue.
+                case CommandEvent { Status: CommandStatus.Pending } command:
+                    _commandsByKind[command.Kind] = _commandsByKind.GetValueOrDefault(command.Kind) + 1;
+                    break;
+                case BestModelRestoredEvent restored:
+                    _handedBack = restored;
+                    break;
             }
         }
     }
@@ -71,10 +77,12 @@ public sealed class RunStatistics : IRunObserver
                 InitialValLoss = _initialValLoss,
                 BestValLoss = _bestValLoss,
                 BestValStep = _bestValStep,
-                FinalValLoss = _lastEvaluation?.ValLoss,
-                FinalAccuracy = _lastEvaluation?.Accuracy,
+                // The model handed back: the best restored at the end, or the last state.
+                FinalValLoss = _handedBack?.ValLoss ?? _lastEvaluation?.ValLoss,
+                FinalAccuracy = _handedBack is { } best ? best.Accuracy : _lastEvaluation?.Accuracy,
                 BestAccuracy = _bestAccuracy,
-                FinalBitsPerChar = _lastEvaluation?.BitsPerChar,
+                FinalBitsPerChar = _handedBack is { } restored ? restored.BitsPerChar : _lastEvaluation?.BitsPerChar,
+                LastValLoss = _lastEvaluation?.ValLoss,
                 NonFiniteSteps = _nonFiniteSteps,
                 CommandsByKind = new SortedDictionary<string, int>(_commandsByKind, StringComparer.Ordinal),
                 WallSeconds = Math.Round(wallSeconds, 3),

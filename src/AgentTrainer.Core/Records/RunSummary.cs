@@ -59,7 +59,22 @@ public sealed record FinalFigures
     public double? InitialValLoss { get; init; }
     public double? BestValLoss { get; init; }
     public long? BestValStep { get; init; }
+    /// <summary>The validation loss (whole held-out set) of the model the run hands back: see <see cref="ModelCheckpoint"/>.</summary>
     public double? FinalValLoss { get; init; }
+
+    /// <summary>The last state's validation loss (whole held-out set): the same as <see cref="FinalValLoss"/>
+    /// unless the best checkpoint was handed back instead.</summary>
+    public double? LastValLoss { get; init; }
+
+    /// <summary>The checkpoint holding the weights the run hands back: the last state, or the best.</summary>
+    public string? ModelCheckpoint { get; init; }
+
+    /// <summary>The checkpoint with the best validation loss; always on disk.</summary>
+    public string? BestCheckpoint { get; init; }
+
+    /// <summary><see cref="BestCheckpoint"/>'s validation loss on the whole held-out set, measured at the end as
+    /// <see cref="FinalValLoss"/> is (<see cref="BestValLoss"/> comes from the periodic, partial evaluations).</summary>
+    public double? BestCheckpointValLoss { get; init; }
     public double? FinalAccuracy { get; init; }
     public double? BestAccuracy { get; init; }
     public double? FinalBitsPerChar { get; init; }
@@ -76,6 +91,9 @@ public static class RunOutcomes
     public const string Stopped = "stopped";
     public const string Interrupted = "interrupted";
     public const string Diverged = "diverged";
+
+    /// <summary>The budget (trained steps or the deadline) ran out before Steps was reached.</summary>
+    public const string OutOfBudget = "out_of_budget";
 
     /// <summary>Ended by an error (see run.json's "error"); the last disk checkpoint can be resumed.</summary>
     public const string Failed = "failed";

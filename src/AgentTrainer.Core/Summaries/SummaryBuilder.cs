@@ -31,6 +31,7 @@ public static class SummaryBuilder
             Layers = evaluations.Count > 0 ? evaluations[^1].Layers : [],
             Checkpoints = context.Checkpoints,
             Limits = context.Limits,
+            Budget = context.Budget,
         };
     }
 
@@ -176,4 +177,5 @@ public sealed record SummaryContext(
     long? StepsSinceIntervention,
     IReadOnlyList<InterventionOutcome> Interventions,
     IReadOnlyList<CheckpointSummary> Checkpoints,
-    PolicyLimits Limits);
+    PolicyLimits Limits,
+    BudgetSummary? Budget = null);

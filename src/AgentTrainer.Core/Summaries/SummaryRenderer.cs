@@ -18,7 +18,7 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
 
     public static readonly string[] Placeholders =
         ["step", "total_steps", "branch", "trigger", "lr", "base_lr", "train_loss", "val_loss", "lr_history", "grad_norm", "signals",
-         "interventions", "layers", "checkpoints", "limits"];
+         "interventions", "layers", "checkpoints", "limits", "budget"];
 
     public string Render(TrainingSummary summary)
     {
@@ -39,6 +39,7 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
             ["layers"] = Layers(summary),
             ["checkpoints"] = Checkpoints(summary.Checkpoints),
             ["limits"] = Limits(summary.Limits),
+            ["budget"] = Budget(summary.Budget),
         };
         var text = new StringBuilder(template);
         foreach ((string name, string value) in values)
@@ -50,6 +51,18 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
     }
 
     public static string Number(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
+
+    private static string Budget(BudgetSummary? budget) =>
+        budget is null
+            ? "(none)"
+            : string.Join('\n', new[]
+            {
+                $"- trained {budget.TrainedSteps} steps of {budget.MaxTrainedSteps} (all branches: rolled-back steps count); {budget.StepsLeft} left",
+                budget.Deadline is { } deadline
+                    ? $"- done by {deadline.ToUniversalTime().ToString("u", CultureInfo.InvariantCulture)}; the steps left count it at the current pace"
+                    : "- no deadline",
+                "- a rollback must leave budget to get past where the run is now",
+            });
 
     private static string Series(IReadOnlyList<SeriesPoint> points) =>
         points.Count == 0 ? "(none)" : string.Join(" ", points.Select(p => $"{p.Step}:{Number(p.Value)}"));
@@ -88,13 +101,25 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
         checkpoints.Count == 0
             ? "(none)"
             : string.Join('\n', checkpoints.TakeLast(MaxCheckpoints).Select(c =>
-                $"- {c.Id}: step {c.Step}, branch {c.Branch}, val loss {(c.ValLoss is { } v ? Number(v) : "n/a")}"));
+                $"- {c.Id}: step {c.Step}, branch {c.Branch}, val loss {CheckpointLoss(c)}"));
+
+    /// <summary>The loss the gate judges a rollback by: measured at the checkpoint's step, or its branch's
+    /// latest before it.</summary>
+    private static string CheckpointLoss(CheckpointSummary c) => (c.ValLoss, c.LastValLoss) switch
+    {
+        ({ } measured, _) => Number(measured),
+        (null, { } before) => $"{Number(before)} (the last evaluation before it)",
+        _ => "n/a",
+    };
 
     private static string Limits(PolicyLimits l) => string.Join('\n', new[]
     {
         $"- policy: {l.Policy}",
         $"- base lr must stay within [{Number(l.MinLearningRate)}, {Number(l.MaxLearningRate)}]",
         $"- cooldown remaining: {l.CooldownRemaining} steps; rollbacks left: {l.RollbacksLeft} (at most {l.MaxRollbackDepth} steps back)",
+        $"- a rollback's checkpoint may be at most {Number(l.MaxRegression * 100)}% worse than the best validation loss "
+            + $"({(l.BestValLoss is { } best ? Number(best) : "none yet")}) unless the run is in trouble; starts over (back to step 0) left: "
+            + $"{l.StartOversLeft}",
         $"- resettable layers: {(l.ResettableLayers.Count > 0 ? string.Join(", ", l.ResettableLayers.Take(MaxLayers)) : "none")}",
         $"- needs human approval: {(l.NeedApproval.Count > 0 ? string.Join(", ", l.NeedApproval) : "nothing")}",
     });

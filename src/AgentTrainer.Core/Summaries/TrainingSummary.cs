@@ -26,7 +26,14 @@ public sealed record TrainingSummary
     public required IReadOnlyList<LayerHealth> Layers { get; init; }
     public required IReadOnlyList<CheckpointSummary> Checkpoints { get; init; }
     public required PolicyLimits Limits { get; init; }
+
+    /// <summary>What the run may still spend.</summary>
+    public BudgetSummary? Budget { get; init; }
 }
+
+/// <summary>The run's budget as spent so far: steps trained in all (rollbacks' discarded steps count), the
+/// most it may train, the steps left (fewer when a deadline is nearer at the current pace), the deadline.</summary>
+public sealed record BudgetSummary(long TrainedSteps, long MaxTrainedSteps, long StepsLeft, DateTimeOffset? Deadline);
 
 public sealed record SeriesPoint(long Step, double Value);
 
@@ -52,7 +59,9 @@ public sealed record SummarySignals
 /// and after it (null until enough steps have passed).</summary>
 public sealed record InterventionOutcome(long Step, string Action, string Source, double LossBefore, double? LossAfter);
 
-public sealed record CheckpointSummary(string Id, long Step, int Branch, double? ValLoss);
+/// <summary>A checkpoint the agent may roll back to. <paramref name="ValLoss"/>: measured at its step, if it
+/// was; <paramref name="LastValLoss"/>: the latest validation loss of its branch at or before its step.</summary>
+public sealed record CheckpointSummary(string Id, long Step, int Branch, double? ValLoss, double? LastValLoss = null);
 
 /// <summary>What the policy in force allows now, so the agent knows its room.</summary>
 public sealed record PolicyLimits
@@ -65,4 +74,14 @@ public sealed record PolicyLimits
     public required long MaxRollbackDepth { get; init; }
     public required IReadOnlyList<string> ResettableLayers { get; init; }
     public required IReadOnlyList<string> NeedApproval { get; init; }
+
+    /// <summary>Rollbacks to the run's start still allowed.</summary>
+    public int StartOversLeft { get; init; } = int.MaxValue;
+
+    /// <summary>The run's best validation loss, and how much worse a rollback's checkpoint may be (a fraction).</summary>
+    public double? BestValLoss { get; init; }
+    public double MaxRegression { get; init; } = double.PositiveInfinity;
+
+    /// <summary>Steps the run's budget still allows.</summary>
+    public long BudgetStepsLeft { get; init; } = long.MaxValue;
 }

@@ -25,6 +25,7 @@ public sealed record ContestantResult
     public required IReadOnlyList<RunFigures> Runs { get; init; }
     public Spread? FinalValLoss => Spread.Of(Runs.Select(r => r.FinalValLoss));
     public Spread? BestValLoss => Spread.Of(Runs.Select(r => r.BestValLoss));
+    public Spread? ThrownAway => Spread.Of(Runs.Select(r => r.ThrownAway));
     public Spread? ValLossAuc => Spread.Of(Runs.Select(r => r.ValLossAuc));
     public Spread? RecoverySteps => Spread.Of(Runs.Select(r => (double?)r.RecoverySteps));
     public int NeverRecovered => Runs.Count(r => r.HasFault && r.RecoverySteps is null);
@@ -41,6 +42,10 @@ public sealed record ContestantResult
 
     /// <summary>Seeds in which it ended within 2% of the baseline with at most one intervention per 1000 steps.</summary>
     public int MeetsKeepBar { get; init; }
+
+    /// <summary>Seeds in which it did no harm: its final and its best validation loss each within 2% of the
+    /// baseline's (same seed) or better.</summary>
+    public int DoesNoHarm { get; init; }
 
     /// <summary>Mean final loss relative to the baseline's (0.05: 5% higher).</summary>
     public double? VersusBaseline { get; init; }

@@ -17,6 +17,8 @@ public static class ResultsTable
             RunFigures[] own = [.. runs.Where(r => r.Scenario == scenario.Name)];
             Dictionary<int, double> baseline = own.Where(r => r.Contestant == suite.Baseline && r.FinalValLoss is not null)
                 .ToDictionary(r => r.Seed, r => r.FinalValLoss!.Value);
+            Dictionary<int, double> baselineBest = own.Where(r => r.Contestant == suite.Baseline && r.BestValLoss is not null)
+                .ToDictionary(r => r.Seed, r => r.BestValLoss!.Value);
             Dictionary<int, double> oracle = own.Where(r => r.Contestant.StartsWith(OracleNames.Prefix, StringComparison.Ordinal) && r.FinalValLoss is not null)
                 .GroupBy(r => r.Seed).ToDictionary(g => g.Key, g => g.Min(r => r.FinalValLoss!.Value));
             var contestants = new List<ContestantResult>();
@@ -35,6 +37,9 @@ public static class ResultsTable
                     MeetsKeepBar = seeds.Count(r => r.FinalValLoss is { } f && baseline.TryGetValue(r.Seed, out double b)
                         && f <= b * (1 + ExpectationBars.KeepTolerance) && r.InterventionsPer1000Steps <= ExpectationBars.KeepInterventionsPer1000Steps),
                     VersusBaseline = Spread.Of(seeds.Select(r => r.FinalValLoss is { } f && baseline.TryGetValue(r.Seed, out double b) ? f / b - 1 : (double?)null))?.Mean,
+                    DoesNoHarm = seeds.Count(r => r.FinalValLoss is { } f && r.BestValLoss is { } best
+                        && baseline.TryGetValue(r.Seed, out double b) && baselineBest.TryGetValue(r.Seed, out double bb)
+                        && f <= b * (1 + ExpectationBars.NoHarmTolerance) && best <= bb * (1 + ExpectationBars.NoHarmTolerance)),
                 });
             }
             // Contestants in the suite's order, the oracle's grid last.
@@ -64,6 +69,7 @@ public static class ResultsTable
             checks.Add(scenario.Expect == ScenarioExpectation.Improve
                 ? $"{contestant.Contestant} beats {suite.Baseline} in {contestant.BeatsBaseline}/{seeds} seeds"
                 : $"{contestant.Contestant} keeps within 2% of {suite.Baseline} with ≤1 intervention/1000 steps in {contestant.MeetsKeepBar}/{seeds} seeds");
+            checks.Add($"{contestant.Contestant} does no harm (final and best within 2% of {suite.Baseline} or better) in {contestant.DoesNoHarm}/{seeds} seeds");
         }
         return checks.Count == 0 ? verdict + "." : $"{verdict}; {string.Join("; ", checks)}.";
     }

@@ -9,8 +9,19 @@ public sealed record RunFigures
     public required string Contestant { get; init; }
     public required int Seed { get; init; }
     public required string Status { get; init; }
+    /// <summary>The validation loss of the model the run handed back (the best, when it restored it).</summary>
     public double? FinalValLoss { get; init; }
     public double? BestValLoss { get; init; }
+
+    /// <summary>The best checkpoint's validation loss on the whole held-out set, measured at the end as the final
+    /// model's is (absent from runs recorded before it was kept).</summary>
+    public double? BestCheckpointValLoss { get; init; }
+
+    /// <summary>Final minus best validation loss: what the run had reached and did not hand back. The best is its
+    /// checkpoint's loss on the whole held-out set, as the final's (else the best periodic evaluation's).</summary>
+    public double? ThrownAway => FinalValLoss is { } final && (BestCheckpointValLoss ?? BestValLoss) is { } best
+        ? Math.Max(0, final - best)
+        : null;
 
     /// <summary>Area under the validation-loss curve over trained steps, divided by the trained steps:
     /// the mean validation loss over the run's training time (lower: good sooner and for longer).</summary>
@@ -29,6 +40,13 @@ public sealed record RunFigures
     public required int LrHalved { get; init; }
     public required int LrDoubled { get; init; }
     public required int Rollbacks { get; init; }
+
+    /// <summary>Rollbacks to the run's start (step 0): they throw the model away on purpose, and are counted apart.</summary>
+    public required int StartOvers { get; init; }
+
+    /// <summary>Rollbacks (not starts over) to a checkpoint whose validation loss was worse than the run's best at
+    /// that moment by more than <see cref="RunFiguresReader.RegressionTolerance"/>: a model thrown away for a worse one.</summary>
+    public required int RollbacksToWorse { get; init; }
     public required int LayerResets { get; init; }
     public required int Refused { get; init; }
     public required int SentToReview { get; init; }

@@ -13,6 +13,9 @@ public static class RunFiguresReader
     /// <summary>"Recovered" means back within this factor of the pre-fault validation loss.</summary>
     public const double RecoveryTolerance = 1.10;
 
+    /// <summary>A rollback's checkpoint this much worse than the run's best (the shipped policies' max_regression) counts as "to worse".</summary>
+    public const double RegressionTolerance = 0.05;
+
     public static (RunFigures Figures, RunCurve Curve) Read(RunSpec run)
     {
         RunSummary summary = RunRecordReader.ReadSummary(run.RunFolder) ?? throw new InvalidDataException($"{run.RunFolder}: no run.json.");
@@ -42,6 +45,7 @@ public static class RunFiguresReader
             Status = summary.Status,
             FinalValLoss = Finite(summary.Final?.FinalValLoss),
             BestValLoss = evaluations.Length > 0 ? evaluations.Min() : null,
+            BestCheckpointValLoss = Finite(summary.Final?.BestCheckpointValLoss),
             ValLossAuc = timeline.MeanValLoss(),
             FinalAccuracy = summary.Final?.FinalAccuracy,
             FinalBitsPerChar = Finite(summary.Final?.FinalBitsPerChar),
@@ -52,6 +56,8 @@ public static class RunFiguresReader
             LrHalved = applied.Count(p => p.Action == InterventionAction.HalveLearningRate),
             LrDoubled = applied.Count(p => p.Action == InterventionAction.DoubleLearningRate),
             Rollbacks = applied.Count(p => p.Action == InterventionAction.RollbackCheckpoint),
+            StartOvers = 0,
+            RollbacksToWorse = 0,
             LayerResets = applied.Count(p => p.Action == InterventionAction.ResetLayer),
             Refused = events.OfType<ProposalEvent>().Count(p => p.Verdict == Verdict.Refuse),
             SentToReview = events.OfType<ProposalEvent>().Count(p => p.Verdict == Verdict.Review),
@@ -70,7 +76,43 @@ public static class RunFiguresReader
             .Where(c => c.Status == CommandStatus.Succeeded && actionOf.ContainsKey(c.Id))
             .Select(c => (timeline.TrainedStepAt(c.Branch, c.Step), InterventionActions.Name(actionOf[c.Id])))
             .ToList();
+        (int startOvers, int toWorse) = JudgeRollbacks(events, applied, timeline);
+        figures = figures with { StartOvers = startOvers, RollbacksToWorse = toWorse };
         return (figures, new RunCurve([.. timeline.Evaluations.Select(e => (e.TrainedStep, e.ValLoss))], marks, faultAt));
+    }
+
+    /// <summary>Each applied rollback judged as the run stood when it was made: to its start, or to a checkpoint
+    /// whose validation loss (the latest evaluation of its branch at or before it) was worse than the best so far.</summary>
+    private static (int StartOvers, int ToWorse) JudgeRollbacks(IReadOnlyList<RunEvent> events, ProposalEvent[] applied, Timeline timeline)
+    {
+        Dictionary<string, CheckpointSavedEvent> saved = [];
+        foreach (CheckpointSavedEvent checkpoint in events.OfType<CheckpointSavedEvent>())
+        {
+            saved[checkpoint.CheckpointId] = checkpoint;
+        }
+        Dictionary<string, CommandEvent> done = events.OfType<CommandEvent>().Where(c => c.Status == CommandStatus.Succeeded)
+            .GroupBy(c => c.Id).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        int startOvers = 0, toWorse = 0;
+        foreach (ProposalEvent rollback in applied.Where(p => p.Action == InterventionAction.RollbackCheckpoint))
+        {
+            if (!saved.TryGetValue(rollback.CheckpointId ?? "", out CheckpointSavedEvent? target) || !done.TryGetValue(rollback.CommandId!, out CommandEvent? command))
+            {
+                continue;
+            }
+            if (target.Step == 0)
+            {
+                startOvers++;
+                continue;
+            }
+            long at = timeline.TrainedStepAt(command.Branch, command.Step);
+            var before = timeline.Evaluations.Where(e => e.TrainedStep <= at && double.IsFinite(e.ValLoss)).ToList();
+            double? loss = before.Where(e => e.Branch == target.Branch && e.Step <= target.Step).Select(e => (double?)e.ValLoss).LastOrDefault();
+            if (before.Count > 0 && loss is { } value && value > before.Min(e => e.ValLoss) * (1 + RegressionTolerance))
+            {
+                toWorse++;
+            }
+        }
+        return (startOvers, toWorse);
     }
 
     private static double? Finite(double? value) => value is { } v && double.IsFinite(v) ? v : null;
@@ -81,7 +123,7 @@ public static class RunFiguresReader
         private readonly Dictionary<(int Branch, long Step), long> _trainedAt = [];
         private readonly Dictionary<long, long> _firstAtStep = [];
 
-        public List<(long TrainedStep, double ValLoss)> Evaluations { get; } = [];
+        public List<(long TrainedStep, double ValLoss, int Branch, long Step)> Evaluations { get; } = [];
         public long TrainedSteps { get; private set; }
 
         public static Timeline Read(string folder)
@@ -97,7 +139,7 @@ public static class RunFiguresReader
                 }
                 else
                 {
-                    timeline.Evaluations.Add((timeline.TrainedSteps, evaluation!.ValLoss));
+                    timeline.Evaluations.Add((timeline.TrainedSteps, evaluation!.ValLoss, evaluation.Branch, evaluation.Step));
                 }
             }
             return timeline;

@@ -58,13 +58,15 @@ public static class ReportMarkdown
             md.AppendLine(CultureInfo.InvariantCulture, $"**Verdict.** {scenario.Verdict}").AppendLine();
             bool oracle = scenario.Contestants.Any(c => c.OracleRatio is not null);
             bool fault = s.FaultStep is not null;
-            md.AppendLine("| contestant | final val loss | vs " + baseline + " | seeds better | best val loss | val-loss AUC |"
+            md.AppendLine("| contestant | final val loss | vs " + baseline + " | seeds better | no harm | best val loss | thrown away | val-loss AUC |"
                 + (fault ? " recovery steps (never) |" : "") + (oracle ? " / oracle |" : ""));
-            md.AppendLine("| --- | --- | --- | --- | --- | --- |" + (fault ? " --- |" : "") + (oracle ? " --- |" : ""));
+            md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |" + (fault ? " --- |" : "") + (oracle ? " --- |" : ""));
             foreach (ContestantResult c in scenario.Contestants)
             {
+                string seeds = c.Contestant == baseline ? "—" : $"{c.BeatsBaseline}/{c.Runs.Count}";
+                string noHarm = c.Contestant == baseline || c.IsOracle ? "—" : $"{c.DoesNoHarm}/{c.Runs.Count}";
                 md.Append(CultureInfo.InvariantCulture, $"| {c.Contestant} | {Format.Spread(c.FinalValLoss)} | {(c.VersusBaseline is { } v && c.Contestant != baseline ? Format.Percent(v) : "—")} | ")
-                  .Append(CultureInfo.InvariantCulture, $"{(c.Contestant == baseline ? "—" : $"{c.BeatsBaseline}/{c.Runs.Count}")} | {Format.Spread(c.BestValLoss)} | {Format.Spread(c.ValLossAuc)} |");
+                  .Append(CultureInfo.InvariantCulture, $"{seeds} | {noHarm} | {Format.Spread(c.BestValLoss)} | {Format.Spread(c.ThrownAway)} | {Format.Spread(c.ValLossAuc)} |");
                 if (fault)
                 {
                     md.Append(CultureInfo.InvariantCulture, $" {Format.Spread(c.RecoverySteps, 0)} ({c.NeverRecovered}) |");
@@ -76,12 +78,13 @@ public static class ReportMarkdown
                 md.AppendLine();
             }
             md.AppendLine();
-            md.AppendLine("| contestant | trained steps | halved / doubled / rollbacks / resets | interventions per 1000 steps | refused / sent to review | decisions / model calls / fallbacks | tokens in / out | latency ms (mean / max) | wall s |");
+            md.AppendLine("| contestant | trained steps | halved / doubled / rollbacks (to worse, starts over) / resets | interventions per 1000 steps | refused / sent to review | decisions / model calls / fallbacks | tokens in / out | latency ms (mean / max) | wall s |");
             md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
             foreach (ContestantResult c in scenario.Contestants.Where(c => !c.IsOracle))
             {
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {c.Contestant} | {Format.Spread(c.TrainedSteps, 0)} | {M(c, r => r.LrHalved)} / {M(c, r => r.LrDoubled)} / {M(c, r => r.Rollbacks)} / {M(c, r => r.LayerResets)} "
+                    $"| {c.Contestant} | {Format.Spread(c.TrainedSteps, 0)} | {M(c, r => r.LrHalved)} / {M(c, r => r.LrDoubled)} / {M(c, r => r.Rollbacks)} "
+                    + $"({M(c, r => r.RollbacksToWorse)}, {M(c, r => r.StartOvers)}) / {M(c, r => r.LayerResets)} "
                     + $"| {Format.Spread(c.InterventionsPer1000Steps, 2)} | {M(c, r => r.Refused)} / {M(c, r => r.SentToReview)} "
                     + $"| {M(c, r => r.Decisions)} / {M(c, r => r.ModelCalls)} / {M(c, r => r.Fallbacks)} | {M(c, r => r.InputTokens, 0)} / {M(c, r => r.OutputTokens, 0)} "
                     + $"| {Latency(c)} | {Format.Spread(c.WallSeconds, 1)} |");
@@ -89,6 +92,10 @@ public static class ReportMarkdown
             md.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"![{s.Name}]({Plots.Folder}/{Plots.CurveFile(s.Name)})").AppendLine();
         }
         md.AppendLine("Counts in the conduct table are means over seeds. Trained steps include those a rollback discarded. "
+            + "No harm: final and best validation loss each within 2% of the baseline's, or better, in that seed. Thrown away: the final "
+            + "model's validation loss minus the best checkpoint's, both on the whole held-out set (what the run reached and did not hand back; "
+            + "0 when it handed back the best). Rollbacks to worse: to a checkpoint more than 5% worse than the run's "
+            + "best at that moment (starts over, to step 0, are counted apart). "
             + "Recovery: trained steps from the fault until the validation loss is back within 10% of its last value before the fault "
             + "(mean over the seeds that recovered; in brackets, seeds that never did). AUC: the area under the validation-loss curve over trained steps, "
             + "divided by them. `/ oracle`: final loss over the best final loss of the constant-lr grid (oracle-lr-*), per seed.");

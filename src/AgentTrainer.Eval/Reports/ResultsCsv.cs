@@ -12,12 +12,15 @@ public static class ResultsCsv
     private static readonly (string Name, Func<RunFigures, object?> Value)[] Columns =
     [
         ("scenario", r => r.Scenario), ("contestant", r => r.Contestant), ("seed", r => r.Seed), ("status", r => r.Status),
-        ("final_val_loss", r => r.FinalValLoss), ("best_val_loss", r => r.BestValLoss), ("val_loss_auc", r => r.ValLossAuc),
+        ("final_val_loss", r => r.FinalValLoss), ("best_val_loss", r => r.BestValLoss),
+        ("best_checkpoint_val_loss", r => r.BestCheckpointValLoss), ("thrown_away", r => r.ThrownAway),
+        ("val_loss_auc", r => r.ValLossAuc),
         ("final_accuracy", r => r.FinalAccuracy), ("final_bits_per_char", r => r.FinalBitsPerChar),
         ("pre_fault_val_loss", r => r.PreFaultValLoss), ("recovered", r => r.HasFault ? (r.RecoverySteps is null ? "never" : "yes") : "n/a"),
         ("recovery_steps", r => r.RecoverySteps), ("trained_steps", r => r.TrainedSteps), ("interventions", r => r.Interventions),
         ("interventions_per_1000_steps", r => r.InterventionsPer1000Steps), ("lr_halved", r => r.LrHalved), ("lr_doubled", r => r.LrDoubled),
-        ("rollbacks", r => r.Rollbacks), ("layer_resets", r => r.LayerResets), ("refused", r => r.Refused), ("sent_to_review", r => r.SentToReview),
+        ("rollbacks", r => r.Rollbacks), ("rollbacks_to_worse", r => r.RollbacksToWorse), ("start_overs", r => r.StartOvers),
+        ("layer_resets", r => r.LayerResets), ("refused", r => r.Refused), ("sent_to_review", r => r.SentToReview),
         ("decisions", r => r.Decisions), ("model_calls", r => r.ModelCalls), ("input_tokens", r => r.InputTokens), ("output_tokens", r => r.OutputTokens),
         ("mean_latency_ms", r => r.MeanLatencyMs), ("max_latency_ms", r => r.MaxLatencyMs), ("fallbacks", r => r.Fallbacks),
         ("wall_seconds", r => r.WallSeconds), ("folder", r => r.Folder),

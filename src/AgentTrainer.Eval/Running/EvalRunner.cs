@@ -89,7 +89,8 @@ public sealed class EvalRunner(RunCommand command, int jobs, IEvalProgress progr
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
-    private static bool IsFinished(string status) => status is RunOutcomes.Completed or RunOutcomes.Diverged or RunOutcomes.Stopped;
+    private static bool IsFinished(string status) =>
+        status is RunOutcomes.Completed or RunOutcomes.Diverged or RunOutcomes.Stopped or RunOutcomes.OutOfBudget;
 
     private async Task<RunResult> RunOneAsync(RunSpec run, Task<RunResult>? source, SemaphoreSlim slots, CancellationToken cancellation)
     {

@@ -45,5 +45,9 @@ public enum ScenarioExpectation
 public static class ExpectationBars
 {
     public const double KeepTolerance = 0.02;
+
+    /// <summary>On every scenario, an agent does no harm when its final and best validation loss are each
+    /// within this fraction of the baseline's, or better.</summary>
+    public const double NoHarmTolerance = 0.02;
     public const double KeepInterventionsPer1000Steps = 1;
 }

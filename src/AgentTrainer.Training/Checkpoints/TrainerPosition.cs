@@ -4,10 +4,15 @@ namespace AgentTrainer.Training.Checkpoints;
 /// where it is (step, data position, branch), the settings commands can change, the keys of the
 /// commands whose effect it contains (a restarted run re-applies exactly the approved ones it lacks),
 /// the model it was taken from (its signature: a checkpoint of another model is refused before it is
-/// restored) and its validation loss. The last two are absent from checkpoints written before they were kept.</summary>
+/// restored), its validation loss (measured at its step, and the latest of its branch at or before it) and
+/// the steps the run had trained in all (its budget spent). These are absent from checkpoints written
+/// before they were kept.</summary>
 public sealed record TrainerPosition(
     long Step, long DataPosition, int Branch, double BaseLearningRate, double WeightDecay, double GradClip,
-    IReadOnlyList<string>? AppliedKeys = null, string? Model = null, double? ValLoss = null);
+    IReadOnlyList<string>? AppliedKeys = null, string? Model = null, double? ValLoss = null, long? TrainedSteps = null,
+    double? LastValLoss = null);
 
-/// <summary>What is known about a checkpoint without loading it.</summary>
-public sealed record CheckpointInfo(string Id, long Step, int Branch, DateTimeOffset CreatedAt, long Bytes, double? ValLoss, string? Path, bool InMemory);
+/// <summary>What is known about a checkpoint without loading it. <paramref name="ValLoss"/>: measured at its
+/// step, if it was; <paramref name="LastValLoss"/>: the latest validation loss of its branch at or before it.</summary>
+public sealed record CheckpointInfo(
+    string Id, long Step, int Branch, DateTimeOffset CreatedAt, long Bytes, double? ValLoss, string? Path, bool InMemory, double? LastValLoss = null);

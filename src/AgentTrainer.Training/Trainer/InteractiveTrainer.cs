@@ -32,6 +32,7 @@ public sealed class InteractiveTrainer : IDisposable
     private readonly FaultInjector _faults;
     private readonly WeightChangeMeter _weightChange;
     private readonly HashSet<string> _appliedKeys = new(StringComparer.Ordinal);
+    private readonly BudgetMeter _budget;
 
     private long _step;
     private long _dataPosition;
@@ -44,6 +45,7 @@ public sealed class InteractiveTrainer : IDisposable
     private int _consecutiveNonFinite;
     private double? _lastLoss;
     private double? _lastValLoss;
+    private double _bestValLoss = double.PositiveInfinity;
     private long _lastEvaluatedStep = -1;
     private TrainerState _state;
 
@@ -71,6 +73,8 @@ public sealed class InteractiveTrainer : IDisposable
         _weightDecay = options.WeightDecay;
         _gradClip = options.GradClip;
         _paused = options.StartPaused;
+        LoadBestAtEnd = options.LoadBestAtEnd ?? false;
+        _budget = new BudgetMeter(RunBudget.From(options, time.GetUtcNow()), time);
         _state = SnapshotState();
         ModelSignature = Signature(task, options.Optimizer);
         _commands.StatusChanged += ReportCommandStatus;
@@ -93,10 +97,14 @@ public sealed class InteractiveTrainer : IDisposable
     public TrainerState State => Volatile.Read(ref _state);
 
     /// <summary>Continues from a checkpoint before <see cref="Run"/> (a resumed run), on the same branch,
-    /// with exactly the keyed commands that checkpoint contains counted as applied.</summary>
-    public void ResumeFrom(string checkpointId)
+    /// with exactly the keyed commands that checkpoint contains counted as applied, and the budget the
+    /// run set when it first started spent as far as that checkpoint.</summary>
+    public void ResumeFrom(string checkpointId, DateTimeOffset firstStartedAt)
     {
         TrainerPosition position = Restore(checkpointId);
+        _budget.Resume(position.TrainedSteps ?? position.Step, RunBudget.From(_options, firstStartedAt));
+        _bestValLoss = Checkpoints.List().Select(c => c.ValLoss ?? double.PositiveInfinity).Where(double.IsFinite)
+            .DefaultIfEmpty(double.PositiveInfinity).Min();
         _appliedKeys.Clear();
         _appliedKeys.UnionWith(position.AppliedKeys ?? []);
         MoveTo(position, position.Branch);
@@ -124,12 +132,9 @@ public sealed class InteractiveTrainer : IDisposable
             Device = _parameters[0].device.ToString(),
             ResumedFromStep = _step > 0 ? _step : null,
         });
-        Evaluate();
-        // The starting point is always worth keeping: "start over with a lower lr" needs it.
-        if (_options.SnapshotEvery > 0 || _options.CheckpointEvery > 0)
-        {
-            SaveCheckpoint(toDisk: _options.CheckpointEvery > 0);
-        }
+        // The starting point is always worth keeping, on disk: it is the first best, and "start over" needs it.
+        IsNewBest(Evaluate());
+        SaveCheckpoint(toDisk: true);
     }
 
     /// <summary>Trains until <paramref name="stepLimit"/> (completed) or an earlier end; returns the outcome.</summary>
@@ -150,6 +155,11 @@ public sealed class InteractiveTrainer : IDisposable
             {
                 return RunOutcomes.Completed;
             }
+            if (_budget.Spent)
+            {
+                return RunOutcomes.OutOfBudget;
+            }
+            long started = Stopwatch.GetTimestamp();
             InjectFaults();
             TrainOneStep();
             if (_consecutiveNonFinite >= _options.MaxConsecutiveNonFinite)
@@ -157,18 +167,63 @@ public sealed class InteractiveTrainer : IDisposable
                 return RunOutcomes.Diverged;
             }
             RunPeriodicWork();
+            _budget.Pace(Stopwatch.GetElapsedTime(started));
         }
     }
 
-    /// <summary>Evaluates the final state on the whole held-out set, writes it to disk as a
-    /// checkpoint and reports the end.</summary>
+    /// <summary>Hand back the best model at the end (see <see cref="Finish"/>): <see cref="TrainingOptions.LoadBestAtEnd"/>,
+    /// which the host turns on by default when an agent supervises the run. Set before <see cref="Run"/>.</summary>
+    public bool LoadBestAtEnd { get; set; }
+
+    /// <summary>The budget the run spends (trained steps, deadline).</summary>
+    public RunBudget Budget => _budget.Budget;
+
+    /// <summary>Evaluates the final state on the whole held-out set, writes it to disk as a checkpoint (to
+    /// continue from), measures the best checkpoint the same way, hands it back when asked and better, and
+    /// reports the end.</summary>
     public TrainerResult Finish(string outcome)
     {
         _commands.Close(_step, string.Create(CultureInfo.InvariantCulture, $"not applied: the run ended ({outcome}) at step {_step} first"));
-        Evaluate(maxBatches: 0);
-        SaveCheckpoint(toDisk: true);
+        EvaluationMetrics last = Evaluate(maxBatches: 0);
+        CheckpointInfo final = SaveCheckpoint(toDisk: true);
+        CheckpointInfo best = BestCheckpoint() ?? final;
+        (string model, double bestLoss) = best.Id == final.Id ? (final.Id, last.ValLoss) : SettleOnModel(final, best, last);
         _observer.OnEvent(new RunFinishedEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Outcome = outcome });
-        return new TrainerResult(outcome, _step, Branches.Count);
+        return new TrainerResult(outcome, _step, Branches.Count, model, best.Id, bestLoss);
+    }
+
+    private CheckpointInfo? BestCheckpoint() =>
+        Checkpoints.List().Where(c => c.ValLoss is { } loss && double.IsFinite(loss)).MinBy(c => c.ValLoss);
+
+    /// <summary>Evaluates the best checkpoint on the whole held-out set, as the last state was (periodic
+    /// evaluations use part of it, so the two compare fairly), and when <see cref="LoadBestAtEnd"/> and it is
+    /// the better, keeps its weights in the model (as Hugging Face's load_best_model_at_end does); the last
+    /// state stays on disk. Returns the checkpoint handed back and the best's loss on the whole set (NaN when
+    /// it can no longer be read: the last state is handed back then, and the run ends as it would have).</summary>
+    private (string Model, double BestLoss) SettleOnModel(CheckpointInfo final, CheckpointInfo best, EvaluationMetrics last)
+    {
+        byte[] lastState = Checkpoints.Load(final.Id);
+        try
+        {
+            Restore(best.Id);
+        }
+        catch (CheckpointException)
+        {
+            return (final.Id, double.NaN); // the model is untouched: Restore undoes a failed load
+        }
+        TaskEvaluation whole = _task.Evaluate(maxBatches: 0);
+        double lastLoss = double.IsFinite(last.ValLoss) ? last.ValLoss : double.PositiveInfinity; // a diverged run's best still counts
+        if (!LoadBestAtEnd || !(whole.Loss < lastLoss))
+        {
+            CheckpointSerializer.Restore(lastState, _task.Model, _optimizer.Optimizer);
+            return (final.Id, whole.Loss);
+        }
+        _observer.OnEvent(new BestModelRestoredEvent
+        {
+            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, CheckpointId = best.Id, ValLoss = whole.Loss,
+            Accuracy = whole.Accuracy, BitsPerChar = whole.BitsPerChar, LastValLoss = last.ValLoss,
+        });
+        return (best.Id, whole.Loss);
     }
 
     private void TrainOneStep()
@@ -206,6 +261,7 @@ public sealed class InteractiveTrainer : IDisposable
             elapsedMs, _task.SamplesPerBatch / (elapsedMs / 1000.0), nonFinite);
         _step++;
         _dataPosition++;
+        _budget.StepTaken();
         _lastLoss = lossValue;
         Volatile.Write(ref _state, SnapshotState()); // observers see the state after this step
         _observer.OnStep(metrics);
@@ -219,18 +275,34 @@ public sealed class InteractiveTrainer : IDisposable
     {
         // Evaluate first, so a checkpoint taken at the same step carries its validation loss.
         // The last step is left to Finish, which evaluates on the whole held-out set.
-        if (_step % _options.EvalEvery == 0 && _step < _options.Steps)
+        bool newBest = _step % _options.EvalEvery == 0 && _step < _options.Steps && IsNewBest(Evaluate());
+        bool toDisk = newBest || (_options.CheckpointEvery > 0 && _step % _options.CheckpointEvery == 0);
+        if (toDisk || (_options.SnapshotEvery > 0 && _step % _options.SnapshotEvery == 0))
         {
-            Evaluate();
+            SaveCheckpoint(toDisk);
         }
-        if (_options.SnapshotEvery > 0 && _step % _options.SnapshotEvery == 0)
+    }
+
+    /// <summary>Whether an evaluation is the run's best so far (on any branch). The best model is always
+    /// kept on disk: a checkpoint is written at every new best, and pruning never deletes the best.</summary>
+    private bool IsNewBest(EvaluationMetrics evaluation)
+    {
+        if (!double.IsFinite(evaluation.ValLoss) || evaluation.ValLoss >= _bestValLoss)
         {
-            SaveCheckpoint(toDisk: _options.CheckpointEvery > 0 && _step % _options.CheckpointEvery == 0);
+            return false;
         }
-        else if (_options.CheckpointEvery > 0 && _step % _options.CheckpointEvery == 0)
+        _bestValLoss = evaluation.ValLoss;
+        return true;
+    }
+
+    private string EvaluateNow()
+    {
+        EvaluationMetrics evaluation = Evaluate();
+        if (IsNewBest(evaluation))
         {
             SaveCheckpoint(toDisk: true);
         }
+        return DescribeEvaluation(evaluation);
     }
 
     private void ApplyCommands(CancellationToken cancellation)
@@ -272,7 +344,7 @@ public sealed class InteractiveTrainer : IDisposable
                 SaveCheckpointCommand save => $"saved {SaveCheckpoint(save.ToDisk).Id}",
                 LoadCheckpointCommand load => LoadCheckpoint(load.CheckpointId),
                 ModelLayerOperationCommand layer => ResetLayer(layer.Layer),
-                EvaluateCommand => DescribeEvaluation(Evaluate()),
+                EvaluateCommand => EvaluateNow(),
                 PauseCommand => SetPaused(true),
                 ResumeCommand => SetPaused(false),
                 StopCommand => RequestStop(),
@@ -342,7 +414,7 @@ public sealed class InteractiveTrainer : IDisposable
 
     private TrainerPosition CurrentPosition() => new(
         _step, _dataPosition, _branch, _baseLearningRate, _weightDecay, _gradClip, [.. _appliedKeys.Order(StringComparer.Ordinal)],
-        ModelSignature, _lastEvaluatedStep == _step ? _lastValLoss : null);
+        ModelSignature, _lastEvaluatedStep == _step ? _lastValLoss : null, _budget.TrainedSteps, _lastValLoss);
 
     private byte[] Capture(TrainerPosition position) => CheckpointSerializer.Capture(position, _task.Model, _optimizer.Optimizer);
 
@@ -399,6 +471,7 @@ public sealed class InteractiveTrainer : IDisposable
         _gradClip = position.GradClip;
         _consecutiveNonFinite = 0;
         _lastEvaluatedStep = -1;
+        _lastValLoss = position.LastValLoss ?? position.ValLoss; // the latest evaluation of the lineage now resumed
         _weightChange.Restart();
         Volatile.Write(ref _state, SnapshotState());
     }
@@ -515,7 +588,8 @@ public sealed class InteractiveTrainer : IDisposable
         + (metrics.BitsPerChar is { } bits ? string.Create(CultureInfo.InvariantCulture, $", bits/char {bits:F4}") : "");
 
     private TrainerState SnapshotState() =>
-        new(_step, _options.Steps, _branch, _baseLearningRate * _schedule.Multiplier(_step), _baseLearningRate, _paused, _lastLoss);
+        new(_step, _options.Steps, _branch, _baseLearningRate * _schedule.Multiplier(_step), _baseLearningRate, _paused, _lastLoss,
+            _budget.TrainedSteps, _budget.StepsLeft);
 
     private void ReportCommandStatus(CommandRecord record, CommandStatusChange change)
     {

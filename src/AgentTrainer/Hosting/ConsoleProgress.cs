@@ -62,6 +62,10 @@ public sealed class ConsoleProgress : IRunObserver
             case NonFiniteLossEvent nonFinite when nonFinite.Consecutive == 1:
                 _logger.LogWarning("non-finite loss at step {Step}: update skipped", nonFinite.Step);
                 break;
+            case BestModelRestoredEvent best:
+                _logger.LogInformation("best model handed back: {Checkpoint}, val_loss {Best:F4} (the last state's {Last:F4} stays on disk)",
+                    best.CheckpointId, best.ValLoss, best.LastValLoss);
+                break;
             case CommandEvent command when command.Status.IsFinal():
                 _logger.LogInformation("command {Id} {Kind} from {Source} {Status}: {Reason}", command.Id, command.Kind, command.Source, command.Status, command.Reason);
                 break;

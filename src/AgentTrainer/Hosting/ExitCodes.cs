@@ -14,7 +14,7 @@ public static class ExitCodes
 
     public static int ForOutcome(string outcome) => outcome switch
     {
-        RunOutcomes.Completed or RunOutcomes.Stopped => Success,
+        RunOutcomes.Completed or RunOutcomes.Stopped or RunOutcomes.OutOfBudget => Success,
         RunOutcomes.Diverged => Diverged,
         RunOutcomes.Interrupted => Interrupted,
         _ => Failed,

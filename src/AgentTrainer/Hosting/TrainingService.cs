@@ -51,6 +51,8 @@ public sealed class TrainingService(
                 ? null
                 : AgentRun.Create(agentSettings, settings.Out, commands, time, session: session);
             using var run = new TrainingRun(settings, commands, time, [.. observers, .. agent?.Observers ?? []]);
+            // An agent run hands back its best model unless told otherwise (as load_best_model_at_end).
+            run.Trainer.LoadBestAtEnd = settings.LoadBestAtEnd ?? agent is not null;
             if (previous is not null)
             {
                 ResumePoint resume = run.Resume(previous);
@@ -66,9 +68,18 @@ public sealed class TrainingService(
                 agent is null ? "" : $" under {agentSettings.Policy}", Path.GetFullPath(settings.Out));
             RunSummary summary = run.Execute(stop.Token);
             exit.Code = ExitCodes.ForOutcome(summary.Status);
-            logger.LogInformation("Run {Outcome} at step {Step}: final val_loss {ValLoss:F4} (start {Initial:F4}, best {Best:F4}){Accuracy}",
-                summary.Status, summary.Final!.Steps, summary.Final.FinalValLoss, summary.Final.InitialValLoss, summary.Final.BestValLoss,
-                summary.Final.FinalAccuracy is { } accuracy ? $", accuracy {accuracy:F4}" : "");
+            if (summary.Status == RunOutcomes.OutOfBudget)
+            {
+                logger.LogWarning("The budget ran out before step {Steps}: {Trained} steps trained of at most {Max}{Deadline}.", settings.Steps,
+                    run.Trainer.State.TrainedSteps, run.Trainer.Budget.MaxTrainedSteps,
+                    run.Trainer.Budget.Deadline is { } deadline ? $", deadline {deadline:O}" : "");
+            }
+            FinalFigures final = summary.Final!;
+            logger.LogInformation("Run {Outcome} at step {Step} ({Trained} trained): final val_loss {ValLoss:F4}{Accuracy} from {Model} "
+                + "(start {Initial:F4}, best {Best:F4} in {BestCheckpoint})",
+                summary.Status, final.Steps, run.Trainer.State.TrainedSteps, final.FinalValLoss,
+                final.FinalAccuracy is { } accuracy ? $", accuracy {accuracy:F4}" : "", final.ModelCheckpoint, final.InitialValLoss,
+                final.BestValLoss, final.BestCheckpoint);
         }
         catch (DataSetException error)
         {

@@ -27,9 +27,15 @@ public sealed class SuiteLoaderTests : IDisposable
             suite.Scenarios.SelectMany(s => s.Faults).Select(f => f.Kind).Distinct().Order());
         Assert.Contains(suite.Scenarios, s => s.LearningRate <= 1e-5 && s.Faults.Count == 0);
         Scenario[] healthy = [.. suite.Scenarios.Where(s => s.Expect == ScenarioExpectation.Keep)];
-        Assert.Equal(2, healthy.Length);
-        Assert.All(healthy, s => Assert.True(s.OracleLearningRates.Count >= 3 && s.Faults.Count == 0));
+        Assert.Equal(4, healthy.Length);
+        Assert.All(healthy, s => Assert.Empty(s.Faults));
+        Assert.Equal(3, healthy.Count(s => s.OracleLearningRates.Count >= 3));
         Assert.All(suite.Scenarios, s => Assert.Equal([1, 2, 3], s.Seeds));
+        // Overnight length: the paper's unstable start and a healthy run at 1500 char-lm steps, Fashion-MNIST at 3000.
+        Scenario[] longCharLm = [.. suite.Scenarios.Where(s => s.Task == TaskNames.CharLm && s.Steps >= 1500)];
+        Assert.Contains(longCharLm, s => s.LearningRate == 5e-3 && s.Schedule == ScheduleNames.Constant);
+        Assert.Contains(longCharLm, s => s.Expect == ScenarioExpectation.Keep);
+        Assert.Contains(suite.Scenarios, s => s.Task == TaskNames.FashionMnist && s.Steps >= 3000 && s.Expect == ScenarioExpectation.Keep);
     }
 
     public static TheoryData<string, string, string> BadScenarios => new()

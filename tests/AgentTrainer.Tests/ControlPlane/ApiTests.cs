@@ -28,6 +28,11 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         Assert.Equal("supervised", run.GetProperty("policy").GetString());
         Assert.Contains("output", run.GetProperty("layers").EnumerateArray().Select(l => l.GetString()));
         Assert.Equal(1, run.GetProperty("session").GetInt32());
+        JsonElement budget = run.GetProperty("budget");
+        long trained = budget.GetProperty("trained_steps").GetInt64();
+        Assert.Equal(200_000, budget.GetProperty("max_trained_steps").GetInt64()); // 0: twice Steps (100,000)
+        Assert.Equal(200_000 - trained, budget.GetProperty("steps_left").GetInt64());
+        Assert.Equal(run.GetProperty("step").GetInt64(), trained); // one branch: every step trained once
     }
 
     [Fact]

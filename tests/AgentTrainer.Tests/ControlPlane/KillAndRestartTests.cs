@@ -93,8 +93,9 @@ public sealed class KillAndRestartTests : IDisposable
     [Fact]
     public async Task After_a_kill_that_rewinds_the_run_each_approval_is_applied_again_or_refused_saying_why_and_counts_span_sessions()
     {
-        // Only step 0 reaches the disk: the restart goes back to the start, far behind what the approver saw.
-        string[] arguments = Arguments(steps: "400", checkpointEvery: "1000", ["--fault", "lr-spike:step=20,factor=50"]);
+        // Only step 0 reaches the disk (no periodic checkpoint, and no evaluation to find a new best before the end):
+        // the restart goes back to the start, far behind what the approver saw.
+        string[] arguments = Arguments(steps: "3000", checkpointEvery: "100000", ["--eval-every", "100000", "--fault", "lr-spike:step=20,factor=50"]);
         string halve, rollback;
         long pausedAt;
         using (var process = new AgentTrainerProcess(arguments))
@@ -103,8 +104,8 @@ public sealed class KillAndRestartTests : IDisposable
             await ProcessApi.UntilRunAsync(api, run => run.GetProperty("step").GetInt64() >= 250, "250 steps");
             await ProcessApi.CommandAsync(api, """{"kind":"pause"}""");
             pausedAt = (await api.GetFromJsonAsync<JsonElement>("/api/run")).GetProperty("step").GetInt64();
-            await ProcessApi.CommandAsync(api, """{"kind":"evaluate"}""");
-            await ProcessApi.CommandAsync(api, """{"kind":"evaluate"}""");
+            await ProcessApi.CommandAsync(api, """{"kind":"save_checkpoint","to_disk":false}""");
+            await ProcessApi.CommandAsync(api, """{"kind":"save_checkpoint","to_disk":false}""");
             var reviews = new ReviewQueue(Path.Combine(Out, AgentDatabase.FileName), TimeProvider.System);
             halve = AddReview(reviews, pausedAt, "halve");
             await Approve(api, halve);
@@ -146,7 +147,7 @@ public sealed class KillAndRestartTests : IDisposable
 
         RunSummary summary = RunRecordReader.ReadSummary(Out)!;
         Assert.Single(RunRecordReader.ReadEvents(Out).OfType<FaultInjectedEvent>()); // once per run, not once per session
-        Assert.Equal(2, summary.Final!.CommandsByKind[CommandKinds.Evaluate]); // both from the first session
+        Assert.Equal(2, summary.Final!.CommandsByKind[CommandKinds.SaveCheckpoint]); // both from the first session
         Assert.Equal(1, summary.Final.CommandsByKind[CommandKinds.LoadCheckpoint]);
         (IReadOnlyList<Core.Metrics.StepMetrics> steps, _) = RunRecordReader.ReadMetrics(Out);
         Assert.Equal(steps.Count, steps.Select(s => (s.Step, s.Branch)).Distinct().Count()); // each step once, none repeated by the resume
