@@ -29,8 +29,19 @@ public static class AgentFactory
         return new TrainingAgent(options.Provider, model, File.ReadAllText(ContentPaths.Resolve(options.SystemPrompt)), renderer, options.Resilience, options.MaxTurns, time);
     }
 
-    /// <summary>Polly owns every timeout: the HttpClient's own is off.</summary>
-    public static HttpClient NewHttpClient() => new() { Timeout = Timeout.InfiniteTimeSpan };
+    /// <summary>The name of the model's HttpClient in a host's <c>IHttpClientFactory</c>.</summary>
+    public const string ModelHttpClient = "agent-model";
+
+    /// <summary>Polly owns every timeout: the HttpClient's own is off (so it is in the host's factory).</summary>
+    public static void ConfigureModelHttpClient(HttpClient client) => client.Timeout = Timeout.InfiniteTimeSpan;
+
+    /// <summary>For code without a host (tests, the bench); a host hands its factory's client instead.</summary>
+    public static HttpClient NewHttpClient()
+    {
+        var client = new HttpClient();
+        ConfigureModelHttpClient(client);
+        return client;
+    }
 
     private static string? ApiKey(string variable) => string.IsNullOrEmpty(variable) ? null : Environment.GetEnvironmentVariable(variable);
 }

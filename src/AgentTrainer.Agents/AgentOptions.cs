@@ -57,18 +57,23 @@ public sealed class ReplayProviderOptions
     public string Transcript { get; set; } = "";
 }
 
+/// <summary>Polly's settings for model calls, as Polly's own options name them (times as "hh:mm:ss").
+/// Checked at start-up by building the pipeline, so Polly's own rules apply (see <see cref="AgentOptionsValidator"/>).</summary>
 public sealed class ResilienceOptions
 {
-    public double TotalTimeoutSeconds { get; set; } = 60;
-    public double AttemptTimeoutSeconds { get; set; } = 20;
+    /// <summary>A whole decision's model call, retries and waits included.</summary>
+    public TimeSpan TotalTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(20);
     public int MaxRetries { get; set; } = 3;
-    public double BaseDelaySeconds { get; set; } = 1;
+
+    /// <summary>The first retry's delay (doubling, with jitter), unless the server sent Retry-After.</summary>
+    public TimeSpan BaseDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Failure ratio over the sampling window that opens the circuit.</summary>
     public double BreakerFailureRatio { get; set; } = 0.5;
     public int BreakerMinimumThroughput { get; set; } = 4;
-    public double BreakerSamplingSeconds { get; set; } = 120;
-    public double BreakerBreakSeconds { get; set; } = 60;
+    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(120);
+    public TimeSpan BreakerBreakDuration { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>What a decision falls back to when the model cannot answer: keep or rules.</summary>
     public string Fallback { get; set; } = AgentProviders.Keep;

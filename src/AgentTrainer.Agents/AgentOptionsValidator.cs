@@ -1,3 +1,4 @@
+using AgentTrainer.Agents.Resilience;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Policies;
 using Microsoft.Extensions.Options;
@@ -27,9 +28,13 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         {
             errors.Add($"--fallback (Agent:Resilience:Fallback): '{options.Resilience.Fallback}' is not one of {string.Join(", ", AgentProviders.Fallbacks)}.");
         }
-        if (options.Resilience.AttemptTimeoutSeconds <= 0 || options.Resilience.TotalTimeoutSeconds <= 0 || options.Resilience.MaxRetries < 0)
+        if (options.Resilience.MaxRetries < 0)
         {
-            errors.Add("Agent:Resilience: timeouts must be positive and MaxRetries at least 0.");
+            errors.Add($"Agent:Resilience:MaxRetries must be at least 0; got {options.Resilience.MaxRetries}.");
+        }
+        else if (ModelCallPipeline.Problems(options.Resilience) is { } problems)
+        {
+            errors.Add($"Agent:Resilience: {problems}");
         }
         if (options.Provider == AgentProviders.None)
         {

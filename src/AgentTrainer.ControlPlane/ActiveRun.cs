@@ -1,5 +1,5 @@
 using AgentTrainer.Agents.Supervision;
-using AgentTrainer.Training;
+using AgentTrainer.Core.Runs;
 
 namespace AgentTrainer.ControlPlane;
 
@@ -11,9 +11,13 @@ public sealed class ActiveRun
 
     public RunHandle? Current => Volatile.Read(ref _current);
 
+    /// <summary>The run, for code that runs only once it is assembled (endpoints marked
+    /// <see cref="Api.RunReady.RequireRun"/>): it never goes back to null.</summary>
+    public RunHandle Required => Current ?? throw new InvalidOperationException("The run is not assembled yet.");
+
     public void Attach(RunHandle handle) => Volatile.Write(ref _current, handle);
 }
 
 /// <param name="Run">the training run</param>
 /// <param name="Agent">its agent side, or null for a run without an agent (no review queue)</param>
-public sealed record RunHandle(TrainingRun Run, AgentRun? Agent);
+public sealed record RunHandle(ISupervisedRun Run, AgentRun? Agent);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
+using AgentTrainer.Core.Runs;
 using AgentTrainer.Training.Checkpoints;
 using AgentTrainer.Training.Trainer;
 
@@ -190,13 +191,4 @@ public sealed record PreviousRun(int Session, DateTimeOffset FirstStartedAt, IRe
         .Select(created => new BranchInfo(created.Branch, created.ParentBranch, created.ForkStep, created.CheckpointId));
 
     public IEnumerable<(string Kind, long Step)> FaultsStruck => Events.OfType<FaultInjectedEvent>().Select(fault => (fault.Kind, fault.Step));
-}
-
-/// <summary>Where a resumed run continues: the checkpoint, the session number, when the run first
-/// started, and the branches earlier sessions created.</summary>
-public sealed record ResumePoint(string CheckpointId, long Step, int Branch, int Session, DateTimeOffset FirstStartedAt)
-{
-    /// <summary>Whether a recorded step or evaluation stands: those on the resumed branch from the
-    /// checkpoint's step on are done again (and recorded again) by this session.</summary>
-    public bool Precedes(long step, int branch) => branch != Branch || step < Step;
 }

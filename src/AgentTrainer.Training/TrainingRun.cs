@@ -2,6 +2,7 @@ using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
+using AgentTrainer.Core.Runs;
 using AgentTrainer.Training.Checkpoints;
 using AgentTrainer.Training.Runtime;
 using AgentTrainer.Training.Tasks;
@@ -11,7 +12,7 @@ namespace AgentTrainer.Training;
 
 /// <summary>One run, assembled from its options: runtime, task and model, checkpoint store, run
 /// records and the trainer. <see cref="Execute"/> trains and writes run.json at start and end.</summary>
-public sealed class TrainingRun : IDisposable
+public sealed class TrainingRun : ISupervisedRun, IDisposable
 {
     public const string CheckpointFolder = "checkpoints";
 
@@ -24,11 +25,18 @@ public sealed class TrainingRun : IDisposable
     private ResumePoint? _resume;
 
     public TrainingRun(TrainingOptions options, CommandQueue commands, TimeProvider time, params IRunObserver[] observers)
+        : this(options, commands, time, TaskCatalog.BuiltIn, observers)
+    {
+    }
+
+    /// <param name="tasks">the tasks <see cref="TrainingOptions.Task"/> may name (the built-in ones, and your own)</param>
+    public TrainingRun(TrainingOptions options, CommandQueue commands, TimeProvider time, TaskCatalog tasks, params IRunObserver[] observers)
     {
         _options = options;
         _time = time;
+        Commands = commands;
         Runtime = TorchRuntime.Configure(options.Device, options.Threads);
-        _task = TrainingTaskFactory.Create(options, Runtime.Device);
+        _task = tasks.Create(options, Runtime.Device);
         _recorder = new RunRecorder(options.Out, options.LogEvery);
         var store = new CheckpointStore(Path.Combine(options.Out, CheckpointFolder), options.SnapshotsKept, time, options.CheckpointsKept);
         _contributors = [.. observers.OfType<IRunSummaryContributor>()];
@@ -45,12 +53,17 @@ public sealed class TrainingRun : IDisposable
 
     /// <summary>The model being trained (owned by the run; for inspection, not for training elsewhere).</summary>
     public TorchSharp.torch.nn.Module Model => _task.Model;
-    public string OutputFolder => _options.Out;
-    public string TaskName => _task.Name;
+    public string Folder => _options.Out;
+    public string Task => _task.Name;
 
-    /// <summary>1 for a fresh run, more for a resumed one.</summary>
     public int Session => _resume?.Session ?? 1;
     public string? ResumedFromCheckpoint => _resume?.CheckpointId;
+    public RunState State => Trainer.State;
+    public RunBudget Budget => Trainer.Budget;
+    public IReadOnlyList<string> Layers => Trainer.Layers;
+    public IReadOnlyList<CheckpointInfo> Checkpoints => Trainer.Checkpoints.List();
+    public IReadOnlyList<BranchInfo> Branches => Trainer.Branches.All;
+    public CommandQueue Commands { get; }
 
     /// <summary>Continues an earlier run (see <see cref="RunFolder.Prepare"/>) instead of starting afresh:
     /// from the newest checkpoint on disk that is sound and of this model (others are skipped, reported
@@ -93,7 +106,7 @@ public sealed class TrainingRun : IDisposable
         }
         Trainer.Branches.Restore(previous.Branches);
         Trainer.ForgetFaultsStruck(previous.FaultsStruck);
-        TrainerState state = Trainer.State;
+        RunState state = Trainer.State;
         _resume = new ResumePoint(resumedFrom, state.Step, state.Branch, previous.Session, previous.FirstStartedAt);
         _recorder.DropMetrics((step, branch) => !_resume.Precedes(step, branch));
         (IReadOnlyList<StepMetrics> steps, IReadOnlyList<EvaluationMetrics> evaluations) = RunRecordReader.ReadMetrics(_options.Out);
@@ -184,10 +197,10 @@ public sealed class TrainingRun : IDisposable
     {
         for (int index = 0; index < faults.Count; index++)
         {
-            if (faults[index].Kind is FaultKinds.ScaleLayer or FaultKinds.ZeroLayer && !Trainer.HasLayer(faults[index].Layer))
+            if (faults[index].Kind is FaultKinds.ScaleLayer or FaultKinds.ZeroLayer
+                && LayerNames.Problem(Trainer.Layers, faults[index].Layer) is { } problem)
             {
-                throw new RunOptionsException($"--fault #{index + 1} (Training:Faults:{index}): the model has no layer '{faults[index].Layer}'; "
-                    + $"layers: {string.Join(", ", Trainer.LayerNames)}.");
+                throw new RunOptionsException($"--fault #{index + 1} (Training:Faults:{index}): {problem}");
             }
         }
     }

@@ -3,6 +3,7 @@ using AgentTrainer.Core.Options;
 using AgentTrainer.Agents;
 using AgentTrainer.Agents.Decisions;
 using AgentTrainer.Agents.Resilience;
+using AgentTrainer.Agents.Tools;
 using AgentTrainer.Core.Policies;
 using AgentTrainer.Core.Summaries;
 using Microsoft.Extensions.Time.Testing;
@@ -25,7 +26,11 @@ public sealed class AgentLoopbackTests : IAsyncLifetime
     private TrainingAgent Agent(int maxRetries = 3, string fallback = AgentProviders.Keep) =>
         new("openai", new OpenAIChatCompletionService("loopback", _server.BaseUrl, "test-key", httpClient: AgentFactory.NewHttpClient()),
             "You supervise a training run.", new SummaryRenderer("step {{step}}\n{{signals}}"),
-            new ResilienceOptions { MaxRetries = maxRetries, BaseDelaySeconds = 2, AttemptTimeoutSeconds = 20, TotalTimeoutSeconds = 300, Fallback = fallback },
+            new ResilienceOptions
+            {
+                MaxRetries = maxRetries, BaseDelay = TimeSpan.FromSeconds(2), AttemptTimeout = TimeSpan.FromSeconds(20), TotalTimeout = TimeSpan.FromMinutes(5),
+                Fallback = fallback,
+            },
             maxTurns: 2, _time);
 
     /// <summary>Runs a decision while moving fake time forward, as the real clock would.</summary>
@@ -66,6 +71,12 @@ public sealed class AgentLoopbackTests : IAsyncLifetime
         Assert.Equal(
             ["training-double_learning_rate", "training-halve_learning_rate", "training-keep_learning_rate", "training-reset_layer", "training-rollback_checkpoint"],
             request["tools"]!.AsArray().Select(t => (string)t!["function"]!["name"]!).Order());
+        // The arguments the tools take are the names the rest of the code uses (ToolNames), spelled once.
+        Assert.Equal([ToolNames.CheckpointArgument, ToolNames.ReasonArgument], Required(ToolNames.RollbackCheckpoint));
+        Assert.Equal([ToolNames.LayerArgument, ToolNames.ReasonArgument], Required(ToolNames.ResetLayer));
+        string[] Required(string tool) => [.. request["tools"]!.AsArray()
+            .Single(t => (string)t!["function"]!["name"]! == $"{InterventionTools.PluginName}-{tool}")!["function"]!["parameters"]!["required"]!
+            .AsArray().Select(n => (string)n!).Order()];
     }
 
     [Fact]
@@ -80,6 +91,17 @@ public sealed class AgentLoopbackTests : IAsyncLifetime
         Assert.Equal(7000, retry.DelayMs);
         Assert.Equal(ModelCallOutcomes.Ok, trace.Outcome);
         Assert.Equal(2, _server.Requests.Count); // no hidden retries inside the SDK
+    }
+
+    [Fact]
+    public async Task A429WithRetryAfterAsADate_WaitsUntilThatTimeOnThePipelinesClock()
+    {
+        // The fake clock stands in the year 2000: measured on the real clock, this date would be long past (no wait).
+        string date = (_time.GetUtcNow() + TimeSpan.FromSeconds(60)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        _server.Then(LoopbackOpenAIServer.Status(429, retryAfter: date), LoopbackOpenAIServer.ToolCall("keep_learning_rate", """{"reason":"fine"}"""));
+        DecisionRecord record = await Decide(Agent());
+        RetryRecord retry = Assert.Single(record.Turns[0].Trace.Retries);
+        Assert.InRange(retry.DelayMs, 50_000, 60_000);
     }
 
     [Fact]

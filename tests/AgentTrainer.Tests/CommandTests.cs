@@ -68,7 +68,7 @@ public class CommandTests
 
         CommandRecord badLayer = harness.Apply(new ModelLayerOperationCommand("encoder.7"));
         Assert.Equal(CommandStatus.Failed, badLayer.Status);
-        Assert.Equal("unknown layer 'encoder.7'; layers: hidden1, hidden2, output.", badLayer.Reason);
+        Assert.Equal("the model has no layer 'encoder.7'; layers: hidden1, hidden2, output.", badLayer.Reason);
 
         CommandRecord badLr = harness.Commands.Submit(new UpdateOptimizerCommand { LearningRate = -1 }, CommandSource.Agent);
         Assert.Equal(CommandStatus.Failed, badLr.Status);

@@ -65,12 +65,15 @@ public sealed class ConfigurationTests : IDisposable
             ["AGENTTRAINER_Training__EvalEvery"] = "abc",
             ["AGENTTRAINER_Training__LearningRate"] = "fast",
             ["AGENTTRAINER_Agent__PauseWhileDeciding"] = "maybe",
+            ["AGENTTRAINER_Agent__Resilience__TotalTimeout"] = "a minute",
         });
         Assert.Contains("error: environment variable AGENTTRAINER_Training__EvalEvery: Training:EvalEvery: 'abc' is not a whole number.", output, StringComparison.Ordinal);
         Assert.Contains("error: environment variable AGENTTRAINER_Training__LearningRate: Training:LearningRate: 'fast' is not a number.",
             output, StringComparison.Ordinal);
         Assert.Contains("error: environment variable AGENTTRAINER_Agent__PauseWhileDeciding: Agent:PauseWhileDeciding: 'maybe' is not true or false.",
             output, StringComparison.Ordinal);
+        Assert.Contains("error: environment variable AGENTTRAINER_Agent__Resilience__TotalTimeout: Agent:Resilience:TotalTimeout: "
+            + "'a minute' is not a duration (hh:mm:ss, e.g. 00:01:30).", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Records;
+using AgentTrainer.Core.Runs;
 using AgentTrainer.Training.Checkpoints;
 
 namespace AgentTrainer.Tests;
@@ -27,7 +28,7 @@ public class RollbackTests
         Assert.Equal(50, original.Length);
         Assert.Equal(original, replayed); // exact equality: same bits
         Assert.Equal(2, harness.Trainer.Branches.Count);
-        Assert.Equal(new Training.Trainer.BranchInfo(1, 0, 40, "ckpt-000040-b0"), harness.Trainer.Branches.All[1]);
+        Assert.Equal(new BranchInfo(1, 0, 40, "ckpt-000040-b0"), harness.Trainer.Branches.All[1]);
         Assert.Contains(harness.Events, e => e is BranchCreatedEvent { Branch: 1, ParentBranch: 0, ForkStep: 40 });
     }
 

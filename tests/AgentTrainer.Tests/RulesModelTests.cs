@@ -1,5 +1,6 @@
 using AgentTrainer.Agents.Providers;
 using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Policies;
 using AgentTrainer.Core.Summaries;
 using Microsoft.SemanticKernel;
 
@@ -58,23 +59,23 @@ public class RulesModelTests
     {
         Assert.Equal("halve_learning_rate", Decide(At(450, Signals(2.6, 2.6, -0.01, -0.02))).Tool);
         (string tool, string? checkpoint, _) = Decide(At(450, Signals(2.6, 2.6, -0.01, -0.02),
-            new InterventionOutcome(300, "halve_learning_rate", "agent", 2.65, 2.64),
-            new InterventionOutcome(350, "halve_learning_rate", "agent", 2.64, 2.62)));
+            new InterventionOutcome(300, InterventionAction.HalveLearningRate, null, "agent", 2.65, 2.64),
+            new InterventionOutcome(350, InterventionAction.HalveLearningRate, null, "agent", 2.64, 2.62)));
         Assert.Equal(("rollback_checkpoint", "ckpt-000000-b0"), (tool, checkpoint));
 
         // When the lr was raised in this run it was not too high from the start: no starting over, and
         // halvings that stopped helping end the halving.
         (tool, _, _) = Decide(At(450, Signals(2.6, 2.6, -0.01, -0.02),
-            new InterventionOutcome(100, "double_learning_rate", "agent", 2.9, 2.7),
-            new InterventionOutcome(300, "halve_learning_rate", "agent", 2.65, 2.64),
-            new InterventionOutcome(350, "halve_learning_rate", "agent", 2.64, 2.62)));
+            new InterventionOutcome(100, InterventionAction.DoubleLearningRate, null, "agent", 2.9, 2.7),
+            new InterventionOutcome(300, InterventionAction.HalveLearningRate, null, "agent", 2.65, 2.64),
+            new InterventionOutcome(350, InterventionAction.HalveLearningRate, null, "agent", 2.64, 2.62)));
         Assert.Equal("keep_learning_rate", tool);
     }
 
     private static readonly InterventionOutcome[] HalvedTwiceThenStartedOver =
     [
-        new(300, "halve_learning_rate", "agent", 2.65, 2.64), new(350, "halve_learning_rate", "agent", 2.64, 2.62),
-        new(400, "rollback_checkpoint(ckpt-000000-b0)", "agent", 2.62, 2.9),
+        new(300, InterventionAction.HalveLearningRate, null, "agent", 2.65, 2.64), new(350, InterventionAction.HalveLearningRate, null, "agent", 2.64, 2.62),
+        new(400, InterventionAction.RollbackCheckpoint, "ckpt-000000-b0", "agent", 2.62, 2.9),
     ];
 
     [Fact]
@@ -82,7 +83,7 @@ public class RulesModelTests
     {
         SummarySignals plateau = Signals(2.0, 2.0, -0.01, -0.02);
         Assert.Equal("halve_learning_rate", Decide(At(800, plateau, HalvedTwiceThenStartedOver)).Tool);
-        InterventionOutcome[] annealed = [.. HalvedTwiceThenStartedOver, new(650, "halve_learning_rate", "agent", 2.05, 2.02)];
+        InterventionOutcome[] annealed = [.. HalvedTwiceThenStartedOver, new(650, InterventionAction.HalveLearningRate, null, "agent", 2.05, 2.02)];
         Assert.Equal("keep_learning_rate", Decide(At(800, plateau, annealed)).Tool);
     }
 
@@ -90,7 +91,7 @@ public class RulesModelTests
     public void Starting_over_is_not_proposed_when_the_policy_has_none_left_or_the_budget_cannot_pay_for_it()
     {
         InterventionOutcome[] stuck =
-            [new(300, "halve_learning_rate", "agent", 2.65, 2.64), new(350, "halve_learning_rate", "agent", 2.64, 2.62)];
+            [new(300, InterventionAction.HalveLearningRate, null, "agent", 2.65, 2.64), new(350, InterventionAction.HalveLearningRate, null, "agent", 2.64, 2.62)];
         TrainingSummary summary = At(450, Signals(2.6, 2.6, -0.01, -0.02), stuck);
         Assert.Equal("rollback_checkpoint", Decide(summary).Tool);
         Assert.Equal("keep_learning_rate", Decide(summary with { Limits = summary.Limits with { StartOversLeft = 0 } }).Tool);

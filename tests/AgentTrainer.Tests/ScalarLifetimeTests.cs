@@ -97,23 +97,23 @@ public sealed class ScalarLifetimeTests(Xunit.Abstractions.ITestOutputHelper out
             }
         }) { IsBackground = true };
         hammer.Start();
-        long startStep = run.Run.Trainer.State.Step;
+        long startStep = run.Run.State.Step;
         await Task.Delay(TimeSpan.FromSeconds(StressSeconds));
         stop.Cancel();
         hammer.Join();
-        long steps = run.Run.Trainer.State.Step - startStep;
+        long steps = run.Run.State.Step - startStep;
         long gcs = GC.CollectionCount(0) - collections;
-        output.WriteLine($"{steps} steps, {gcs} collections, outcome {RunRecordReader.TryReadSummary(run.Run.OutputFolder)?.Status}");
+        output.WriteLine($"{steps} steps, {gcs} collections, outcome {RunRecordReader.TryReadSummary(run.Run.Folder)?.Status}");
 
         using HttpClient control = factory.CreateAuthorizedClient();
         await ApiFixture.Send(control, new AgentTrainer.Core.Commands.StopCommand());
-        await ApiFixture.Until(() => RunRecordReader.TryReadSummary(run.Run.OutputFolder)?.Status != RunOutcomes.Running, "run.json to be final");
+        await ApiFixture.Until(() => RunRecordReader.TryReadSummary(run.Run.Folder)?.Status != RunOutcomes.Running, "run.json to be final");
         foreach ((HttpClient client, HttpResponseMessage response) in clients)
         {
             response.Dispose();
             client.Dispose();
         }
-        Assert.Equal(RunOutcomes.Stopped, RunRecordReader.ReadSummary(run.Run.OutputFolder)!.Status);
+        Assert.Equal(RunOutcomes.Stopped, RunRecordReader.ReadSummary(run.Run.Folder)!.Status);
         Assert.True(steps > 1000, $"only {steps} steps in {StressSeconds} s");
         Assert.True(gcs > 1000, $"only {gcs} collections: not the pressure intended");
     }

@@ -192,7 +192,7 @@ public class SupervisorTests
         {
             Provider = AgentProviders.OpenAI, DecideEvery = 20, PauseWhileDeciding = true,
             OpenAI = new OpenAIProviderOptions { BaseUrl = "http://127.0.0.1:9/v1", Model = "nobody-home", ApiKeyVariable = "" },
-            Resilience = new ResilienceOptions { MaxRetries = 1, BaseDelaySeconds = 0.01, AttemptTimeoutSeconds = 2, TotalTimeoutSeconds = 10 },
+            Resilience = new ResilienceOptions { MaxRetries = 1, BaseDelay = TimeSpan.FromMilliseconds(10), AttemptTimeout = TimeSpan.FromSeconds(2), TotalTimeout = TimeSpan.FromSeconds(10) },
         };
         using var harness = new TrainerHarness(o => o.Steps = 100, options);
         Assert.Equal(RunOutcomes.Completed, harness.Trainer.Run(CancellationToken.None).Outcome);

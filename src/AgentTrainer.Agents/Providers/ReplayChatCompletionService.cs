@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using AgentTrainer.Core.Policies;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 using Microsoft.SemanticKernel.Services;
@@ -63,7 +64,7 @@ public sealed class ReplayChatCompletionService : IChatCompletionService
         int index = Interlocked.Increment(ref _next) - 1;
         RecordedCall call = index < _calls.Count
             ? _calls[index]
-            : new RecordedCall("keep_learning_rate", new Dictionary<string, string?> { ["reason"] = "the transcript has no more decisions" });
+            : new RecordedCall(ToolNames.KeepLearningRate, new Dictionary<string, string?> { [ToolNames.ReasonArgument] = "the transcript has no more decisions" });
         return Task.FromResult<IReadOnlyList<ChatMessageContent>>([ToolCallMessage.Create(ModelId, $"replay_{index}", call.Tool, call.Arguments)]);
     }
 

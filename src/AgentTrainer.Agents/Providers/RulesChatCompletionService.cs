@@ -30,7 +30,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         ChatMessageContent last = chatHistory[^1];
         // Asked again only after a refusal: accept it and keep, saying why.
         ChatMessageContent reply = last.Role == AuthorRole.Tool
-            ? Call("keep_learning_rate", $"my proposal was {ToolResult(last)}; keeping the current settings.")
+            ? Call(InterventionAction.KeepLearningRate, $"my proposal was {ToolResult(last)}; keeping the current settings.")
             : Decide(FindSummary(chatHistory));
         return Task.FromResult<IReadOnlyList<ChatMessageContent>>([reply]);
     }
@@ -54,32 +54,32 @@ public sealed class RulesChatCompletionService : IChatCompletionService
 
         if (s.NonFiniteSteps > 0 && best is not null)
         {
-            return Call("rollback_checkpoint", $"{s.NonFiniteSteps} non-finite losses in the last 100 steps; {best.Id} (val loss {F(best.ValLoss)}) is the best checkpoint before it.", ("checkpoint_id", best.Id));
+            return Call(InterventionAction.RollbackCheckpoint, $"{s.NonFiniteSteps} non-finite losses in the last 100 steps; {best.Id} (val loss {F(best.ValLoss)}) is the best checkpoint before it.", (ToolNames.CheckpointArgument, best.Id));
         }
         // Well above its best recent level, however it moves now: something broke. "Well above" is 10%
         // plus three standard errors of a 10-step mean, so noisy small batches do not look broken.
         bool diverged = s.RecentLoss > (1.10 + (3 * s.Volatility / Math.Sqrt(10))) * s.BestRecentLoss;
         if (diverged && best is not null && summary.Limits.RollbacksLeft > 0)
         {
-            return Call("rollback_checkpoint", $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level {F(s.BestRecentLoss)}; rolling back to {best.Id} (val loss {F(best.ValLoss)}).", ("checkpoint_id", best.Id));
+            return Call(InterventionAction.RollbackCheckpoint, $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level {F(s.BestRecentLoss)}; rolling back to {best.Id} (val loss {F(best.ValLoss)}).", (ToolNames.CheckpointArgument, best.Id));
         }
         if (BrokenLayer(summary) is { } broken)
         {
-            return Call("reset_layer", broken.Reason, ("layer_name", broken.Layer));
+            return Call(InterventionAction.ResetLayer, broken.Reason, (ToolNames.LayerArgument, broken.Layer));
         }
         bool lrHasRoom = summary.BaseLearningRate * 0.5 >= summary.Limits.MinLearningRate;
         if (diverged && lrHasRoom)
         {
-            return Call("halve_learning_rate", $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level and no checkpoint can be used.");
+            return Call(InterventionAction.HalveLearningRate, $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level and no checkpoint can be used.");
         }
         // Rising means clearly above what noise alone does to the slope of 50 losses.
         if (s.ShortTrend > 0.02 + (3 * SlopeNoise(s.Volatility, 50)) && s.LongTrend > 0 && lrHasRoom)
         {
-            return Call("halve_learning_rate", $"the loss is rising: {P(s.ShortTrend)} per 100 steps over the last 50, {P(s.LongTrend)} over the last 200.");
+            return Call(InterventionAction.HalveLearningRate, $"the loss is rising: {P(s.ShortTrend)} per 100 steps over the last 50, {P(s.LongTrend)} over the last 200.");
         }
         if (s.Spikes >= 3 && lrHasRoom && summary.Step >= 100)
         {
-            return Call("halve_learning_rate", $"{s.Spikes} loss spikes above twice the trend in the last 100 steps: the lr is too high for this region.");
+            return Call(InterventionAction.HalveLearningRate, $"{s.Spikes} loss spikes above twice the trend in the last 100 steps: the lr is too high for this region.");
         }
         bool scheduleDecayed = summary.LearningRate < 0.5 * summary.BaseLearningRate;
         bool lrCanDouble = !scheduleDecayed && summary.BaseLearningRate * 2 <= summary.Limits.MaxLearningRate;
@@ -88,7 +88,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         if (MedianStraightness(summary) is >= StepLimitedStraightness and var straightness && s.LongTrend < 0
             && s.StepsSinceIntervention is null or >= 100 && lrCanDouble && summary.Step >= 100)
         {
-            return Call("double_learning_rate", $"the weights move in a straight line (median straightness {F(straightness)} since the last evaluation) while the loss falls {P(s.LongTrend)} per 100 steps: the lr limits progress.");
+            return Call(InterventionAction.DoubleLearningRate, $"the weights move in a straight line (median straightness {F(straightness)} since the last evaluation) while the loss falls {P(s.LongTrend)} per 100 steps: the lr limits progress.");
         }
         // A noisy plateau under an lr the schedule holds at its base: the lr is too high to settle (the
         // paper's unstable start). A decaying schedule lowers the lr by itself, and small batches make a
@@ -99,11 +99,11 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         // Lowering the lr no longer helps: the damage was done early. Start over from the earliest
         // checkpoint (once: the policy counts it); the lr decisions made since are kept across the
         // rollback. Not when the lr was raised in this run: then it was too low, not too high, from the start.
-        bool raised = summary.RecentInterventions.Any(i => i.Action == "double_learning_rate");
+        bool raised = summary.RecentInterventions.Any(i => i.Action == InterventionAction.DoubleLearningRate);
         bool halvingsStoppedHelping = IneffectiveHalvings(summary);
         if (plateau && !raised && halvingsStoppedHelping && StartCheckpoint(summary) is { } start)
         {
-            return Call("rollback_checkpoint", $"the last two halvings changed the loss by less than 3% and it is still flat ({P(s.LongTrend)} per 100 steps): the lr was too high from the start; starting over from {start.Id} at the lowered lr.", ("checkpoint_id", start.Id));
+            return Call(InterventionAction.RollbackCheckpoint, $"the last two halvings changed the loss by less than 3% and it is still flat ({P(s.LongTrend)} per 100 steps): the lr was too high from the start; starting over from {start.Id} at the lowered lr.", (ToolNames.CheckpointArgument, start.Id));
         }
         // A plateau under the lr the run started with is the paper's case: the lr is too high to settle.
         // Once the lr has been lowered (two halvings, or a start over at the lowered lr), a flattening
@@ -111,15 +111,15 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         if (plateau && s.Volatility >= SmoothVolatility && scheduleHoldsLr && lrHasRoom && summary.Step >= 150
             && !halvingsStoppedHelping && HalvingsLeft(summary) > 0)
         {
-            return Call("halve_learning_rate", $"the loss has nearly stopped improving ({P(s.LongTrend)} per 100 steps over the last 200) and is noisy (volatility {P(s.Volatility)}) at lr {F(summary.LearningRate)}.");
+            return Call(InterventionAction.HalveLearningRate, $"the loss has nearly stopped improving ({P(s.LongTrend)} per 100 steps over the last 200) and is noisy (volatility {P(s.Volatility)}) at lr {F(summary.LearningRate)}.");
         }
         bool smoothSlow = s.LongTrend is < -0.005 and > -0.03 && s.ShortTrend < 0 && s.Volatility < SmoothVolatility && s.RecentGradNorm < s.MedianGradNorm * 1.5;
         bool settled = s.StepsSinceIntervention is null or >= 300;
         if (smoothSlow && settled && lrCanDouble && summary.Step >= 300)
         {
-            return Call("double_learning_rate", $"the loss falls smoothly but slowly ({P(s.LongTrend)} per 100 steps, volatility {P(s.Volatility)}) with a steady gradient norm {F(s.RecentGradNorm)}.");
+            return Call(InterventionAction.DoubleLearningRate, $"the loss falls smoothly but slowly ({P(s.LongTrend)} per 100 steps, volatility {P(s.Volatility)}) with a steady gradient norm {F(s.RecentGradNorm)}.");
         }
-        return Call("keep_learning_rate", $"healthy enough: trend {P(s.ShortTrend)} per 100 steps, volatility {P(s.Volatility)}, no spikes worth acting on.");
+        return Call(InterventionAction.KeepLearningRate, $"healthy enough: trend {P(s.ShortTrend)} per 100 steps, volatility {P(s.Volatility)}, no spikes worth acting on.");
     }
 
     /// <summary>Standard error of a least-squares slope over <paramref name="steps"/> losses whose relative
@@ -131,7 +131,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// trouble) among those the policy allows: near enough the run's best, and within the budget.</summary>
     private static CheckpointSummary? BestCheckpoint(TrainingSummary summary) =>
         summary.Checkpoints
-            .Where(c => !summary.RecentInterventions.Any(i => i.Action == $"rollback_checkpoint({c.Id})"))
+            .Where(c => !summary.RecentInterventions.Any(i => i.Action == InterventionAction.RollbackCheckpoint && i.Target == c.Id))
             .Where(c => c.ValLoss is { } v && double.IsFinite(v) && Reachable(summary, c) && !PolicyGate.IsStartOver(c))
             .Where(c => c.ValLoss <= AllowedValLoss(summary))
             .MinBy(c => c.ValLoss);
@@ -156,9 +156,10 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// over (at the lr those halvings reached) one more, to anneal.</summary>
     private static int HalvingsLeft(TrainingSummary summary)
     {
-        string[] actions = [.. summary.RecentInterventions.Select(i => i.Action)];
-        int startOver = Array.FindLastIndex(actions, a => summary.Checkpoints.Any(c => PolicyGate.IsStartOver(c) && a == $"rollback_checkpoint({c.Id})"));
-        int halvings = actions.Skip(startOver + 1).Count(a => a == "halve_learning_rate");
+        InterventionOutcome[] done = [.. summary.RecentInterventions];
+        int startOver = Array.FindLastIndex(done, i => i.Action == InterventionAction.RollbackCheckpoint
+            && summary.Checkpoints.Any(c => PolicyGate.IsStartOver(c) && i.Target == c.Id));
+        int halvings = done.Skip(startOver + 1).Count(i => i.Action == InterventionAction.HalveLearningRate);
         return (startOver >= 0 ? 1 : 2) - halvings;
     }
 
@@ -170,8 +171,8 @@ public sealed class RulesChatCompletionService : IChatCompletionService
 
     private static bool IneffectiveHalvings(TrainingSummary summary)
     {
-        InterventionOutcome[] halvings = [.. summary.RecentInterventions.Where(i => i.Action == "halve_learning_rate" && i.LossAfter is not null).TakeLast(2)];
-        bool rolledBackSince = summary.RecentInterventions.SkipWhile(i => halvings.Length == 0 || i != halvings[0]).Any(i => i.Action.StartsWith("rollback_checkpoint", StringComparison.Ordinal));
+        InterventionOutcome[] halvings = [.. summary.RecentInterventions.Where(i => i.Action == InterventionAction.HalveLearningRate && i.LossAfter is not null).TakeLast(2)];
+        bool rolledBackSince = summary.RecentInterventions.SkipWhile(i => halvings.Length == 0 || i != halvings[0]).Any(i => i.Action == InterventionAction.RollbackCheckpoint);
         return halvings.Length == 2 && !rolledBackSince && halvings.All(h => h.LossAfter > 0.97 * h.LossBefore);
     }
 
@@ -199,9 +200,9 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         return null;
     }
 
-    private static ChatMessageContent Call(string function, string reason, params (string Name, string Value)[] arguments) =>
-        ToolCallMessage.Create(ModelId, "call_" + Guid.NewGuid().ToString("N")[..12], function,
-            [new("reason", reason), .. arguments.Select(a => new KeyValuePair<string, string?>(a.Name, a.Value))]);
+    private static ChatMessageContent Call(InterventionAction action, string reason, params (string Name, string Value)[] arguments) =>
+        ToolCallMessage.Create(ModelId, "call_" + Guid.NewGuid().ToString("N")[..12], InterventionActions.Name(action),
+            [new(ToolNames.ReasonArgument, reason), .. arguments.Select(a => new KeyValuePair<string, string?>(a.Name, a.Value))]);
 
     // Numbers read the same in the reason as in the summary the model was shown.
     private static string F(double? value) => value is { } v ? SummaryRenderer.Number(v) : "n/a";

@@ -1,7 +1,8 @@
-using AgentTrainer.Core.Options;
 using System.ClientModel;
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using AgentTrainer.Agents.Providers;
+using AgentTrainer.Core.Options;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 using Polly;
@@ -47,38 +48,76 @@ public sealed class ModelCallPipeline
                     return Outcome.FromResult<ChatMessageContent>(null!);
                 },
             })
-            .AddTimeout(new TimeoutStrategyOptions { Timeout = TimeSpan.FromSeconds(options.TotalTimeoutSeconds) });
+            .AddTimeout(TotalTimeout(options));
         if (options.MaxRetries > 0)
         {
-            builder.AddRetry(new RetryStrategyOptions<ChatMessageContent>
-            {
-                MaxRetryAttempts = options.MaxRetries,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = TimeSpan.FromSeconds(options.BaseDelaySeconds),
-                MaxDelay = TimeSpan.FromSeconds(Math.Max(options.BaseDelaySeconds, options.TotalTimeoutSeconds)),
-                ShouldHandle = arguments => ValueTask.FromResult(IsTransient(arguments.Outcome.Exception)),
-                DelayGenerator = arguments => ValueTask.FromResult(RetryAfter(arguments.Outcome.Exception)),
-                OnRetry = arguments =>
-                {
-                    arguments.Context.Properties.GetValue(TraceKey, null!).Retries.Add(
-                        new RetryRecord(arguments.AttemptNumber + 1, Describe(arguments.Outcome.Exception!), arguments.RetryDelay.TotalMilliseconds));
-                    return ValueTask.CompletedTask;
-                },
-            });
+            builder.AddRetry(Retry(options, time));
         }
-        _pipeline = builder
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<ChatMessageContent>
-            {
-                FailureRatio = options.BreakerFailureRatio,
-                MinimumThroughput = options.BreakerMinimumThroughput,
-                SamplingDuration = TimeSpan.FromSeconds(options.BreakerSamplingSeconds),
-                BreakDuration = TimeSpan.FromSeconds(options.BreakerBreakSeconds),
-                ShouldHandle = arguments => ValueTask.FromResult(IsTransient(arguments.Outcome.Exception)),
-            })
-            .AddTimeout(new TimeoutStrategyOptions { Timeout = TimeSpan.FromSeconds(options.AttemptTimeoutSeconds) })
-            .Build();
+        _pipeline = builder.AddCircuitBreaker(Breaker(options)).AddTimeout(AttemptTimeout(options)).Build();
     }
+
+    /// <summary>What Polly would refuse in these settings (its own validation attributes, checked on the
+    /// same strategy options the pipeline is built from), each naming our key; null when nothing.</summary>
+    public static string? Problems(ResilienceOptions options)
+    {
+        (object Strategy, Dictionary<string, string> Keys)[] strategies =
+        [
+            (TotalTimeout(options), new() { ["Timeout"] = nameof(options.TotalTimeout) }),
+            (AttemptTimeout(options), new() { ["Timeout"] = nameof(options.AttemptTimeout) }),
+            (Breaker(options), new()
+            {
+                ["FailureRatio"] = nameof(options.BreakerFailureRatio), ["MinimumThroughput"] = nameof(options.BreakerMinimumThroughput),
+                ["SamplingDuration"] = nameof(options.BreakerSamplingDuration), ["BreakDuration"] = nameof(options.BreakerBreakDuration),
+            }),
+            .. options.MaxRetries > 0
+                ? [(Retry(options, TimeProvider.System), new Dictionary<string, string>
+                    {
+                        ["MaxRetryAttempts"] = nameof(options.MaxRetries), ["Delay"] = nameof(options.BaseDelay),
+                        ["MaxDelay"] = nameof(options.TotalTimeout),
+                    })]
+                : Array.Empty<(object, Dictionary<string, string>)>(),
+        ];
+        var problems = new List<string>();
+        foreach ((object strategy, Dictionary<string, string> keys) in strategies)
+        {
+            var results = new List<ValidationResult>();
+            if (!Validator.TryValidateObject(strategy, new ValidationContext(strategy), results, validateAllProperties: true))
+            {
+                problems.AddRange(results.Select(r => $"{string.Join(", ", r.MemberNames.Select(m => keys.GetValueOrDefault(m, m)))}: {r.ErrorMessage}"));
+            }
+        }
+        return problems.Count == 0 ? null : string.Join(" ", problems);
+    }
+
+    private static TimeoutStrategyOptions TotalTimeout(ResilienceOptions options) => new() { Timeout = options.TotalTimeout };
+
+    private static TimeoutStrategyOptions AttemptTimeout(ResilienceOptions options) => new() { Timeout = options.AttemptTimeout };
+
+    private static RetryStrategyOptions<ChatMessageContent> Retry(ResilienceOptions options, TimeProvider time) => new()
+    {
+        MaxRetryAttempts = options.MaxRetries,
+        BackoffType = DelayBackoffType.Exponential,
+        UseJitter = true,
+        Delay = options.BaseDelay,
+        MaxDelay = options.BaseDelay > options.TotalTimeout ? options.BaseDelay : options.TotalTimeout,
+        ShouldHandle = arguments => ValueTask.FromResult(IsTransient(arguments.Outcome.Exception)),
+        DelayGenerator = arguments => ValueTask.FromResult(RetryAfter(arguments.Outcome.Exception, time.GetUtcNow())),
+        OnRetry = arguments =>
+        {
+            arguments.Context.Properties.GetValue(TraceKey, null!).Retries.Add(
+                new RetryRecord(arguments.AttemptNumber + 1, Describe(arguments.Outcome.Exception!), arguments.RetryDelay.TotalMilliseconds));
+            return ValueTask.CompletedTask;
+        },
+    };
+
+    private static CircuitBreakerStrategyOptions<ChatMessageContent> Breaker(ResilienceOptions options) => new()
+    {
+        FailureRatio = options.BreakerFailureRatio,
+        MinimumThroughput = options.BreakerMinimumThroughput,
+        SamplingDuration = options.BreakerSamplingDuration,
+        BreakDuration = options.BreakerBreakDuration,
+        ShouldHandle = arguments => ValueTask.FromResult(IsTransient(arguments.Outcome.Exception)),
+    };
 
     /// <summary>One model turn. Returns null when the fallback is keep; the trace says what happened.</summary>
     public async Task<(ChatMessageContent? Reply, ModelCallTrace Trace)> CallAsync(ChatHistory history, PromptExecutionSettings settings, Kernel kernel, CancellationToken cancellation)
@@ -117,8 +156,9 @@ public sealed class ModelCallPipeline
         _ => false,
     };
 
-    /// <summary>The server's Retry-After (seconds or a date), when it sent one; otherwise Polly's backoff.</summary>
-    public static TimeSpan? RetryAfter(Exception? error)
+    /// <summary>The server's Retry-After (seconds, or a date measured from <paramref name="now"/>: the
+    /// pipeline's clock), when it sent one; otherwise Polly's backoff.</summary>
+    public static TimeSpan? RetryAfter(Exception? error, DateTimeOffset now)
     {
         for (Exception? current = error; current is not null; current = current.InnerException)
         {
@@ -130,7 +170,7 @@ public sealed class ModelCallPipeline
                 }
                 if (DateTimeOffset.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out DateTimeOffset at))
                 {
-                    TimeSpan wait = at - DateTimeOffset.UtcNow;
+                    TimeSpan wait = at - now;
                     return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
                 }
             }

@@ -2,7 +2,7 @@ using AgentTrainer.Agents.Decisions;
 using AgentTrainer.Agents.Storage;
 using AgentTrainer.Core.Policies;
 using AgentTrainer.Core.Records;
-using AgentTrainer.Training;
+using AgentTrainer.Core.Runs;
 
 namespace AgentTrainer.Agents.Supervision;
 
@@ -41,8 +41,8 @@ public sealed class AgentRun : IAsyncDisposable
         return new AgentRun(options, policy, supervisor, audit, reviews);
     }
 
-    /// <summary>Connects the supervisor to the assembled run (its trainer and its observers).</summary>
-    public void Attach(TrainingRun run) => Supervisor.Attach(run.Trainer, run.Events);
+    /// <summary>Connects the supervisor to the assembled run.</summary>
+    public void Attach(ISupervisedRun run) => Supervisor.Attach(run);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,14 +1,13 @@
-using AgentTrainer.Core.Options;
 using System.Collections.Concurrent;
 using AgentTrainer.Agents.Decisions;
 using AgentTrainer.Agents.Storage;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Policies;
 using AgentTrainer.Core.Records;
+using AgentTrainer.Core.Runs;
 using AgentTrainer.Core.Summaries;
-using AgentTrainer.Training.Checkpoints;
-using AgentTrainer.Training.Trainer;
 
 namespace AgentTrainer.Agents.Supervision;
 
@@ -40,7 +39,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<double> _recentLosses = [];
     private readonly List<double> _recentGradNorms = [];
-    private InteractiveTrainer? _trainer;
+    private ISupervisedRun? _run;
     private IRunObserver _events = NoEvents.Instance;
     private Task? _decision;
     private Task? _reviewLoop;
@@ -88,11 +87,11 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
                 .Select(p => $"step {p.Proposal.BasedOnStep} branch {p.Proposal.BasedOnBranch}: {p.Proposal.Describe()} ({p.Decision.Verdict.ToString().ToLowerInvariant()}): {p.Proposal.Reason}")]);
     }
 
-    /// <summary>Connects to the trainer, and to the run's observers for the events it reports.</summary>
-    public void Attach(InteractiveTrainer trainer, IRunObserver events)
+    /// <summary>Connects to the run, and to its observers for the events it reports.</summary>
+    public void Attach(ISupervisedRun run)
     {
-        _trainer = trainer;
-        _events = events;
+        _run = run;
+        _events = run.Events;
         // Only a policy that sends proposals to review can have approvals to pick up.
         if (_gate.Policy.ApprovalRequiredFor.Count > 0)
         {
@@ -149,7 +148,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         }
         long trained = Interlocked.Read(ref _trained);
         bool startOver = proposal.Action == InterventionAction.RollbackCheckpoint
-            && _trainer!.Checkpoints.Find(proposal.CheckpointId ?? "") is { } target && PolicyGate.IsStartOver(Summary(target));
+            && _run!.Checkpoints.FirstOrDefault(c => c.Id == proposal.CheckpointId) is { } target && PolicyGate.IsStartOver(Summary(target));
         _gate.RecordApplied(proposal, trained, startOver);
         _lastAppliedTrained = trained;
         lock (_effectsGate)
@@ -187,7 +186,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
 
     private void StartDecision(string trigger, long trained)
     {
-        if (_agent is null || _trainer is null || (_decision is { IsCompleted: false }))
+        if (_agent is null || _run is null || (_decision is { IsCompleted: false }))
         {
             return;
         }
@@ -206,14 +205,14 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         Decisions.Enqueue(record);
         if (record.Final is { } final)
         {
-            var arguments = new SortedDictionary<string, string?>(StringComparer.Ordinal) { ["reason"] = final.Proposal.Reason };
+            var arguments = new SortedDictionary<string, string?>(StringComparer.Ordinal) { [ToolNames.ReasonArgument] = final.Proposal.Reason };
             if (final.Proposal.CheckpointId is { } checkpoint)
             {
-                arguments["checkpoint_id"] = checkpoint;
+                arguments[ToolNames.CheckpointArgument] = checkpoint;
             }
             if (final.Proposal.Layer is { } layer)
             {
-                arguments["layer_name"] = layer;
+                arguments[ToolNames.LayerArgument] = layer;
             }
             _transcript?.Write(new TranscriptLine(record.Step, record.Branch, record.Id, InterventionActions.Name(final.Proposal.Action), arguments));
         }
@@ -287,7 +286,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     /// a different one replaces it (the waiting one expires as superseded).</summary>
     private void QueueForReview(Proposal proposal, GateDecision decision, string summaryText)
     {
-        TrainerState state = _trainer!.State;
+        RunState state = _run!.State;
         foreach (ReviewItem waiting in _reviews.List(ReviewStatus.AwaitingReview))
         {
             bool same = waiting.Action == proposal.Action && waiting.CheckpointId == proposal.CheckpointId && waiting.Layer == proposal.Layer;
@@ -307,12 +306,12 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     /// <summary>A NaN/Inf loss: act on the policy's guard at once, without a model.</summary>
     private void Guard(StepMetrics metrics)
     {
-        if (_trainer is null || _guardCommand is { IsFinished: false })
+        if (_run is null || _guardCommand is { IsFinished: false })
         {
             return;
         }
         Policy policy = _gate.Policy;
-        TrainerState state = _trainer.State;
+        RunState state = _run.State;
         Proposal? proposal = policy.NonFiniteGuard switch
         {
             GuardActions.Rollback when LastGoodCheckpoint(state) is { } checkpoint => GuardProposal(state, InterventionAction.RollbackCheckpoint,
@@ -326,11 +325,11 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         }
     }
 
-    private CheckpointSummary? LastGoodCheckpoint(TrainerState state) =>
+    private CheckpointSummary? LastGoodCheckpoint(RunState state) =>
         CheckpointsNow().Where(c => c.Step < state.Step && c.ValLoss is { } v && double.IsFinite(v)).MaxBy(c => (c.Step, c.Branch == state.Branch))
         ?? CheckpointsNow().Where(c => c.Step < state.Step).MaxBy(c => c.Step);
 
-    private static Proposal GuardProposal(TrainerState state, InterventionAction action, string reason, string? checkpointId) => new()
+    private static Proposal GuardProposal(RunState state, InterventionAction action, string reason, string? checkpointId) => new()
     {
         Id = $"guard-{state.Branch}-{state.Step}",
         Action = action,
@@ -360,7 +359,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     /// <summary>Expires overdue proposals; re-validates approved ones and queues them as commands.</summary>
     public void ProcessReviews()
     {
-        TrainerState? state = _trainer?.State;
+        RunState? state = _run?.State;
         if (state is null)
         {
             return;
@@ -418,7 +417,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         };
         if (_reviews.Close(proposalId, ReviewStatus.Queued, status, command.Id, outcome))
         {
-            ReportReview(proposalId, status, null, outcome, _trainer!.State);
+            ReportReview(proposalId, status, null, outcome, _run!.State);
         }
     }
 
@@ -468,8 +467,8 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
             {
                 double after = _recentLosses.TakeLast(_options.EffectWindowSteps).DefaultIfEmpty(double.NaN).Average();
                 _pendingEffects.Remove(effect);
-                _outcomes.Add(new InterventionOutcome(effect.Step, effect.Proposal.Describe(), SourceName(effect.Proposal.Source), effect.LossBefore, after));
-                TrainerState state = _trainer!.State;
+                _outcomes.Add(Outcome(effect, after));
+                RunState state = _run!.State;
                 _events.OnEvent(new InterventionEffectEvent
                 {
                     Time = _time.GetUtcNow(), Step = state.Step, Branch = state.Branch, ProposalId = effect.Proposal.Id, Action = effect.Proposal.Action,
@@ -479,17 +478,20 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         }
     }
 
+    private static InterventionOutcome Outcome(PendingEffect effect, double? lossAfter) => new(
+        effect.Step, effect.Proposal.Action, effect.Proposal.Target, SourceName(effect.Proposal.Source), effect.LossBefore, lossAfter);
+
     private TrainingSummary Summarise(string trigger)
     {
-        TrainerState state = _trainer!.State;
+        RunState state = _run!.State;
         (IReadOnlyList<StepMetrics> steps, IReadOnlyList<EvaluationMetrics> evaluations) = _history.Snapshot();
         List<InterventionOutcome> interventions;
         lock (_effectsGate)
         {
-            interventions = [.. _outcomes, .. _pendingEffects.Select(e => new InterventionOutcome(e.Step, e.Proposal.Describe(), SourceName(e.Proposal.Source), e.LossBefore, null))];
+            interventions = [.. _outcomes, .. _pendingEffects.Select(e => Outcome(e, null))];
         }
         GateState gateState = GateStateNow();
-        RunBudget budget = _trainer.Budget;
+        RunBudget budget = _run.Budget;
         var context = new SummaryContext(state.Step, state.TotalSteps, state.Branch, state.LearningRate, state.BaseLearningRate, trigger,
             _lastAppliedTrained is { } last ? Interlocked.Read(ref _trained) - last : null, interventions, gateState.Checkpoints, _gate.Limits(gateState),
             new BudgetSummary(state.TrainedSteps, budget.MaxTrainedSteps, state.BudgetStepsLeft, budget.Deadline));
@@ -498,7 +500,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
 
     private GateState GateStateNow()
     {
-        TrainerState state = _trainer!.State;
+        RunState state = _run!.State;
         IReadOnlyList<CheckpointSummary> checkpoints = CheckpointsNow();
         (_, IReadOnlyList<EvaluationMetrics> evaluations) = _history.Snapshot();
         double best;
@@ -508,7 +510,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         }
         best = checkpoints.Select(c => c.ValLoss ?? double.PositiveInfinity).Where(double.IsFinite).Append(best).Min();
         long trained = Interlocked.Read(ref _trained);
-        return new GateState(state.Step, state.Branch, trained, state.BaseLearningRate, state.LearningRate, checkpoints, _trainer.LayerNames,
+        return new GateState(state.Step, state.Branch, trained, state.BaseLearningRate, state.LearningRate, checkpoints, _run.Layers,
             double.IsFinite(best) ? best : null, evaluations.Count > 0 ? evaluations[^1].ValLoss : null,
             Interlocked.Read(ref _lastNonFiniteTrained) is >= 0 and var nonFinite && trained - nonFinite <= RecentNonFiniteSteps,
             state.BudgetStepsLeft);
@@ -517,13 +519,13 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     /// <summary>A non-finite loss within this many steps puts the run in trouble (the gate lets it roll back further).</summary>
     private const long RecentNonFiniteSteps = 100;
 
-    private IReadOnlyList<CheckpointSummary> CheckpointsNow() => [.. _trainer!.Checkpoints.List().Select(Summary)];
+    private IReadOnlyList<CheckpointSummary> CheckpointsNow() => [.. _run!.Checkpoints.Select(Summary)];
 
     private static CheckpointSummary Summary(CheckpointInfo c) => new(c.Id, c.Step, c.Branch, c.ValLoss, c.LastValLoss ?? c.ValLoss);
 
     private void ReportProposal(Proposal proposal, GateDecision decision, string? commandId)
     {
-        TrainerState state = _trainer!.State;
+        RunState state = _run!.State;
         _events.OnEvent(new ProposalEvent
         {
             Time = _time.GetUtcNow(), Step = state.Step, Branch = state.Branch, ProposalId = proposal.Id, Source = proposal.Source,
@@ -532,7 +534,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         });
     }
 
-    private void ReportReview(string proposalId, string status, string? reviewer, string? outcome, TrainerState state) =>
+    private void ReportReview(string proposalId, string status, string? reviewer, string? outcome, RunState state) =>
         _events.OnEvent(new ReviewEvent
         {
             Time = _time.GetUtcNow(), Step = state.Step, Branch = state.Branch, ProposalId = proposalId, Status = status,

@@ -11,29 +11,29 @@ public sealed class InterventionTools(Func<InterventionAction, string, string?, 
 {
     public const string PluginName = "training";
 
-    [KernelFunction("double_learning_rate")]
+    [KernelFunction(ToolNames.DoubleLearningRate)]
     [Description("Double the learning rate of every parameter group. For a smooth but slow decline with a small, steady gradient norm.")]
     public string DoubleLearningRate([Description("Short reason citing the numbers relied on.")] string reason) =>
         propose(InterventionAction.DoubleLearningRate, reason, null, null);
 
-    [KernelFunction("halve_learning_rate")]
+    [KernelFunction(ToolNames.HalveLearningRate)]
     [Description("Halve the learning rate of every parameter group. For a rising, oscillating or stalled loss.")]
     public string HalveLearningRate([Description("Short reason citing the numbers relied on.")] string reason) =>
         propose(InterventionAction.HalveLearningRate, reason, null, null);
 
-    [KernelFunction("keep_learning_rate")]
+    [KernelFunction(ToolNames.KeepLearningRate)]
     [Description("Change nothing: the run is healthy or the evidence is weak.")]
     public string KeepLearningRate([Description("Short reason citing the numbers relied on.")] string reason) =>
         propose(InterventionAction.KeepLearningRate, reason, null, null);
 
-    [KernelFunction("rollback_checkpoint")]
+    [KernelFunction(ToolNames.RollbackCheckpoint)]
     [Description("Restore a checkpoint (model, optimizer, learning rate, data position) and continue on a new branch. For divergence or NaN losses.")]
     public string RollbackCheckpoint(
         [Description("Id of a listed checkpoint, e.g. ckpt-000300-b0.")] string checkpoint_id,
         [Description("Short reason citing the numbers relied on.")] string reason) =>
         propose(InterventionAction.RollbackCheckpoint, reason, checkpoint_id, null);
 
-    [KernelFunction("reset_layer")]
+    [KernelFunction(ToolNames.ResetLayer)]
     [Description("Re-initialise one layer's parameters and its optimizer state. For a dead or exploded layer.")]
     public string ResetLayer(
         [Description("Name of a listed layer, e.g. hidden1 or block0.")] string layer_name,

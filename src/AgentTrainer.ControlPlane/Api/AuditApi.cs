@@ -15,7 +15,7 @@ public static class AuditApi
     public const int MaxQueryLength = 200;
 
     public static void Map(RouteGroupBuilder api) =>
-        api.MapGet("/audit", Search).WithSummary(
+        api.MapGet("/audit", Search).RequireRun().WithSummary(
             "Audit entries, newest first: q finds text anywhere in an entry, type keeps one event type, before_id pages back.");
 
     private static Results<Ok<AuditEntry[]>, ProblemHttpResult> Search(
@@ -33,11 +33,7 @@ public static class AuditApi
         {
             return ApiProblems.BadRequest($"limit must be between 1 and {MaxLimit}; got {limit}.");
         }
-        if (active.Current is not { } handle)
-        {
-            return ApiProblems.NotReady();
-        }
-        if (handle.Agent is not { } agent)
+        if (active.Required.Agent is not { } agent)
         {
             return TypedResults.Ok(Array.Empty<AuditEntry>());
         }

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using AgentTrainer.ControlPlane.Live;
 using AgentTrainer.Core.Commands;
-using AgentTrainer.Training.Trainer;
+using AgentTrainer.Core.Runs;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -18,6 +18,7 @@ public static class CommandApi
     public static void Map(RouteGroupBuilder api)
     {
         api.MapPost("/commands", Submit)
+            .RequireRun()
             .RequireAuthorization(ControlPlaneSetup.OperatorPolicy)
             .Accepts<TrainerCommand>("application/json")
             .WithSummary("Queue a command (update_optimizer, save_checkpoint, load_checkpoint, model_layer_operation, evaluate, pause, resume, stop). "
@@ -48,21 +49,18 @@ public static class CommandApi
         {
             return invalid;
         }
-        if (active.Current is not { } handle)
-        {
-            return ApiProblems.NotReady();
-        }
+        RunHandle handle = active.Required;
         if (monitor.Outcome is { } outcome)
         {
             return ApiProblems.Conflict($"The run has ended ({outcome}); it takes no more commands.");
         }
-        if (Check(command!, handle.Run.Trainer) is { } wrong)
+        if (Check(command!, handle.Run) is { } wrong)
         {
             return ApiProblems.BadRequest(wrong);
         }
         CommandRecord record = queue.Submit(command!, source == "human" ? CommandSource.Human : CommandSource.Api);
         CommandView view = monitor.Command(record.Id) ?? new CommandView(record.Id, command!.Kind, record.Source, command, record.Status, record.Reason,
-            handle.Run.Trainer.State.Step, record.History[0].At, record.History[^1].At);
+            handle.Run.State.Step, record.History[0].At, record.History[^1].At);
         return TypedResults.Accepted($"/api/commands/{record.Id}", view);
     }
 
@@ -70,12 +68,11 @@ public static class CommandApi
         monitor.Command(id) is { } view ? TypedResults.Ok(view) : ApiProblems.NotFound($"No command '{id}' in this run.");
 
     /// <summary>What makes the command wrong for this run now, or null. The trainer checks again when it applies it.</summary>
-    private static string? Check(TrainerCommand command, InteractiveTrainer trainer) => command.Validate() ?? command switch
+    private static string? Check(TrainerCommand command, ISupervisedRun run) => command.Validate() ?? command switch
     {
-        LoadCheckpointCommand load when trainer.Checkpoints.Find(load.CheckpointId) is null =>
-            $"checkpoint_id: no checkpoint '{load.CheckpointId}'; known: {string.Join(", ", trainer.Checkpoints.List().Select(c => c.Id))}.",
-        ModelLayerOperationCommand layer when !trainer.HasLayer(layer.Layer) =>
-            $"layer: no layer '{layer.Layer}'; layers: {string.Join(", ", trainer.LayerNames)}.",
+        LoadCheckpointCommand load when run.Checkpoints.All(c => c.Id != load.CheckpointId) =>
+            $"checkpoint_id: no checkpoint '{load.CheckpointId}'; known: {string.Join(", ", run.Checkpoints.Select(c => c.Id))}.",
+        ModelLayerOperationCommand layer when LayerNames.Problem(run.Layers, layer.Layer) is { } problem => $"layer: {problem}",
         _ => null,
     };
 }

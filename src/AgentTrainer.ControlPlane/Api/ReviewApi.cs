@@ -16,11 +16,13 @@ public static class ReviewApi
 
     public static void Map(RouteGroupBuilder api)
     {
-        api.MapGet("/reviews", List).WithSummary("Proposals in the review queue, optionally of one status, with the summary the agent saw.");
+        api.MapGet("/reviews", List).RequireRun().WithSummary("Proposals in the review queue, optionally of one status, with the summary the agent saw.");
         api.MapPost("/reviews/{id}/approve", (string id, HttpRequest request, ActiveRun active) => Decide(id, approve: true, request, active))
+            .RequireRun()
             .RequireAuthorization(ControlPlaneSetup.OperatorPolicy).Accepts<ReviewDecision>("application/json")
             .WithSummary("Approve a proposal awaiting review (reviewer required, comment optional).");
         api.MapPost("/reviews/{id}/reject", (string id, HttpRequest request, ActiveRun active) => Decide(id, approve: false, request, active))
+            .RequireRun()
             .RequireAuthorization(ControlPlaneSetup.OperatorPolicy).Accepts<ReviewDecision>("application/json")
             .WithSummary("Reject a proposal awaiting review (reviewer required, comment optional).");
     }
@@ -31,11 +33,7 @@ public static class ReviewApi
         {
             return ApiProblems.BadRequest($"status '{status}' is not one of {string.Join(", ", ReviewStatus.All)}.");
         }
-        if (active.Current is not { } handle)
-        {
-            return ApiProblems.NotReady();
-        }
-        return TypedResults.Ok(handle.Agent?.Reviews.List(status).ToArray() ?? []);
+        return TypedResults.Ok(active.Required.Agent?.Reviews.List(status).ToArray() ?? []);
     }
 
     private static async Task<Results<Ok<ReviewItem>, ProblemHttpResult>> Decide(string id, bool approve, HttpRequest request, ActiveRun active)
@@ -58,11 +56,7 @@ public static class ReviewApi
         {
             return ApiProblems.BadRequest($"comment may have at most {MaxCommentLength} characters; got {decision.Comment.Length}.");
         }
-        if (active.Current is not { } handle)
-        {
-            return ApiProblems.NotReady();
-        }
-        if (handle.Agent is not { } agent || agent.Reviews.List().FirstOrDefault(item => item.ProposalId == id) is null)
+        if (active.Required.Agent is not { } agent || agent.Reviews.List().FirstOrDefault(item => item.ProposalId == id) is null)
         {
             return ApiProblems.NotFound($"No proposal '{id}' in the review queue.");
         }

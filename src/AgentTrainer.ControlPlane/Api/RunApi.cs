@@ -1,8 +1,7 @@
 using AgentTrainer.ControlPlane.Live;
 using AgentTrainer.Core.Policies;
 using AgentTrainer.Core.Records;
-using AgentTrainer.Training.Checkpoints;
-using AgentTrainer.Training.Trainer;
+using AgentTrainer.Core.Runs;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -19,27 +18,25 @@ public static class RunApi
 
     public static void Map(RouteGroupBuilder api)
     {
-        api.MapGet("/run", State).WithSummary("The run's state: step, branch, learning rate, paused, outcome, agent and policy, stream clients.");
+        api.MapGet("/run", State).RequireRun().WithSummary("The run's state: step, branch, learning rate, paused, outcome, agent and policy, stream clients.");
         api.MapGet("/metrics", Metrics).WithSummary("Training steps and evaluations, per branch; long series thinned to max_points per branch.");
-        api.MapGet("/checkpoints", Checkpoints).WithSummary("Checkpoints in memory and on disk, with validation loss where known.");
-        api.MapGet("/branches", Branches).WithSummary("The branch tree: each branch's parent, fork step and the checkpoint it started from.");
+        api.MapGet("/checkpoints", Checkpoints).RequireRun().WithSummary("Checkpoints in memory and on disk, with validation loss where known.");
+        api.MapGet("/branches", Branches).RequireRun().WithSummary("The branch tree: each branch's parent, fork step and the checkpoint it started from.");
         api.MapGet("/events", Events).WithSummary("Recent run events (commands, checkpoints, branches, faults, decisions, proposals, reviews, effects).");
-        api.MapGet("/policy", PolicyInForce).WithSummary("The policy in force: its limits and the YAML it was loaded from.");
+        api.MapGet("/policy", PolicyInForce).RequireRun().WithSummary("The policy in force: its limits and the YAML it was loaded from.");
     }
 
-    private static Results<Ok<RunStateView>, ProblemHttpResult> State(ActiveRun active, RunMonitor monitor, LiveStream stream)
+    private static Ok<RunStateView> State(ActiveRun active, RunMonitor monitor, LiveStream stream)
     {
-        if (active.Current is not { } handle)
-        {
-            return ApiProblems.NotReady();
-        }
-        TrainerState state = handle.Run.Trainer.State;
+        RunHandle handle = active.Required;
+        ISupervisedRun run = handle.Run;
+        RunState state = run.State;
         string status = monitor.Outcome ?? (state.Paused ? "paused" : "running");
         return TypedResults.Ok(new RunStateView(
-            status, handle.Run.TaskName, state.Step, state.TotalSteps, state.Branch, state.LearningRate, state.BaseLearningRate, state.Paused,
-            state.LastLoss, Path.GetFullPath(handle.Run.OutputFolder), handle.Run.Session, handle.Run.ResumedFromCheckpoint,
-            handle.Agent?.Provider ?? "none", handle.Agent?.Policy.Name, [.. handle.Run.Trainer.LayerNames],
-            new BudgetView(state.TrainedSteps, handle.Run.Trainer.Budget.MaxTrainedSteps, state.BudgetStepsLeft, handle.Run.Trainer.Budget.Deadline),
+            status, run.Task, state.Step, state.TotalSteps, state.Branch, state.LearningRate, state.BaseLearningRate, state.Paused,
+            state.LastLoss, Path.GetFullPath(run.Folder), run.Session, run.ResumedFromCheckpoint,
+            handle.Agent?.Provider ?? "none", handle.Agent?.Policy.Name, run.Layers,
+            new BudgetView(state.TrainedSteps, run.Budget.MaxTrainedSteps, state.BudgetStepsLeft, run.Budget.Deadline),
             new StreamView(stream.Clients, stream.DroppedClients, stream.SampledOutMessages)));
     }
 
@@ -57,11 +54,9 @@ public static class RunApi
         return TypedResults.Ok(monitor.Metrics(branch, sinceStep, maxPoints ?? 5_000));
     }
 
-    private static Results<Ok<CheckpointInfo[]>, ProblemHttpResult> Checkpoints(ActiveRun active) =>
-        active.Current is { } handle ? TypedResults.Ok(handle.Run.Trainer.Checkpoints.List().ToArray()) : ApiProblems.NotReady();
+    private static Ok<CheckpointInfo[]> Checkpoints(ActiveRun active) => TypedResults.Ok(active.Required.Run.Checkpoints.ToArray());
 
-    private static Results<Ok<BranchInfo[]>, ProblemHttpResult> Branches(ActiveRun active) =>
-        active.Current is { } handle ? TypedResults.Ok(handle.Run.Trainer.Branches.All.ToArray()) : ApiProblems.NotReady();
+    private static Ok<BranchInfo[]> Branches(ActiveRun active) => TypedResults.Ok(active.Required.Run.Branches.ToArray());
 
     private static Results<Ok<RunEvent[]>, ProblemHttpResult> Events(RunMonitor monitor, string? type, int? limit)
     {
@@ -78,11 +73,7 @@ public static class RunApi
 
     private static Results<Ok<PolicyView>, ProblemHttpResult> PolicyInForce(ActiveRun active)
     {
-        if (active.Current is not { } handle)
-        {
-            return ApiProblems.NotReady();
-        }
-        if (handle.Agent is not { } agent)
+        if (active.Required.Agent is not { } agent)
         {
             return ApiProblems.NotFound("This run has no agent (--agent none), so no policy is in force.");
         }

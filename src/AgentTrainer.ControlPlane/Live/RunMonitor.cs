@@ -1,7 +1,7 @@
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Records;
-using AgentTrainer.Training;
+using AgentTrainer.Core.Runs;
 
 namespace AgentTrainer.ControlPlane.Live;
 

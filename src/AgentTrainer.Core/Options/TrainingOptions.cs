@@ -9,6 +9,12 @@ public sealed class TrainingOptions
     /// <summary>fashion-mnist, char-lm or synthetic.</summary>
     public string Task { get; set; } = TaskNames.CharLm;
 
+    /// <summary>A built .NET assembly holding your own tasks (public task providers); their names join --task's.</summary>
+    public string TaskAssembly { get; set; } = "";
+
+    /// <summary>Your own task's settings, handed to it as they are (Training:TaskSettings:KEY).</summary>
+    public Dictionary<string, string> TaskSettings { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>Model for the task: fashion-mnist: mlp or cnn; char-lm: gpt; synthetic: mlp. Empty picks the task's default.</summary>
     public string Model { get; set; } = "";
 
@@ -122,6 +128,13 @@ public sealed class FaultOptions
     public double Factor { get; set; } = 1;
     public int Count { get; set; } = 1;
     public string Layer { get; set; } = "";
+}
+
+/// <summary>The names of the tasks registered beside the built-in ones (your own: see the Training project's
+/// ITrainingTaskProvider), so settings naming one are valid.</summary>
+public sealed record OwnTaskNames(IReadOnlyList<string> Names)
+{
+    public static readonly OwnTaskNames None = new([]);
 }
 
 public static class TaskNames

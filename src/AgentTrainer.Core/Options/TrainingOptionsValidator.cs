@@ -4,7 +4,8 @@ namespace AgentTrainer.Core.Options;
 
 /// <summary>Checks a run's settings at start-up. Each message names the command-line option, the
 /// configuration key and the allowed values, so a user can fix it from either place.</summary>
-public sealed class TrainingOptionsValidator : IValidateOptions<TrainingOptions>
+/// <param name="ownTasks">tasks registered beside the built-in ones (none when null)</param>
+public sealed class TrainingOptionsValidator(OwnTaskNames? ownTasks = null) : IValidateOptions<TrainingOptions>
 {
     public ValidateOptionsResult Validate(string? name, TrainingOptions options)
     {
@@ -35,10 +36,14 @@ public sealed class TrainingOptionsValidator : IValidateOptions<TrainingOptions>
             }
         }
 
-        OneOf("--task", "Task", options.Task, TaskNames.All);
+        OneOf("--task", "Task", options.Task, [.. TaskNames.All, .. (ownTasks ?? OwnTaskNames.None).Names]);
         if (TaskNames.All.Contains(options.Task) && options.Model.Length > 0)
         {
             OneOf("--model", "Model", options.Model, ModelNames.ForTask(options.Task));
+        }
+        else if (options.Model.Length > 0 && (ownTasks ?? OwnTaskNames.None).Names.Contains(options.Task))
+        {
+            errors.Add($"--model ({Key("Model")}) chooses a built-in task's model; '{options.Task}' builds its own.");
         }
         OneOf("--optimizer", "Optimizer", options.Optimizer, OptimizerNames.All);
         OneOf("--schedule", "Schedule", options.Schedule, ScheduleNames.All);

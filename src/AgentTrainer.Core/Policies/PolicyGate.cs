@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.IO.Enumeration;
+using AgentTrainer.Core.Runs;
 using AgentTrainer.Core.Summaries;
 
 namespace AgentTrainer.Core.Policies;
@@ -109,7 +110,7 @@ public sealed class PolicyGate(Policy policy)
                 BestValLoss = state.BestValLoss,
                 MaxRegression = policy.MaxRegression,
                 BudgetStepsLeft = state.BudgetStepsLeft,
-                ResettableLayers = [.. state.Layers.Where(Resettable)],
+                ResettableLayers = [.. LayerNames.TopLevel(state.Layers).Where(Resettable)],
                 NeedApproval = [.. policy.ApprovalRequiredFor.Select(InterventionActions.Name)],
             };
         }
@@ -253,9 +254,9 @@ public sealed class PolicyGate(Policy policy)
     private GateDecision? CheckReset(Proposal proposal, GateState state)
     {
         string layer = proposal.Layer ?? "";
-        if (!state.Layers.Contains(layer))
+        if (LayerNames.Problem(state.Layers, layer) is { } problem)
         {
-            return Refuse("reset_layer.layer", $"the model has no layer '{layer}'; layers: {string.Join(", ", state.Layers)}.");
+            return Refuse("reset_layer.layer", problem);
         }
         return Resettable(layer)
             ? null

@@ -3,32 +3,51 @@ using AgentTrainer.Core.Commands;
 
 namespace AgentTrainer.Core.Policies;
 
+/// <summary>The agent's tool names and their argument names, spelled here once: the enum's wire names, the
+/// Semantic Kernel functions, the rules model, replays and reports all use these.</summary>
+public static class ToolNames
+{
+    public const string DoubleLearningRate = "double_learning_rate";
+    public const string HalveLearningRate = "halve_learning_rate";
+    public const string KeepLearningRate = "keep_learning_rate";
+    public const string RollbackCheckpoint = "rollback_checkpoint";
+    public const string ResetLayer = "reset_layer";
+
+    public const string ReasonArgument = "reason";
+    public const string CheckpointArgument = "checkpoint_id";
+    public const string LayerArgument = "layer_name";
+}
+
 /// <summary>The agent's tools, one per intervention. The wire names are the tool names.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<InterventionAction>))]
 public enum InterventionAction
 {
-    [JsonStringEnumMemberName("double_learning_rate")] DoubleLearningRate,
-    [JsonStringEnumMemberName("halve_learning_rate")] HalveLearningRate,
-    [JsonStringEnumMemberName("keep_learning_rate")] KeepLearningRate,
-    [JsonStringEnumMemberName("rollback_checkpoint")] RollbackCheckpoint,
-    [JsonStringEnumMemberName("reset_layer")] ResetLayer,
+    [JsonStringEnumMemberName(ToolNames.DoubleLearningRate)] DoubleLearningRate,
+    [JsonStringEnumMemberName(ToolNames.HalveLearningRate)] HalveLearningRate,
+    [JsonStringEnumMemberName(ToolNames.KeepLearningRate)] KeepLearningRate,
+    [JsonStringEnumMemberName(ToolNames.RollbackCheckpoint)] RollbackCheckpoint,
+    [JsonStringEnumMemberName(ToolNames.ResetLayer)] ResetLayer,
 }
 
 public static class InterventionActions
 {
     public static string Name(InterventionAction action) => action switch
     {
-        InterventionAction.DoubleLearningRate => "double_learning_rate",
-        InterventionAction.HalveLearningRate => "halve_learning_rate",
-        InterventionAction.KeepLearningRate => "keep_learning_rate",
-        InterventionAction.RollbackCheckpoint => "rollback_checkpoint",
-        _ => "reset_layer",
+        InterventionAction.DoubleLearningRate => ToolNames.DoubleLearningRate,
+        InterventionAction.HalveLearningRate => ToolNames.HalveLearningRate,
+        InterventionAction.KeepLearningRate => ToolNames.KeepLearningRate,
+        InterventionAction.RollbackCheckpoint => ToolNames.RollbackCheckpoint,
+        _ => ToolNames.ResetLayer,
     };
 
     public static InterventionAction? Parse(string name) =>
         Enum.GetValues<InterventionAction>().Cast<InterventionAction?>().FirstOrDefault(action => Name(action!.Value) == name);
 
     public static readonly string[] AllNames = [.. Enum.GetValues<InterventionAction>().Select(Name)];
+
+    /// <summary>For people: the tool's name, with the checkpoint or layer it names, e.g. rollback_checkpoint(ckpt-000300-b0).</summary>
+    public static string Describe(InterventionAction action, string? target) =>
+        target is null ? Name(action) : $"{Name(action)}({target})";
 }
 
 /// <summary>What an agent (or a guard) proposes, and the run state it was based on.</summary>
@@ -53,12 +72,15 @@ public sealed record Proposal
         _ => null,
     };
 
-    public string Describe() => Action switch
+    /// <summary>The checkpoint a rollback names or the layer a reset names; null for the lr tools.</summary>
+    public string? Target => Action switch
     {
-        InterventionAction.RollbackCheckpoint => $"{InterventionActions.Name(Action)}({CheckpointId})",
-        InterventionAction.ResetLayer => $"{InterventionActions.Name(Action)}({Layer})",
-        _ => InterventionActions.Name(Action),
+        InterventionAction.RollbackCheckpoint => CheckpointId,
+        InterventionAction.ResetLayer => Layer,
+        _ => null,
     };
+
+    public string Describe() => InterventionActions.Describe(Action, Target);
 }
 
 [JsonConverter(typeof(JsonStringEnumConverter<Verdict>))]

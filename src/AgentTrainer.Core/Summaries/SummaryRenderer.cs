@@ -84,7 +84,7 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
         interventions.Count == 0
             ? "(none)"
             : string.Join('\n', interventions.TakeLast(MaxInterventions).Select(i =>
-                $"- step {i.Step}: {i.Action} ({i.Source}); mean loss before {Number(i.LossBefore)}, after " +
+                $"- step {i.Step}: {i.Describe()} ({i.Source}); mean loss before {Number(i.LossBefore)}, after " +
                 (i.LossAfter is { } after ? Number(after) : "(not measured yet)")));
 
     private static string Layers(TrainingSummary summary) =>

@@ -1,4 +1,5 @@
 using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Policies;
 
 namespace AgentTrainer.Core.Summaries;
 
@@ -57,7 +58,12 @@ public sealed record SummarySignals
 
 /// <summary>An applied intervention and its measured effect: mean train loss over the steps before
 /// and after it (null until enough steps have passed).</summary>
-public sealed record InterventionOutcome(long Step, string Action, string Source, double LossBefore, double? LossAfter);
+/// <param name="Target">the checkpoint a rollback named or the layer a reset named</param>
+public sealed record InterventionOutcome(
+    long Step, InterventionAction Action, string? Target, string Source, double LossBefore, double? LossAfter)
+{
+    public string Describe() => InterventionActions.Describe(Action, Target);
+}
 
 /// <summary>A checkpoint the agent may roll back to. <paramref name="ValLoss"/>: measured at its step, if it
 /// was; <paramref name="LastValLoss"/>: the latest validation loss of its branch at or before its step.</summary>

@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Policies;
 using AgentTrainer.Eval.Figures;
 using ScottPlot;
 
@@ -13,10 +14,10 @@ public static class Plots
 
     private static readonly Dictionary<string, MarkerShape> Shapes = new(StringComparer.Ordinal)
     {
-        ["halve_learning_rate"] = MarkerShape.FilledTriangleDown,
-        ["double_learning_rate"] = MarkerShape.FilledTriangleUp,
-        ["rollback_checkpoint"] = MarkerShape.FilledSquare,
-        ["reset_layer"] = MarkerShape.FilledDiamond,
+        [ToolNames.HalveLearningRate] = MarkerShape.FilledTriangleDown,
+        [ToolNames.DoubleLearningRate] = MarkerShape.FilledTriangleUp,
+        [ToolNames.RollbackCheckpoint] = MarkerShape.FilledSquare,
+        [ToolNames.ResetLayer] = MarkerShape.FilledDiamond,
     };
 
     public static string CurveFile(string scenario) => scenario + ".png";

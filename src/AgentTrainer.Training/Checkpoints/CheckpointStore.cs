@@ -1,4 +1,5 @@
 using System.Globalization;
+using AgentTrainer.Core.Runs;
 
 namespace AgentTrainer.Training.Checkpoints;
 

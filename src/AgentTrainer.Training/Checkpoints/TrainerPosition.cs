@@ -11,8 +11,3 @@ public sealed record TrainerPosition(
     long Step, long DataPosition, int Branch, double BaseLearningRate, double WeightDecay, double GradClip,
     IReadOnlyList<string>? AppliedKeys = null, string? Model = null, double? ValLoss = null, long? TrainedSteps = null,
     double? LastValLoss = null);
-
-/// <summary>What is known about a checkpoint without loading it. <paramref name="ValLoss"/>: measured at its
-/// step, if it was; <paramref name="LastValLoss"/>: the latest validation loss of its branch at or before it.</summary>
-public sealed record CheckpointInfo(
-    string Id, long Step, int Branch, DateTimeOffset CreatedAt, long Bytes, double? ValLoss, string? Path, bool InMemory, double? LastValLoss = null);

@@ -6,7 +6,7 @@ namespace AgentTrainer.Training.Tasks;
 
 /// <summary>Next-character prediction on a text corpus. Training windows start at random offsets
 /// drawn from (seed, position); validation uses fixed, non-overlapping windows.</summary>
-public sealed class CharLmTask : ITrainingTask
+public sealed class CharLmTask : ITrainingTask, ICorruptibleTask
 {
     private readonly Tensor _train;
     private readonly Tensor _validation;
@@ -35,20 +35,22 @@ public sealed class CharLmTask : ITrainingTask
     public long SamplesPerBatch => (long)_batchSize * _context;
     public long BatchesPerEpoch => Math.Max(1, TrainLength / SamplesPerBatch);
 
-    public (Tensor Input, Tensor Target) Batch(long position, bool corrupt)
+    public (Tensor Input, Tensor Target) Batch(long position)
     {
         Random random = BatchOrder.ForPosition(_seed, position, stream: 0);
         long[] starts = [.. Enumerable.Range(0, _batchSize).Select(_ => random.NextInt64(TrainLength - _context - 1))];
-        Tensor windows = Windows(_train, starts);
-        if (corrupt)
-        {
-            // A broken shard: random characters where text should be.
-            Random noise = BatchOrder.ForPosition(_seed, position, stream: 1);
-            long[] garbage = [.. Enumerable.Range(0, _batchSize * (_context + 1)).Select(_ => (long)noise.Next(_vocabulary))];
-            windows = torch.tensor(garbage, device: _device).view(_batchSize, _context + 1);
-        }
-        return (windows.narrow(1, 0, _context), windows.narrow(1, 1, _context));
+        return Split(Windows(_train, starts));
     }
+
+    /// <summary>A broken shard: random characters where text should be.</summary>
+    public (Tensor Input, Tensor Target) CorruptBatch(long position)
+    {
+        Random noise = BatchOrder.ForPosition(_seed, position, stream: 1);
+        long[] garbage = [.. Enumerable.Range(0, _batchSize * (_context + 1)).Select(_ => (long)noise.Next(_vocabulary))];
+        return Split(torch.tensor(garbage, device: _device).view(_batchSize, _context + 1));
+    }
+
+    private (Tensor Input, Tensor Target) Split(Tensor windows) => (windows.narrow(1, 0, _context), windows.narrow(1, 1, _context));
 
     public Tensor Loss(Tensor output, Tensor target) =>
         nn.functional.cross_entropy(output.view(-1, output.shape[^1]), target.reshape(-1));

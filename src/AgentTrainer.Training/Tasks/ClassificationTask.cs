@@ -6,7 +6,7 @@ namespace AgentTrainer.Training.Tasks;
 
 /// <summary>Supervised classification over in-memory examples: Fashion-MNIST and the synthetic task.
 /// Inputs are stored compactly (bytes for images) and turned into normalised floats per batch.</summary>
-public sealed class ClassificationTask : ITrainingTask
+public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask
 {
     private readonly Tensor _trainInputs;
     private readonly Tensor _trainLabels;
@@ -42,7 +42,7 @@ public sealed class ClassificationTask : ITrainingTask
     public long SamplesPerBatch => _batchSize;
     public long BatchesPerEpoch => TrainCount / _batchSize;
 
-    public (Tensor Input, Tensor Target) Batch(long position, bool corrupt)
+    public (Tensor Input, Tensor Target) Batch(long position)
     {
         long epoch = position / BatchesPerEpoch;
         int first = (int)(position % BatchesPerEpoch) * _batchSize;
@@ -54,16 +54,17 @@ public sealed class ClassificationTask : ITrainingTask
         using Tensor indices = torch.tensor(_cachedOrder.AsSpan(first, _batchSize).ToArray().Select(i => (long)i).ToArray(), device: _device);
         Tensor input = _normalise(_trainInputs.index_select(0, indices));
         Tensor target = _trainLabels.index_select(0, indices);
-        if (corrupt)
-        {
-            // A broken shard: wildly scaled inputs with labels that belong to other examples.
-            Random random = BatchOrder.ForPosition(_seed, position, stream: 1);
-            long[] wrong = [.. Enumerable.Range(0, _batchSize).Select(_ => (long)random.Next(_classes))];
-            using Scalar scale = 25.0.ToScalar();
-            input = input.mul(scale);
-            target = torch.tensor(wrong, device: _device);
-        }
         return (input, target);
+    }
+
+    /// <summary>A broken shard: wildly scaled inputs with labels that belong to other examples.</summary>
+    public (Tensor Input, Tensor Target) CorruptBatch(long position)
+    {
+        (Tensor input, _) = Batch(position);
+        Random random = BatchOrder.ForPosition(_seed, position, stream: 1);
+        long[] wrong = [.. Enumerable.Range(0, _batchSize).Select(_ => (long)random.Next(_classes))];
+        using Scalar scale = 25.0.ToScalar();
+        return (input.mul(scale), torch.tensor(wrong, device: _device));
     }
 
     public Tensor Loss(Tensor output, Tensor target) => nn.functional.cross_entropy(output, target);

@@ -1,3 +1,5 @@
+using AgentTrainer.Core.Runs;
+
 namespace AgentTrainer.Training.Trainer;
 
 /// <summary>Every branch of the run: the root (0) and one per checkpoint load, each with its
@@ -39,5 +41,3 @@ public sealed class BranchTree
         }
     }
 }
-
-public sealed record BranchInfo(int Id, int? Parent, long ForkStep, string? CheckpointId);

@@ -6,6 +6,7 @@ using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
+using AgentTrainer.Core.Runs;
 using AgentTrainer.Core.Schedules;
 using AgentTrainer.Training.Checkpoints;
 using AgentTrainer.Training.Runtime;
@@ -47,7 +48,7 @@ public sealed class InteractiveTrainer : IDisposable
     private double? _lastValLoss;
     private double _bestValLoss = double.PositiveInfinity;
     private long _lastEvaluatedStep = -1;
-    private TrainerState _state;
+    private RunState _state;
 
     public InteractiveTrainer(
         TrainingOptions options,
@@ -65,6 +66,7 @@ public sealed class InteractiveTrainer : IDisposable
         _time = time;
         _parameters = [.. task.Model.parameters()];
         _modules = task.Model.named_modules().Where(pair => pair.name.Length > 0).ToDictionary(pair => pair.name, pair => pair.module, StringComparer.Ordinal);
+        Layers = [.. _modules.Keys];
         _optimizer = new OptimizerControl(options, _parameters);
         _schedule = new LearningRateSchedule(options.Schedule, options.Steps, options.WarmupSteps);
         _faults = new FaultInjector(options.Faults);
@@ -87,14 +89,11 @@ public sealed class InteractiveTrainer : IDisposable
     public CheckpointStore Checkpoints { get; }
     public BranchTree Branches { get; } = new();
 
-    /// <summary>Top-level module names: what a layer operation or layer fault may name (nested names work too).</summary>
-    public IReadOnlyList<string> LayerNames => [.. _task.Model.named_children().Select(child => child.name)];
-
-    /// <summary>Whether a layer operation may name this module (top-level or nested).</summary>
-    public bool HasLayer(string name) => _modules.ContainsKey(name);
+    /// <summary>Every module a layer operation or layer fault may name, by dotted path (<see cref="LayerNames"/>).</summary>
+    public IReadOnlyList<string> Layers { get; }
 
     /// <summary>Safe to read from any thread; refreshed after every step and command.</summary>
-    public TrainerState State => Volatile.Read(ref _state);
+    public RunState State => Volatile.Read(ref _state);
 
     /// <summary>Continues from a checkpoint before <see cref="Run"/> (a resumed run), on the same branch,
     /// with exactly the keyed commands that checkpoint contains counted as applied, and the budget the
@@ -235,7 +234,9 @@ public sealed class InteractiveTrainer : IDisposable
         double lossValue, gradNorm = double.NaN;
         using (torch.NewDisposeScope())
         {
-            (Tensor input, Tensor target) = _task.Batch(_dataPosition, corrupt);
+            (Tensor input, Tensor target) = !corrupt ? _task.Batch(_dataPosition)
+                : _task is ICorruptibleTask own ? own.CorruptBatch(_dataPosition)
+                : BatchCorruption.Corrupt(_task.Batch(_dataPosition), _options.Seed, _dataPosition);
             _optimizer.Optimizer.zero_grad();
             Tensor loss = _task.Loss(_task.Model.forward(input), target);
             lossValue = loss.item<float>();
@@ -478,7 +479,7 @@ public sealed class InteractiveTrainer : IDisposable
 
     private string ResetLayer(string layer)
     {
-        nn.Module module = FindModule(layer, known => new CommandRejectedException("unknown layer " + known));
+        nn.Module module = FindModule(layer, problem => new CommandRejectedException(problem));
         Parameter[] parameters = [.. module.parameters()];
         Models.ParameterInit.ResetLike(_task.Model, module);
         _optimizer.ResetState(parameters);
@@ -489,7 +490,7 @@ public sealed class InteractiveTrainer : IDisposable
     private nn.Module FindModule(string layer, Func<string, Exception> unknown) =>
         _modules.TryGetValue(layer, out nn.Module? module)
             ? module
-            : throw unknown($"'{layer}'; layers: {string.Join(", ", LayerNames)}.");
+            : throw unknown(LayerNames.Problem(Layers, layer)!);
 
     private string SetPaused(bool paused)
     {
@@ -528,7 +529,7 @@ public sealed class InteractiveTrainer : IDisposable
 
     private string ScaleLayer(string layer, double factor)
     {
-        nn.Module module = FindModule(layer, known => new InvalidOperationException("A fault names a layer the model does not have: " + known));
+        nn.Module module = FindModule(layer, problem => new InvalidOperationException("A fault names a layer the model lacks: " + problem));
         using var noGrad = torch.no_grad();
         using Scalar scale = factor.ToScalar();
         foreach (Parameter parameter in module.parameters())
@@ -587,13 +588,13 @@ public sealed class InteractiveTrainer : IDisposable
         + (metrics.Accuracy is { } accuracy ? string.Create(CultureInfo.InvariantCulture, $", accuracy {accuracy:F4}") : "")
         + (metrics.BitsPerChar is { } bits ? string.Create(CultureInfo.InvariantCulture, $", bits/char {bits:F4}") : "");
 
-    private TrainerState SnapshotState() =>
+    private RunState SnapshotState() =>
         new(_step, _options.Steps, _branch, _baseLearningRate * _schedule.Multiplier(_step), _baseLearningRate, _paused, _lastLoss,
             _budget.TrainedSteps, _budget.StepsLeft);
 
     private void ReportCommandStatus(CommandRecord record, CommandStatusChange change)
     {
-        TrainerState state = State;
+        RunState state = State;
         _observer.OnEvent(new CommandEvent
         {
             Time = change.At, Step = change.Step ?? state.Step, Branch = state.Branch, Id = record.Id, Kind = record.Command.Kind,

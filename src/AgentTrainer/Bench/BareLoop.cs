@@ -40,7 +40,7 @@ public sealed class BareLoop : IDisposable
             {
                 group.LearningRate = _learningRate * _schedule.Multiplier(_step);
             }
-            (Tensor input, Tensor target) = _task.Batch(_step, corrupt: false);
+            (Tensor input, Tensor target) = _task.Batch(_step);
             Optimizer.zero_grad();
             Tensor loss = _task.Loss(_task.Model.forward(input), target);
             loss.backward();

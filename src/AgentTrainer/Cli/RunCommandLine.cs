@@ -23,6 +23,8 @@ public static class RunCommandLine
             "Training:Deadline"),
         (new Option<bool?>("--load-best-at-end") { Description = "hand back the best model at the end (default: when an agent supervises)" },
             "Training:LoadBestAtEnd"),
+        (new Option<string>("--task-assembly") { Description = "a built .NET assembly with your own tasks (ITrainingTaskProvider); --task names one" },
+            "Training:TaskAssembly"),
         (new Option<int?>("--batch-size") { Description = "examples (sequences) per step; 0: the task's default" }, "Training:BatchSize"),
         (new Option<double?>("--lr") { Description = "base learning rate" }, "Training:LearningRate"),
         (new Option<string>("--optimizer") { Description = "adamw or sgd" }, "Training:Optimizer"),
@@ -71,6 +73,12 @@ public static class RunCommandLine
         AllowMultipleArgumentsPerToken = false,
     };
 
+    private static readonly Option<string[]> TaskSettings = new("--task-setting")
+    {
+        Description = "a setting for your own task (repeatable): KEY=VALUE, as Training:TaskSettings:KEY",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
     private static readonly Option<string> ConfigFile = new("--config") { Description = "an extra JSON settings file, over appsettings.json" };
 
     private static readonly Option<bool> Resume = new("--resume")
@@ -91,6 +99,7 @@ public static class RunCommandLine
             command.Options.Add(option);
         }
         command.Options.Add(Faults);
+        command.Options.Add(TaskSettings);
         command.Options.Add(ConfigFile);
         command.Options.Add(Resume);
         command.Options.Add(New);
@@ -99,6 +108,10 @@ public static class RunCommandLine
             if (result.GetValue(Resume) && result.GetValue(New))
             {
                 result.AddError("--resume and --new contradict each other: give one.");
+            }
+            foreach (string setting in (result.GetValue(TaskSettings) ?? []).Where(s => s.IndexOf('=', StringComparison.Ordinal) < 1))
+            {
+                result.AddError($"--task-setting '{setting}': give KEY=VALUE.");
             }
         });
         command.SetAction((parse, _) => RunAsync(parse));
@@ -131,6 +144,11 @@ public static class RunCommandLine
             values[prefix + "Factor"] = fault.Factor.ToString("R", CultureInfo.InvariantCulture);
             values[prefix + "Count"] = fault.Count.ToString(CultureInfo.InvariantCulture);
             values[prefix + "Layer"] = fault.Layer;
+        }
+        foreach (string setting in parse.GetValue(TaskSettings) ?? [])
+        {
+            int equals = setting.IndexOf('=', StringComparison.Ordinal);
+            values[$"{TrainingOptions.Section}:{nameof(TrainingOptions.TaskSettings)}:{setting[..equals]}"] = setting[(equals + 1)..];
         }
         return values;
     }
@@ -184,7 +202,9 @@ public static class RunCommandLine
             }
             return ExitCodes.InvalidOptions;
         }
-        catch (IOException error) when (error.Message.Contains("bind", StringComparison.OrdinalIgnoreCase))
+        // Kestrel reports an address it cannot bind as an IOException around AddressInUseException (or a socket error).
+        catch (IOException error) when (error.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException
+            or System.Net.Sockets.SocketException)
         {
             await Console.Error.WriteLineAsync($"error: --urls (ControlPlane:Urls): {error.Message} Choose another address with --urls, or run without the API: --api false.").ConfigureAwait(false);
             return ExitCodes.InvalidOptions;

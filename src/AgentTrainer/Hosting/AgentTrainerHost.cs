@@ -3,6 +3,7 @@ using AgentTrainer.ControlPlane;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
+using AgentTrainer.Training.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -57,11 +58,17 @@ public static class AgentTrainerHost
         });
 
         IServiceCollection services = builder.Services;
+        AddOwnTasks(services, builder.Configuration);
         services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMinutes(1));
         services.AddSingleton<IHostLifetime, ConsoleLifetime>();
         services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<CommandQueue>();
+        // The model's HTTP client: pooled handlers from the factory; Polly (ModelCallPipeline) owns timeouts and
+        // retries, and the factory's request logging is off (a model call is in the audit log already).
+        services.AddHttpClient(AgentFactory.ModelHttpClient).ConfigureHttpClient(AgentFactory.ConfigureModelHttpClient).RemoveAllLoggers();
+        services.AddSingleton<TaskCatalog>();
+        services.AddSingleton(provider => provider.GetRequiredService<TaskCatalog>().OwnNames);
         services.AddSingleton<IValidateOptions<TrainingOptions>, TrainingOptionsValidator>();
         services.AddOptions<TrainingOptions>().Bind(builder.Configuration.GetSection(TrainingOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
@@ -73,5 +80,27 @@ public static class AgentTrainerHost
         services.AddRunMonitoring();
         services.AddSingleton<RunExit>();
         services.AddHostedService<TrainingService>();
+    }
+
+    /// <summary>The tasks of <c>--task-assembly</c>, beside any the embedding host registered itself.</summary>
+    /// <exception cref="ConfigurationProblemsException">the assembly cannot be used</exception>
+    private static void AddOwnTasks(IServiceCollection services, IConfiguration configuration)
+    {
+        string? assembly = configuration[$"{TrainingOptions.Section}:{nameof(TrainingOptions.TaskAssembly)}"];
+        if (string.IsNullOrEmpty(assembly))
+        {
+            return;
+        }
+        try
+        {
+            foreach (ITrainingTaskProvider task in TaskCatalog.LoadAssembly(assembly))
+            {
+                services.AddTrainingTask(task);
+            }
+        }
+        catch (RunOptionsException error)
+        {
+            throw new ConfigurationProblemsException([error.Message]);
+        }
     }
 }

@@ -95,6 +95,14 @@ public static class RunConfiguration
             problems.Add($"{sourceOf(section.Path)}: {section.Path}: is a section of settings, not a single value.");
             return;
         }
+        if (DictionaryValueType(type) is { } valueType)
+        {
+            foreach (IConfigurationSection item in section.GetChildren())
+            {
+                CheckValue(sourceOf, item, valueType, problems);
+            }
+            return;
+        }
         if (ElementType(type) is { } element)
         {
             foreach (IConfigurationSection item in section.GetChildren())
@@ -154,7 +162,11 @@ public static class RunConfiguration
         }
     }
 
-    private static bool IsValue(Type type) => type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(decimal);
+    private static bool IsValue(Type type) =>
+        type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(decimal) || type == typeof(TimeSpan);
+
+    private static Type? DictionaryValueType(Type type) =>
+        type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Dictionary<,>) ? type.GetGenericArguments()[1] : null;
 
     private static Type? ElementType(Type type) =>
         type == typeof(string) || !typeof(IEnumerable).IsAssignableFrom(type)
@@ -166,6 +178,7 @@ public static class RunConfiguration
         _ when type == typeof(int) || type == typeof(long) => "a whole number",
         _ when type == typeof(double) || type == typeof(float) => "a number",
         _ when type == typeof(bool) => "true or false",
+        _ when type == typeof(TimeSpan) => "a duration (hh:mm:ss, e.g. 00:01:30)",
         _ => $"a {type.Name}",
     };
 

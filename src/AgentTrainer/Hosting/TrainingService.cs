@@ -6,8 +6,10 @@ using AgentTrainer.ControlPlane.Live;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
+using AgentTrainer.Core.Runs;
 using AgentTrainer.Training;
 using AgentTrainer.Training.Data;
+using AgentTrainer.Training.Tasks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -22,6 +24,8 @@ public sealed class TrainingService(
     CommandQueue commands,
     TimeProvider time,
     ConsoleProgress progress,
+    TaskCatalog tasks,
+    IHttpClientFactory http,
     IEnumerable<IRunObserver> observers,
     RunMonitor monitor,
     ActiveRun active,
@@ -49,8 +53,8 @@ public sealed class TrainingService(
             commands.StartSession(session);
             await using AgentRun? agent = agentSettings.Provider == AgentProviders.None
                 ? null
-                : AgentRun.Create(agentSettings, settings.Out, commands, time, session: session);
-            using var run = new TrainingRun(settings, commands, time, [.. observers, .. agent?.Observers ?? []]);
+                : AgentRun.Create(agentSettings, settings.Out, commands, time, http.CreateClient(AgentFactory.ModelHttpClient), session);
+            using var run = new TrainingRun(settings, commands, time, tasks, [.. observers, .. agent?.Observers ?? []]);
             // An agent run hands back its best model unless told otherwise (as load_best_model_at_end).
             run.Trainer.LoadBestAtEnd = settings.LoadBestAtEnd ?? agent is not null;
             if (previous is not null)

@@ -18,10 +18,10 @@ public sealed class ApiFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         RunHandle run = Factory.Run;
-        await Until(() => run.Run.Trainer.State.Step >= 150, "the run to train 150 steps");
+        await Until(() => run.Run.State.Step >= 150, "the run to train 150 steps");
         using HttpClient client = Factory.CreateAuthorizedClient();
         await Send(client, new PauseCommand());
-        await Until(() => run.Run.Trainer.State.Paused, "the run to pause");
+        await Until(() => run.Run.State.Paused, "the run to pause");
     }
 
     public Task DisposeAsync()
@@ -48,7 +48,7 @@ public sealed class ApiFixture : IAsyncLifetime
     /// <summary>Puts a proposal in the run's review queue, as the supervisor does when the policy asks for a person.</summary>
     public Proposal AddReview(InterventionAction action, string reason)
     {
-        var state = Run.Run.Trainer.State;
+        var state = Run.Run.State;
         var proposal = new Proposal
         {
             Id = $"test-{Guid.NewGuid():N}"[..16], Action = action, Reason = reason, Source = CommandSource.Agent,

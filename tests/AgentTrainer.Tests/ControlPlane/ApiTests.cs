@@ -6,6 +6,7 @@ using System.Text.Json;
 using AgentTrainer.Agents.Storage;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Policies;
+using AgentTrainer.Core.Runs;
 using AgentTrainer.Training.Trainer;
 using Xunit;
 
@@ -87,14 +88,14 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         wrong.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "not-the-token-0123456789");
         using HttpResponseMessage refused = await wrong.PostAsync(path, Json("""{"kind":"pause","reviewer":"x"}"""));
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
-        Assert.False(fixture.Run.Run.Trainer.State.Paused is false, "a refused pause changes nothing (the run stays paused)");
+        Assert.False(fixture.Run.Run.State.Paused is false, "a refused pause changes nothing (the run stays paused)");
     }
 
     [Fact]
     public async Task A_command_is_queued_applied_and_listed_with_its_source()
     {
         using HttpClient client = _factory.CreateAuthorizedClient();
-        double before = fixture.Run.Run.Trainer.State.BaseLearningRate;
+        double before = fixture.Run.Run.State.BaseLearningRate;
         using HttpResponseMessage response = await client.PostAsync("/api/commands?source=human", Json("""{"kind":"update_optimizer","learning_rate_factor":0.5}"""));
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         JsonElement accepted = await response.Content.ReadFromJsonAsync<JsonElement>();
@@ -102,7 +103,7 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         Assert.Equal($"/api/commands/{id}", response.Headers.Location?.ToString());
         Assert.Equal("human", accepted.GetProperty("source").GetString());
 
-        await ApiFixture.Until(() => fixture.Run.Run.Trainer.State.BaseLearningRate == before * 0.5, "the lr to be halved");
+        await ApiFixture.Until(() => fixture.Run.Run.State.BaseLearningRate == before * 0.5, "the lr to be halved");
         JsonElement done = await client.GetFromJsonAsync<JsonElement>($"/api/commands/{id}");
         Assert.Equal("succeeded", done.GetProperty("status").GetString());
         JsonElement all = await client.GetFromJsonAsync<JsonElement>("/api/commands");
@@ -110,7 +111,7 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
 
         JsonElement restored = await ApiFixture.Send(client, UpdateOptimizerCommand.ScaleLearningRate(2));
         Assert.Equal("api", restored.GetProperty("source").GetString());
-        Assert.Equal(before, fixture.Run.Run.Trainer.State.BaseLearningRate, 12);
+        Assert.Equal(before, fixture.Run.Run.State.BaseLearningRate, 12);
     }
 
     [Fact]
@@ -119,7 +120,7 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         using HttpClient client = _factory.CreateAuthorizedClient();
         Proposal approve = fixture.AddReview(InterventionAction.HalveLearningRate, "loss is oscillating");
         Proposal reject = fixture.AddReview(InterventionAction.DoubleLearningRate, "plateau");
-        double before = fixture.Run.Run.Trainer.State.BaseLearningRate;
+        double before = fixture.Run.Run.State.BaseLearningRate;
 
         JsonElement queue = await client.GetFromJsonAsync<JsonElement>("/api/reviews?status=awaiting_review");
         JsonElement listed = queue.EnumerateArray().Single(r => r.GetProperty("proposal_id").GetString() == approve.Id);
@@ -131,7 +132,7 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         using HttpResponseMessage rejected = await client.PostAsync($"/api/reviews/{reject.Id}/reject", Json("""{"reviewer":"bob"}"""));
         Assert.Equal("rejected", (await rejected.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString());
 
-        await ApiFixture.Until(() => fixture.Run.Run.Trainer.State.BaseLearningRate == before * 0.5, "the approved halving to be applied");
+        await ApiFixture.Until(() => fixture.Run.Run.State.BaseLearningRate == before * 0.5, "the approved halving to be applied");
         ReviewItem item = fixture.Run.Agent!.Reviews.List().Single(r => r.ProposalId == approve.Id);
         Assert.Equal(ReviewStatus.Applied, item.Status);
         Assert.Equal("ann", item.Reviewer);
@@ -141,7 +142,7 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         using HttpResponseMessage again = await client.PostAsync($"/api/reviews/{approve.Id}/approve", Json("""{"reviewer":"ann"}"""));
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
         await Task.Delay(300);
-        Assert.Equal(before * 0.5, fixture.Run.Run.Trainer.State.BaseLearningRate, 12); // the rejected doubling never happened
+        Assert.Equal(before * 0.5, fixture.Run.Run.State.BaseLearningRate, 12); // the rejected doubling never happened
         await ApiFixture.Send(client, UpdateOptimizerCommand.ScaleLearningRate(2));
     }
 
@@ -271,8 +272,8 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
     public async Task Bad_input_gets_a_problem_and_changes_nothing(string method, string path, string? body, string contentType, HttpStatusCode expected)
     {
         using HttpClient client = _factory.CreateAuthorizedClient();
-        TrainerState before = fixture.Run.Run.Trainer.State;
-        int commands = fixture.Run.Run.Trainer.Checkpoints.List().Count;
+        RunState before = fixture.Run.Run.State;
+        int commands = fixture.Run.Run.Checkpoints.Count;
         int reviews = fixture.Run.Agent!.Reviews.List().Count;
         using var request = new HttpRequestMessage(new HttpMethod(method), path);
         if (body is not null)
@@ -286,8 +287,8 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         JsonElement problem = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal((int)expected, problem.GetProperty("status").GetInt32());
         await Task.Delay(50);
-        Assert.Equal(before, fixture.Run.Run.Trainer.State);
-        Assert.Equal(commands, fixture.Run.Run.Trainer.Checkpoints.List().Count);
+        Assert.Equal(before, fixture.Run.Run.State);
+        Assert.Equal(commands, fixture.Run.Run.Checkpoints.Count);
         Assert.Equal(reviews, fixture.Run.Agent.Reviews.List().Count);
     }
 

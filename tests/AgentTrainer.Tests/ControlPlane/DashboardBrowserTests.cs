@@ -76,9 +76,9 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
             await page.ClickAsync("button[data-command=pause]");
             await page.Locator("#state-status", new() { HasTextString = "paused" }).WaitForAsync(new() { Timeout = 30_000 });
             RunHandle run = _host.Services.GetRequiredService<ActiveRun>().Current!;
-            Assert.True(run.Run.Trainer.State.Paused);
-            long trained = run.Run.Trainer.State.TrainedSteps; // paused: the page shows the same figure once it refreshes
-            await page.Locator("#state-budget", new() { HasTextString = $"{trained} / {run.Run.Trainer.Budget.MaxTrainedSteps} trained" })
+            Assert.True(run.Run.State.Paused);
+            long trained = run.Run.State.TrainedSteps; // paused: the page shows the same figure once it refreshes
+            await page.Locator("#state-budget", new() { HasTextString = $"{trained} / {run.Run.Budget.MaxTrainedSteps} trained" })
                 .WaitForAsync(new() { Timeout = 30_000 });
             await page.FillAsync("#reviewer", "playwright");
             string proposalId = await ApproveTheWaitingProposal(page);

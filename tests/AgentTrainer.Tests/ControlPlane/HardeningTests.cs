@@ -42,6 +42,30 @@ public sealed class HardeningTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
     }
 
+    [Theory]
+    [InlineData("GET", "/api/run")]
+    [InlineData("GET", "/api/checkpoints")]
+    [InlineData("GET", "/api/reviews")]
+    [InlineData("GET", "/api/audit")]
+    [InlineData("POST", "/api/commands")]
+    public async Task Before_the_run_is_assembled_its_endpoints_answer_503_saying_so(string method, string path)
+    {
+        // No training service: the run is never assembled, as in the seconds a large data set takes to load.
+        using var factory = new ControlPlaneFactory(configure: web => web.Services.Remove(
+            web.Services.Single(d => d.ServiceType == typeof(Microsoft.Extensions.Hosting.IHostedService)
+                && d.ImplementationType == typeof(App.Hosting.TrainingService))));
+        using HttpClient client = factory.CreateAuthorizedClient();
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+        request.Content = method == "POST" ? JsonContent.Create(new { kind = "pause" }) : null;
+        using HttpResponseMessage response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        JsonElement problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("Run not ready", problem.GetProperty("title").GetString());
+
+        using HttpResponseMessage metrics = await client.GetAsync("/api/metrics"); // read from the records: no run needed
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+    }
+
     [Fact]
     public async Task The_OpenAPI_document_names_no_server_so_it_cannot_echo_the_callers_host()
     {

@@ -57,6 +57,19 @@ public sealed class SecurityTests : IDisposable
     }
 
     [Fact]
+    public async Task An_address_already_in_use_is_an_options_error_naming_the_address()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        (int exit, _, string error) = await AgentTrainerProcess.RunAsync(
+            ["run", "--task", "synthetic", "--steps", "50", "--urls", $"http://127.0.0.1:{port}", "--out", Path.Combine(_folder, "taken")]);
+        Assert.Equal(2, exit);
+        Assert.Contains($"error: --urls (ControlPlane:Urls): Failed to bind to address http://127.0.0.1:{port}", error);
+        Assert.Contains("Choose another address with --urls", error);
+    }
+
+    [Fact]
     public async Task A_model_api_key_never_reaches_the_api_or_the_logs()
     {
         const string Secret = "sk-test-secret-never-shown-42";

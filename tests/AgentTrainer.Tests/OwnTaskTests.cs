@@ -1,0 +1,112 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Records;
+using AgentTrainer.Samples.FashionAutoencoder;
+using AgentTrainer.Tests.ControlPlane;
+using AgentTrainer.Training.Tasks;
+using Microsoft.Extensions.DependencyInjection;
+using TorchSharp;
+
+namespace AgentTrainer.Tests;
+
+/// <summary>Your own TorchSharp task under the agent: the sample (a Fashion-MNIST autoencoder, not a
+/// built-in task) loaded from its built assembly by the command line, and registered through DI.</summary>
+public sealed class OwnTaskTests : IDisposable
+{
+    private const int FaultStep = 200;
+    private readonly string _folder = TestFolders.Create("own-task");
+    private static readonly string SampleAssembly = Path.Combine(AppContext.BaseDirectory, "AgentTrainer.Samples.FashionAutoencoder.dll");
+
+    public void Dispose() => TestFolders.Delete(_folder);
+
+    private async Task<string> Train(string name, params string[] more)
+    {
+        string run = Path.Combine(_folder, name);
+        (int exit, string output, string error) = await AgentTrainerProcess.RunAsync(
+        [
+            "run", "--task-assembly", SampleAssembly, "--task", FashionAutoencoderProvider.TaskName, "--steps", "400", "--threads", "1",
+            "--agent", "rules", "--policy", "policies/unattended.yaml", "--pause-while-deciding", "true", "--api", "false", "--out", run, .. more,
+        ]);
+        Assert.True(exit == 0, output + error);
+        return run;
+    }
+
+    private static double[] Losses(string run, int branch, long from, long to) =>
+        [.. RunRecordReader.ReadMetrics(run).Steps.Where(s => s.Branch == branch && s.Step >= from && s.Step < to).Select(s => s.Loss)];
+
+    [Fact]
+    public async Task The_sample_task_rolls_back_an_lr_spike_under_the_rules_agent_and_replays_the_healthy_run_bit_for_bit()
+    {
+        string healthy = await Train("healthy");
+        string faulty = await Train("faulty", "--fault", $"lr-spike:step={FaultStep},factor=50");
+
+        IReadOnlyList<RunEvent> events = RunRecordReader.ReadEvents(faulty);
+        Assert.Contains(events, e => e is FaultInjectedEvent { Step: FaultStep });
+        BranchCreatedEvent branch = Assert.Single(events.OfType<BranchCreatedEvent>());
+        Assert.Equal(($"ckpt-{FaultStep:D6}-b0", FaultStep), (branch.CheckpointId, branch.ForkStep));
+        Assert.True(Losses(faulty, 0, FaultStep + 1, FaultStep + 40).Max() > 3 * Losses(healthy, 0, FaultStep, FaultStep + 40).Max(),
+            "the spike broke the run");
+        // After the rollback the run is the healthy run again, step for step, to the last bit.
+        double[] replay = Losses(faulty, branch.Branch, FaultStep, 400);
+        Assert.Equal(400 - FaultStep, replay.Length);
+        Assert.Equal(Losses(healthy, 0, FaultStep, 400), replay);
+        Assert.Equal(RunRecordReader.ReadSummary(healthy)!.Final!.FinalValLoss, RunRecordReader.ReadSummary(faulty)!.Final!.FinalValLoss);
+    }
+
+    [Fact]
+    public async Task A_task_registered_through_DI_runs_in_the_host_with_its_layers_in_the_API()
+    {
+        using var factory = new ControlPlaneFactory(
+            new() { ["Training:Task"] = FashionAutoencoderProvider.TaskName, ["Training:TaskSettings:code-size"] = "16" },
+            web => web.Services.AddTrainingTask<FashionAutoencoderProvider>());
+        _ = factory.Run;
+        using HttpClient client = factory.CreateAuthorizedClient();
+        JsonElement run = await client.GetFromJsonAsync<JsonElement>("/api/run");
+        Assert.Equal(FashionAutoencoderProvider.TaskName, run.GetProperty("task").GetString());
+        Assert.Contains("encoder_out", run.GetProperty("layers").EnumerateArray().Select(l => l.GetString()));
+        var model = (TorchSharp.Modules.Sequential)((Training.TrainingRun)factory.Run.Run).Model;
+        Assert.Equal(16, ((TorchSharp.Modules.Linear)model.named_children().Single(c => c.name == "encoder_out").module).out_features);
+    }
+
+    [Theory]
+    [InlineData("missing.dll", "does not exist.")]
+    [InlineData("AgentTrainer.Core.dll", "has no public class with a parameterless constructor implementing ITrainingTaskProvider.")]
+    public async Task An_unusable_task_assembly_is_refused_with_exit_2_naming_it(string file, string problem)
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, file);
+        (int exit, _, string error) = await AgentTrainerProcess.RunAsync(
+            ["run", "--task-assembly", path, "--task", "x", "--api", "false", "--out", Path.Combine(_folder, "refused")]);
+        Assert.Equal(2, exit);
+        Assert.Contains($"error: --task-assembly (Training:TaskAssembly): {path} {problem}", error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_folder, "refused")));
+    }
+
+    [Fact]
+    public async Task An_unknown_task_lists_the_own_tasks_and_a_model_option_for_one_is_refused()
+    {
+        (int exit, _, string error) = await AgentTrainerProcess.RunAsync(
+            ["run", "--task-assembly", SampleAssembly, "--task", "fashion-autoencodr", "--api", "false", "--out", Path.Combine(_folder, "a")]);
+        Assert.Equal(2, exit);
+        Assert.Contains("'fashion-autoencodr' is not one of fashion-mnist, char-lm, synthetic, fashion-autoencoder.", error, StringComparison.Ordinal);
+
+        (exit, _, error) = await AgentTrainerProcess.RunAsync(["run", "--task-assembly", SampleAssembly, "--task", FashionAutoencoderProvider.TaskName,
+            "--model", "cnn", "--api", "false", "--out", Path.Combine(_folder, "b")]);
+        Assert.Equal(2, exit);
+        Assert.Contains("--model (Training:Model) chooses a built-in task's model; 'fashion-autoencoder' builds its own.", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_task_the_trainer_must_corrupt_itself_gets_scaled_inputs_and_targets_of_other_examples_the_same_each_time()
+    {
+        using TorchSharp.torch.Tensor input = TorchSharp.torch.arange(12, dtype: TorchSharp.torch.float32).reshape(4, 3);
+        using TorchSharp.torch.Tensor target = TorchSharp.torch.arange(4, dtype: TorchSharp.torch.int64);
+        (TorchSharp.torch.Tensor badInput, TorchSharp.torch.Tensor badTarget) = Training.Trainer.BatchCorruption.Corrupt((input, target), seed: 1, position: 7);
+        (_, TorchSharp.torch.Tensor again) = Training.Trainer.BatchCorruption.Corrupt((input, target), seed: 1, position: 7);
+        using TorchSharp.Scalar scale = 25.0f.ToScalar();
+        Assert.Equal(input.mul(scale).data<float>().ToArray(), badInput.data<float>().ToArray());
+        Assert.NotEqual(target.data<long>().ToArray(), badTarget.data<long>().ToArray());
+        Assert.Equal([0L, 1, 2, 3], badTarget.data<long>().ToArray().Order());
+        Assert.Equal(badTarget.data<long>().ToArray(), again.data<long>().ToArray());
+    }
+}
