@@ -132,9 +132,11 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
         using HttpResponseMessage rejected = await client.PostAsync($"/api/reviews/{reject.Id}/reject", Json("""{"reviewer":"bob"}"""));
         Assert.Equal("rejected", (await rejected.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString());
 
-        await ApiFixture.Until(() => fixture.Run.Run.State.BaseLearningRate == before * 0.5, "the approved halving to be applied");
-        ReviewItem item = fixture.Run.Agent!.Reviews.List().Single(r => r.ProposalId == approve.Id);
-        Assert.Equal(ReviewStatus.Applied, item.Status);
+        // The review follows its command: applied once the trainer reports the command succeeded (just after the lr changes).
+        ReviewItem Item() => fixture.Run.Agent!.Reviews.List().Single(r => r.ProposalId == approve.Id);
+        await ApiFixture.Until(() => Item().Status == ReviewStatus.Applied, "the approved halving to be applied");
+        Assert.Equal(before * 0.5, fixture.Run.Run.State.BaseLearningRate, 12);
+        ReviewItem item = Item();
         Assert.Equal("ann", item.Reviewer);
         JsonElement command = await client.GetFromJsonAsync<JsonElement>($"/api/commands/{item.CommandId}");
         Assert.Equal("human", command.GetProperty("source").GetString());
