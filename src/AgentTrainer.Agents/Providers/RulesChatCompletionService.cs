@@ -141,7 +141,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     private static double AllowedValLoss(TrainingSummary summary) =>
         summary.Signals.NonFiniteSteps > 0 || summary.Limits.BestValLoss is not { } best
             ? double.PositiveInfinity
-            : best * (1 + summary.Limits.MaxRegression);
+            : PolicyGate.WorstAllowedValLoss(best, summary.Limits.MaxRegression);
 
     /// <summary>Within the policy's depth, behind the present, and within the budget: redoing its steps
     /// must leave enough to get past where the run is now.</summary>
@@ -149,7 +149,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     {
         long redo = summary.Step - checkpoint.Step;
         return redo > 0 && redo <= summary.Limits.MaxRollbackDepth && summary.Limits.RollbacksLeft > 0
-            && redo + Math.Max(1, redo / 10) <= summary.Limits.BudgetStepsLeft;
+            && PolicyGate.BudgetPaysFor(redo, summary.Limits.BudgetStepsLeft);
     }
 
     /// <summary>Plateau halvings still worth making: two under the lr the run started with; after a start

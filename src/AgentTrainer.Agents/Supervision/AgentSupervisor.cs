@@ -521,7 +521,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
 
     private IReadOnlyList<CheckpointSummary> CheckpointsNow() => [.. _run!.Checkpoints.Select(Summary)];
 
-    private static CheckpointSummary Summary(CheckpointInfo c) => new(c.Id, c.Step, c.Branch, c.ValLoss, c.LastValLoss ?? c.ValLoss);
+    private static CheckpointSummary Summary(CheckpointInfo c) => new(c.Id, c.Step, c.Branch, c.ValLoss, c.LastValLoss);
 
     private void ReportProposal(Proposal proposal, GateDecision decision, string? commandId)
     {

@@ -7,6 +7,8 @@ namespace AgentTrainer.Core.Options;
 /// <param name="ownTasks">tasks registered beside the built-in ones (none when null)</param>
 public sealed class TrainingOptionsValidator(OwnTaskNames? ownTasks = null) : IValidateOptions<TrainingOptions>
 {
+    private readonly IReadOnlyList<string> _ownTasks = (ownTasks ?? OwnTaskNames.None).Names;
+
     public ValidateOptionsResult Validate(string? name, TrainingOptions options)
     {
         var errors = new List<string>();
@@ -36,12 +38,12 @@ public sealed class TrainingOptionsValidator(OwnTaskNames? ownTasks = null) : IV
             }
         }
 
-        OneOf("--task", "Task", options.Task, [.. TaskNames.All, .. (ownTasks ?? OwnTaskNames.None).Names]);
+        OneOf("--task", "Task", options.Task, [.. TaskNames.All, .. _ownTasks]);
         if (TaskNames.All.Contains(options.Task) && options.Model.Length > 0)
         {
             OneOf("--model", "Model", options.Model, ModelNames.ForTask(options.Task));
         }
-        else if (options.Model.Length > 0 && (ownTasks ?? OwnTaskNames.None).Names.Contains(options.Task))
+        else if (options.Model.Length > 0 && _ownTasks.Contains(options.Task))
         {
             errors.Add($"--model ({Key("Model")}) chooses a built-in task's model; '{options.Task}' builds its own.");
         }

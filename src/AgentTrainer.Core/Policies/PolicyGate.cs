@@ -69,6 +69,13 @@ public sealed class PolicyGate(Policy policy)
         }
     }
 
+    /// <summary>Whether a budget of <paramref name="stepsLeft"/> can pay for redoing <paramref name="redo"/> steps
+    /// and a tenth more (at least one), to get past where the run is now (rule budget.rollback).</summary>
+    public static bool BudgetPaysFor(long redo, long stepsLeft) => stepsLeft >= redo + Math.Max(1, redo / 10);
+
+    /// <summary>The worst validation loss a rollback's checkpoint may have (rule rollback.max_regression).</summary>
+    public static double WorstAllowedValLoss(double best, double maxRegression) => best * (1 + maxRegression);
+
     /// <summary>A rollback to the run's first checkpoint: the model is thrown away and training starts over.</summary>
     public static bool IsStartOver(CheckpointSummary checkpoint) => checkpoint.Step == 0;
 
@@ -214,7 +221,7 @@ public sealed class PolicyGate(Policy policy)
                 $"{checkpoint.Id} is the run's start: it has started over {_startOvers} time(s); the policy allows {policy.MaxStartOvers}.");
         }
         // Redoing the steps must leave budget to get past where the run is now: a tenth more at least.
-        if (redo > 0 && state.BudgetStepsLeft < redo + Math.Max(1, redo / 10))
+        if (redo > 0 && !BudgetPaysFor(redo, state.BudgetStepsLeft))
         {
             return Refuse("budget.rollback", string.Create(CultureInfo.InvariantCulture,
                 $"rolling back to {checkpoint.Id} means training {redo} steps again; the budget has {state.BudgetStepsLeft} left, ")
@@ -242,7 +249,7 @@ public sealed class PolicyGate(Policy policy)
             return Refuse("rollback.max_regression", string.Create(CultureInfo.InvariantCulture,
                 $"{checkpoint.Id}'s validation loss is unknown, so it cannot be shown no worse than the run's best {best:G4}."));
         }
-        double limit = best * (1 + policy.MaxRegression);
+        double limit = WorstAllowedValLoss(best, policy.MaxRegression);
         return loss <= limit
             ? null
             : Refuse("rollback.max_regression",

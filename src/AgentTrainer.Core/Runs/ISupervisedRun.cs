@@ -1,5 +1,5 @@
-using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
 
 namespace AgentTrainer.Core.Runs;

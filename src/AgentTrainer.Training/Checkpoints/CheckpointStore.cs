@@ -57,7 +57,7 @@ public sealed class CheckpointStore
         {
             path ??= _catalog.GetValueOrDefault(id)?.Path;
             var info = new CheckpointInfo(
-                id, position.Step, position.Branch, _time.GetUtcNow(), payload.Length, position.ValLoss, path, InMemory: true, position.LastValLoss);
+                id, position.Step, position.Branch, _time.GetUtcNow(), payload.Length, position.ValLoss, path, InMemory: true, position.LineageValLoss);
             _catalog[id] = info;
             if (_inMemory.TryAdd(id, payload))
             {
@@ -153,7 +153,7 @@ public sealed class CheckpointStore
             lock (_gate)
             {
                 _catalog[id] = new CheckpointInfo(id, position.Step, position.Branch, file.LastWriteTimeUtc, file.Length, position.ValLoss,
-                    file.FullName, InMemory: false, position.LastValLoss ?? position.ValLoss);
+                    file.FullName, InMemory: false, position.LineageValLoss);
                 _diskOrder.Remove(id);
                 _diskOrder.Add(id);
             }

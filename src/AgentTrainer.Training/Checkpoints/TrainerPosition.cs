@@ -10,4 +10,9 @@ namespace AgentTrainer.Training.Checkpoints;
 public sealed record TrainerPosition(
     long Step, long DataPosition, int Branch, double BaseLearningRate, double WeightDecay, double GradClip,
     IReadOnlyList<string>? AppliedKeys = null, string? Model = null, double? ValLoss = null, long? TrainedSteps = null,
-    double? LastValLoss = null);
+    double? LastValLoss = null)
+{
+    /// <summary>The latest validation loss of its lineage at its step: <see cref="LastValLoss"/>, or for a
+    /// checkpoint written before that was kept, its own <see cref="ValLoss"/>.</summary>
+    public double? LineageValLoss => LastValLoss ?? ValLoss;
+}

@@ -472,7 +472,7 @@ public sealed class InteractiveTrainer : IDisposable
         _gradClip = position.GradClip;
         _consecutiveNonFinite = 0;
         _lastEvaluatedStep = -1;
-        _lastValLoss = position.LastValLoss ?? position.ValLoss; // the latest evaluation of the lineage now resumed
+        _lastValLoss = position.LineageValLoss; // the latest evaluation of the lineage now resumed
         _weightChange.Restart();
         Volatile.Write(ref _state, SnapshotState());
     }
