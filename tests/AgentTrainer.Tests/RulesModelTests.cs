@@ -48,6 +48,33 @@ public class RulesModelTests
     }
 
     [Fact]
+    public void LateNoiseIsNotBreakage_ButALossTwiceItsBestIs()
+    {
+        // Seen in a healthy 3000-step Fashion-MNIST run (cosine: the schedule has lowered the lr): a 10-step mean
+        // 1.39x the best 25-step mean at 28% noise.
+        TrainingSummary Late(double recent) => At(450, Signals(recent, 0.2682, 0.777, -0.026, volatility: 0.281)) with { LearningRate = 2e-4 };
+        Assert.Equal("keep_learning_rate", Decide(Late(0.3733)).Tool);
+        Assert.Equal("rollback_checkpoint", Decide(Late(0.6)).Tool);
+    }
+
+    [Fact]
+    public void BackAtTheStepARollbackWasDecidedAt_TheSameReadingIsNotRolledBackAgain()
+    {
+        SummarySignals broken = Signals(2.9, 2.35, -0.05, 0.10);
+        InterventionOutcome rolledBack = new(300, InterventionAction.RollbackCheckpoint, "ckpt-000300-b0", "agent", 2.9, 2.4, DecidedAtStep: 450);
+        Assert.Equal("rollback_checkpoint", Decide(At(450, broken)).Tool);
+        Assert.NotEqual("rollback_checkpoint", Decide(At(450, broken, rolledBack)).Tool); // the replay met the same batches
+        Assert.Equal("rollback_checkpoint", Decide(At(500, broken, rolledBack)).Tool); // trouble somewhere else: roll back
+    }
+
+    [Fact]
+    public void SpikesHalveTheLr_OnlyWhereTheLossIsNotThatNoisyAnyway()
+    {
+        Assert.Equal("halve_learning_rate", Decide(At(450, Signals(2.4, 2.41, -0.06, -0.07, volatility: 0.1) with { Spikes = 3 })).Tool);
+        Assert.Equal("keep_learning_rate", Decide(At(1500, Signals(0.2783, 0.2823, -0.107, 0.017, volatility: 0.349) with { Spikes = 3 })).Tool);
+    }
+
+    [Fact]
     public void ANonFiniteLoss_RollsBack()
     {
         (string tool, string? checkpoint, _) = Decide(At(450, Signals(2.4, 2.4, 0, 0, nonFinite: 3)));

@@ -479,7 +479,8 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     }
 
     private static InterventionOutcome Outcome(PendingEffect effect, double? lossAfter) => new(
-        effect.Step, effect.Proposal.Action, effect.Proposal.Target, SourceName(effect.Proposal.Source), effect.LossBefore, lossAfter);
+        effect.Step, effect.Proposal.Action, effect.Proposal.Target, SourceName(effect.Proposal.Source), effect.LossBefore, lossAfter,
+        effect.Proposal.BasedOnStep);
 
     private TrainingSummary Summarise(string trigger)
     {

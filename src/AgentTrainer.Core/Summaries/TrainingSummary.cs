@@ -58,9 +58,11 @@ public sealed record SummarySignals
 
 /// <summary>An applied intervention and its measured effect: mean train loss over the steps before
 /// and after it (null until enough steps have passed).</summary>
+/// <param name="Step">the step it took effect at (for a rollback: the checkpoint's)</param>
 /// <param name="Target">the checkpoint a rollback named or the layer a reset named</param>
+/// <param name="DecidedAtStep">the step the proposal was based on (for a rollback: where the trouble was seen)</param>
 public sealed record InterventionOutcome(
-    long Step, InterventionAction Action, string? Target, string Source, double LossBefore, double? LossAfter)
+    long Step, InterventionAction Action, string? Target, string Source, double LossBefore, double? LossAfter, long? DecidedAtStep = null)
 {
     public string Describe() => InterventionActions.Describe(Action, Target);
 }
