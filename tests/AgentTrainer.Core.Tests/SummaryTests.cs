@@ -49,6 +49,17 @@ public class SummaryTests
     }
 
     [Fact]
+    public void PriorVolatility_IsTheNoiseBeforeTheLatestSteps_SoAFaultDoesNotRaiseItsOwnBar()
+    {
+        List<StepMetrics> calm = Steps(300, i => 2 + (i % 2 == 0 ? 0.1 : -0.1));
+        List<StepMetrics> broken = [.. calm.Select(s => s.Step > 270 ? s with { Loss = s.Loss * 3 } : s)];
+        SummarySignals before = Build(calm).Signals, after = Build(broken).Signals;
+        Assert.True(after.Volatility > 4 * before.Volatility, $"{after.Volatility} vs {before.Volatility}");
+        Assert.Equal(before.PriorVolatility, after.PriorVolatility, 12);
+        Assert.Equal(Build(calm[..60]).Signals.Volatility, Build(calm[..60]).Signals.PriorVolatility); // young: no earlier noise
+    }
+
+    [Fact]
     public void RenderedText_FillsTheTemplate()
     {
         string template = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "prompts", "summary.md"));

@@ -27,9 +27,13 @@ public class RulesModelTests
     private static TrainingSummary At(long step, SummarySignals signals, params InterventionOutcome[] interventions) =>
         Summaries.Healthy(step) with { Signals = signals, RecentInterventions = interventions, Checkpoints = Checkpoints };
 
-    private static SummarySignals Signals(double recent, double best, double shortTrend, double longTrend, double volatility = 0.02, int nonFinite = 0) => new()
+    /// <param name="prior">the noise before the latest steps (the same as <paramref name="volatility"/> unless given)</param>
+    private static SummarySignals Signals(
+        double recent, double best, double shortTrend, double longTrend, double volatility = 0.02, int nonFinite = 0,
+        double? prior = null) => new()
     {
-        RecentLoss = recent, BestRecentLoss = best, ShortTrend = shortTrend, LongTrend = longTrend, Volatility = volatility, Spikes = 0,
+        RecentLoss = recent, BestRecentLoss = best, ShortTrend = shortTrend, LongTrend = longTrend,
+        Volatility = volatility, PriorVolatility = prior ?? volatility, Spikes = 0,
         NonFiniteSteps = nonFinite, RecentGradNorm = 0.5, MedianGradNorm = 0.5,
     };
 
@@ -55,6 +59,16 @@ public class RulesModelTests
         TrainingSummary Late(double recent) => At(450, Signals(recent, 0.2682, 0.777, -0.026, volatility: 0.281)) with { LearningRate = 2e-4 };
         Assert.Equal("keep_learning_rate", Decide(Late(0.3733)).Tool);
         Assert.Equal("rollback_checkpoint", Decide(Late(0.6)).Tool);
+    }
+
+    [Fact]
+    public void AFaultsOwnJump_DoesNotRaiseTheBarItIsJudgedBy()
+    {
+        // Shaped like the synthetic task 30 steps into an lr spike (x50): the jump makes the last 50 steps
+        // 57% volatile; before it the run moved 4% around its trend.
+        SummarySignals fault = Signals(1.0, 0.65, 1.11, 0.2, volatility: 0.574, prior: 0.042);
+        Assert.Equal("rollback_checkpoint", Decide(At(450, fault)).Tool);
+        Assert.NotEqual("rollback_checkpoint", Decide(At(450, fault with { PriorVolatility = 0.574 })).Tool); // noisy all along
     }
 
     [Fact]

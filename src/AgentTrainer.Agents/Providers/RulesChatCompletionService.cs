@@ -61,11 +61,14 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         }
         // Well above its best recent level, however it moves now: something broke. "Well above" is 10%
         // plus three standard errors of a 10-step mean and two of a 25-step one (the best of many 25-step
-        // means is itself low by about that much), so noisy small batches do not look broken. Back at the
-        // step a rollback was decided at, the replay met the same batches: the same reading is the data's
-        // (a hard stretch), not a transient fault a rollback can undo.
-        bool diverged = s.RecentLoss > (1.10 + (3 * s.Volatility / Math.Sqrt(10)) + (2 * s.Volatility / Math.Sqrt(25))) * s.BestRecentLoss
-            && !summary.RecentInterventions.Any(i => i.Action == InterventionAction.RollbackCheckpoint && i.DecidedAtStep == summary.Step);
+        // means is itself low by about that much), so noisy small batches do not look broken. The noise is
+        // the run's before the latest steps: a fault's own jump must not raise the bar it is judged by.
+        // Back at the step a rollback was decided at, the replay met the same batches: the same reading is
+        // the data's (a hard stretch), not a transient fault a rollback can undo.
+        double noise = s.PriorVolatility;
+        bool diverged = s.RecentLoss > (1.10 + (3 * noise / Math.Sqrt(10)) + (2 * noise / Math.Sqrt(25))) * s.BestRecentLoss
+            && !summary.RecentInterventions.Any(i =>
+                i.Action == InterventionAction.RollbackCheckpoint && i.DecidedAtStep == summary.Step);
         if (diverged && best is not null && summary.Limits.RollbacksLeft > 0)
         {
             return Call(InterventionAction.RollbackCheckpoint, $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level {F(s.BestRecentLoss)}; rolling back to {best.Id} (val loss {F(best.ValLoss)}).", (ToolNames.CheckpointArgument, best.Id));
@@ -85,7 +88,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
             return Call(InterventionAction.HalveLearningRate, $"the loss is rising: {P(s.ShortTrend)} per 100 steps over the last 50, {P(s.LongTrend)} over the last 200.");
         }
         // Spikes twice the trend mean something only where the loss is not that noisy anyway.
-        if (s.Spikes >= 3 && s.Volatility < NoisySpikes && lrHasRoom && summary.Step >= 100)
+        if (s.Spikes >= 3 && noise < NoisySpikes && lrHasRoom && summary.Step >= 100)
         {
             return Call(InterventionAction.HalveLearningRate, $"{s.Spikes} loss spikes above twice the trend in the last 100 steps: the lr is too high for this region.");
         }

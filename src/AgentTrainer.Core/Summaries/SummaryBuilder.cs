@@ -74,6 +74,7 @@ public static class SummaryBuilder
             ShortTrend = Trend(losses, 50),
             LongTrend = Trend(losses, 200),
             Volatility = Volatility(losses, 50),
+            PriorVolatility = PriorVolatility(losses),
             Spikes = Spikes(window),
             NonFiniteSteps = all.TakeLast(100).Count(s => s.NonFinite),
             RecentGradNorm = grads.Length > 0 ? grads[Math.Max(0, grads.Length - 10)..].Average() : double.NaN,
@@ -83,6 +84,16 @@ public static class SummaryBuilder
             StepsSinceIntervention = sinceIntervention,
         };
     }
+
+    /// <summary>How many of the latest steps <see cref="SummarySignals.PriorVolatility"/> leaves out (the agent's
+    /// default interval): a fault that began since the last look must not raise the noise it is judged by.</summary>
+    public const int PriorGap = 50;
+
+    /// <summary>Volatility of the 50 steps before the last <see cref="PriorGap"/>; with fewer than 25 steps
+    /// there, of the last 50 (a young run has no earlier noise to go by).</summary>
+    public static double PriorVolatility(IReadOnlyList<double> losses) => losses.Count >= PriorGap + 25
+        ? Volatility([.. losses.Take(losses.Count - PriorGap)], 50)
+        : Volatility(losses, 50);
 
     /// <summary>Losses above twice their trend line: a fast early decline is a trend, not a spike.</summary>
     public static int Spikes(IReadOnlyList<double> losses)

@@ -47,6 +47,11 @@ public sealed record SummarySignals
     public required double ShortTrend { get; init; }
     public required double LongTrend { get; init; }
     public required double Volatility { get; init; }
+
+    /// <summary>Volatility of the 50 steps before the last 50: the run's ordinary noise, before whatever
+    /// is happening now.</summary>
+    public required double PriorVolatility { get; init; }
+
     public required int Spikes { get; init; }
     public required int NonFiniteSteps { get; init; }
     public required double RecentGradNorm { get; init; }
