@@ -108,7 +108,7 @@ public class PolicyTests
         {
             Proposal halve = Propose(InterventionAction.HalveLearningRate, basedOn: trained);
             Assert.Equal(Verdict.Apply, gate.Decide(halve, State(step: trained, trained: trained, lr: lr)).Verdict);
-            gate.RecordApplied(halve, trained);
+            gate.RecordApplied(halve, trained, step: trained);
         }
         GateDecision fourth = gate.Decide(Propose(InterventionAction.HalveLearningRate, basedOn: trained), State(step: trained, trained: trained, lr: lr));
         Assert.Equal((Verdict.Refuse, "learning_rate.max_change_factor"), (fourth.Verdict, fourth.Rule));
@@ -117,10 +117,23 @@ public class PolicyTests
     }
 
     [Fact]
+    public void TheLrChangesARollbackUndoes_AreThoseAppliedAfterItsCheckpoint()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("research.yaml")));
+        gate.RecordApplied(Propose(InterventionAction.HalveLearningRate), trainedSteps: 150, step: 150);
+        gate.RecordApplied(Propose(InterventionAction.HalveLearningRate), trainedSteps: 320, step: 320);
+        gate.RecordApplied(Propose(InterventionAction.DoubleLearningRate), trainedSteps: 400, step: 400);
+        gate.RecordApplied(Propose(InterventionAction.KeepLearningRate), trainedSteps: 450, step: 450);
+        Assert.Equal(1.0, gate.LearningRateFactorAfter(400));
+        Assert.Equal(1.0, gate.LearningRateFactorAfter(300)); // halved, then doubled
+        Assert.Equal(0.5, gate.LearningRateFactorAfter(100));
+    }
+
+    [Fact]
     public void Cooldown_HoldsTheAgentBack_ButNotAGuard()
     {
         var gate = new PolicyGate(PolicyLoader.Load(Shipped("unattended.yaml")));
-        gate.RecordApplied(Propose(InterventionAction.HalveLearningRate), 1000);
+        gate.RecordApplied(Propose(InterventionAction.HalveLearningRate), 1000, step: 1000);
         GateDecision soon = gate.Decide(Propose(InterventionAction.HalveLearningRate, basedOn: 1010), State(step: 1010, trained: 1010));
         Assert.Equal((Verdict.Refuse, "cooldown_steps"), (soon.Verdict, soon.Rule));
         Assert.Equal("the last intervention was 10 steps ago; wait 30 more steps.", soon.Reason);
@@ -136,7 +149,7 @@ public class PolicyTests
         Assert.Equal("rollback.checkpoint", gate.Decide(Propose(InterventionAction.RollbackCheckpoint, checkpoint: "ckpt-000777-b0"), State()).Rule);
         for (int i = 0; i < 3; i++)
         {
-            gate.RecordApplied(Propose(InterventionAction.RollbackCheckpoint, checkpoint: "ckpt-000900-b0"), 1000 + (100 * i));
+            gate.RecordApplied(Propose(InterventionAction.RollbackCheckpoint, checkpoint: "ckpt-000900-b0"), 1000 + (100 * i), step: 900);
         }
         GateDecision fourth = gate.Decide(Propose(InterventionAction.RollbackCheckpoint, basedOn: 1000, checkpoint: "ckpt-000900-b0"), State(trained: 2000));
         Assert.Equal(("rollback.max_per_run", "3 rollbacks already; the policy allows 3 per run."), (fourth.Rule, fourth.Reason));
@@ -280,7 +293,7 @@ public class GateInvariantTests
         Proposal startOver = Rollback("ckpt-000000-b0", early);
         var gate = new PolicyGate(Unattended); // max_start_overs: 1
         Assert.Equal(Verdict.Apply, gate.Decide(startOver, early).Verdict);
-        gate.RecordApplied(startOver, early.TrainedSteps, startOver: true);
+        gate.RecordApplied(startOver, early.TrainedSteps, early.Step, startOver: true);
         GateState afterCooldown = early with { TrainedSteps = early.TrainedSteps + Unattended.CooldownSteps };
         Assert.Equal("rollback.max_start_overs", gate.Decide(startOver, afterCooldown).Rule);
         Assert.Equal(0, gate.Limits(Night()).StartOversLeft);

@@ -63,7 +63,7 @@ public class SupervisorTests
     }
 
     [Fact]
-    public void UnderSupervision_ProposalsWaitForAPerson_SurviveARestart_AndAreAppliedOnceApproved()
+    public async Task UnderSupervision_ProposalsWaitForAPerson_SurviveARestart_AndAreAppliedOnceApproved()
     {
         using var harness = new TrainerHarness(WithLrSpike, Rules("policies/supervised.yaml"));
         harness.Trainer.Begin();
@@ -80,16 +80,17 @@ public class SupervisorTests
         Assert.Null(reopened.Decide(waiting.ProposalId, approve: true, reviewer: "dana", comment: "go ahead"));
         Assert.Contains("is approved, not awaiting review", reopened.Decide(waiting.ProposalId, approve: false, reviewer: "sam", comment: null), StringComparison.Ordinal);
 
-        harness.Agent!.Supervisor.ProcessReviews();
-        harness.Agent.Supervisor.ProcessReviews(); // a second pass must not queue it again
+        await harness.Agent!.Supervisor.ProcessReviewsAsync();
+        await harness.Agent.Supervisor.ProcessReviewsAsync(); // a second pass must not queue it again
         harness.Trainer.RunUntil(0, CancellationToken.None);
+        await harness.Agent.Supervisor.SettledAsync(); // the review follows its command's report
         ReviewItem applied = reopened.List().Single(i => i.ProposalId == waiting.ProposalId);
         Assert.Equal(ReviewStatus.Applied, applied.Status);
         CommandEvent[] human = [.. harness.Events.OfType<CommandEvent>().Where(e => e.Source == CommandSource.Human && e.Status == CommandStatus.Succeeded)];
         Assert.Equal(applied.CommandId, Assert.Single(human).Id);
     }
 
-    private static string Approve(TrainerHarness harness, string id, InterventionAction action, string? checkpoint = null)
+    private static async Task<string> Approve(TrainerHarness harness, string id, InterventionAction action, string? checkpoint = null)
     {
         var proposal = new Proposal
         {
@@ -98,20 +99,20 @@ public class SupervisorTests
         };
         harness.Agent!.Reviews.Add(proposal, new GateDecision(Verdict.Review, "approval.required_for", "needs a person"), "summary", TimeSpan.FromHours(1));
         Assert.Null(harness.Agent.Reviews.Decide(id, approve: true, reviewer: "dana", comment: null));
-        harness.Agent.Supervisor.ProcessReviews();
+        await harness.Agent.Supervisor.ProcessReviewsAsync();
         return id;
     }
 
     private static ReviewItem Review(TrainerHarness harness, string id) => harness.Agent!.Reviews.List().Single(i => i.ProposalId == id);
 
     [Fact]
-    public void An_approval_the_run_ends_before_applying_is_not_marked_applied_and_is_owed_if_the_run_resumes()
+    public async Task An_approval_the_run_ends_before_applying_is_not_marked_applied_and_is_owed_if_the_run_resumes()
     {
         using var harness = new TrainerHarness(o => o.Steps = 40, Rules("policies/supervised.yaml", every: 1000));
         harness.Trainer.Begin();
         harness.Trainer.RunUntil(40, CancellationToken.None);
         double lr = harness.Trainer.State.BaseLearningRate;
-        string id = Approve(harness, "late", InterventionAction.HalveLearningRate);
+        string id = await Approve(harness, "late", InterventionAction.HalveLearningRate);
         Assert.Equal(ReviewStatus.Queued, Review(harness, id).Status); // queued as a command: not applied yet
 
         harness.Trainer.Finish(RunOutcomes.Completed); // the run ends before the command's turn
@@ -124,11 +125,8 @@ public class SupervisorTests
     }
 
     [Fact]
-    public void Rollbacks_applied_in_earlier_sessions_count_against_the_policys_limit_after_a_restart()
+    public async Task Rollbacks_applied_in_earlier_sessions_count_against_the_policys_limit_after_a_restart()
     {
-        using var harness = new TrainerHarness(o => o.Steps = 100, Rules("policies/supervised.yaml", every: 1000)); // rollback.max_per_run: 10
-        harness.Trainer.Begin();
-        harness.Trainer.RunUntil(60, CancellationToken.None);
         DateTimeOffset now = DateTimeOffset.UtcNow;
         RunEvent[] earlierSessions = [.. Enumerable.Range(1, 10).SelectMany(i => new RunEvent[]
         {
@@ -143,9 +141,12 @@ public class SupervisorTests
                 Arguments = new LoadCheckpointCommand("ckpt-000000-b0"), Status = CommandStatus.Succeeded,
             },
         })];
-        harness.Agent!.Supervisor.ContinueAfterResume(earlierSessions, harness.Trainer.AppliedKeys, "ckpt-000050-b0");
+        using var harness = new TrainerHarness(o => o.Steps = 100, Rules("policies/supervised.yaml", every: 1000), // rollback.max_per_run: 10
+            beforeAttach: h => h.Agent!.Supervisor.ContinueAfterResume(earlierSessions, h.Trainer.AppliedKeys, "ckpt-000000-b0"));
+        harness.Trainer.Begin();
+        harness.Trainer.RunUntil(60, CancellationToken.None);
 
-        string id = Approve(harness, "eleventh", InterventionAction.RollbackCheckpoint, "ckpt-000050-b0");
+        string id = await Approve(harness, "eleventh", InterventionAction.RollbackCheckpoint, "ckpt-000050-b0");
 
         ReviewItem item = Review(harness, id);
         Assert.Equal(ReviewStatus.Expired, item.Status);

@@ -14,7 +14,9 @@ namespace AgentTrainer.Tests;
 /// everything it reports collected for assertions.</summary>
 public sealed class TrainerHarness : IDisposable, IRunObserver
 {
-    public TrainerHarness(Action<TrainingOptions>? configure = null, AgentOptions? agent = null, TimeProvider? time = null)
+    /// <param name="beforeAttach">what a resumed run's host does before the agent is attached</param>
+    public TrainerHarness(Action<TrainingOptions>? configure = null, AgentOptions? agent = null, TimeProvider? time = null,
+        Action<TrainerHarness>? beforeAttach = null)
     {
         time ??= TimeProvider.System;
         Folder = TestFolders.Create("run");
@@ -34,6 +36,7 @@ public sealed class TrainerHarness : IDisposable, IRunObserver
         Commands = new CommandQueue(time);
         Agent = agent is null ? null : AgentRun.Create(agent, Folder, Commands, time);
         Run = new TrainingRun(Options, Commands, time, [this, .. Agent?.Observers ?? []]);
+        beforeAttach?.Invoke(this);
         Agent?.Attach(Run);
     }
 

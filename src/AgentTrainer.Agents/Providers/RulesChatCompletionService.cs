@@ -15,7 +15,8 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     public const string SummaryKey = "training_summary";
     public const string ModelId = "rules-v1";
 
-    /// <summary>Above this volatility (relative spread around the trend) a loss twice the trend is ordinary noise.</summary>
+    /// <summary>Above this volatility (relative spread around the trend) a loss twice the trend is ordinary
+    /// noise.</summary>
     private const double NoisySpikes = 0.25;
 
     /// <summary>Below this volatility (relative spread of step losses around their trend) a curve is smooth.</summary>
@@ -25,28 +26,34 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// (measured: about 0.97 at lr 1e-5 on Fashion-MNIST, 0.4-0.6 at good lrs on both tasks).</summary>
     private const double StepLimitedStraightness = 0.9;
 
-    public IReadOnlyDictionary<string, object?> Attributes { get; } = new Dictionary<string, object?> { [AIServiceExtensions.ModelIdKey] = ModelId };
+    public IReadOnlyDictionary<string, object?> Attributes { get; } =
+        new Dictionary<string, object?> { [AIServiceExtensions.ModelIdKey] = ModelId };
 
     public Task<IReadOnlyList<ChatMessageContent>> GetChatMessageContentsAsync(
-        ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default)
+        ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null,
+        CancellationToken cancellationToken = default)
     {
         ChatMessageContent last = chatHistory[^1];
         // Asked again only after a refusal: accept it and keep, saying why.
         ChatMessageContent reply = last.Role == AuthorRole.Tool
-            ? Call(InterventionAction.KeepLearningRate, $"my proposal was {ToolResult(last)}; keeping the current settings.")
+            ? Call(InterventionAction.KeepLearningRate,
+                $"my proposal was {ToolResult(last)}; keeping the current settings.")
             : Decide(FindSummary(chatHistory));
         return Task.FromResult<IReadOnlyList<ChatMessageContent>>([reply]);
     }
 
     public IAsyncEnumerable<StreamingChatMessageContent> GetStreamingChatMessageContentsAsync(
-        ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default) =>
+        ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null,
+        CancellationToken cancellationToken = default) =>
         throw new NotSupportedException("The rules model does not stream.");
 
     private static string ToolResult(ChatMessageContent message) =>
-        message.Items.OfType<FunctionResultContent>().FirstOrDefault()?.Result?.ToString() ?? message.Content ?? "refused";
+        message.Items.OfType<FunctionResultContent>().FirstOrDefault()?.Result?.ToString()
+        ?? message.Content ?? "refused";
 
     private static TrainingSummary FindSummary(ChatHistory history) =>
-        history.LastOrDefault(m => m.Role == AuthorRole.User && m.Metadata?.ContainsKey(SummaryKey) == true)?.Metadata![SummaryKey] as TrainingSummary
+        history.LastOrDefault(m => m.Role == AuthorRole.User && m.Metadata?.ContainsKey(SummaryKey) == true)
+            ?.Metadata![SummaryKey] as TrainingSummary
         ?? throw new InvalidOperationException("The rules model needs the structured summary on the user message.");
 
     /// <summary>The practitioner's judgement, most urgent first.</summary>
@@ -57,7 +64,11 @@ public sealed class RulesChatCompletionService : IChatCompletionService
 
         if (s.NonFiniteSteps > 0 && best is not null)
         {
-            return Call(InterventionAction.RollbackCheckpoint, $"{s.NonFiniteSteps} non-finite losses in the last 100 steps; {best.Id} (val loss {F(best.ValLoss)}) is the best checkpoint before it.", (ToolNames.CheckpointArgument, best.Id));
+            return Call(
+                InterventionAction.RollbackCheckpoint,
+                $"{s.NonFiniteSteps} non-finite losses in the last 100 steps; {best.Id} (val loss "
+                + $"{F(best.ValLoss)}) is the best checkpoint before it.",
+                (ToolNames.CheckpointArgument, best.Id));
         }
         // Well above its best recent level, however it moves now: something broke. "Well above" is 10%
         // plus three standard errors of a 10-step mean and two of a 25-step one (the best of many 25-step
@@ -66,12 +77,17 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         // Back at the step a rollback was decided at, the replay met the same batches: the same reading is
         // the data's (a hard stretch), not a transient fault a rollback can undo.
         double noise = s.PriorVolatility;
-        bool diverged = s.RecentLoss > (1.10 + (3 * noise / Math.Sqrt(10)) + (2 * noise / Math.Sqrt(25))) * s.BestRecentLoss
+        double brokenFactor = 1.10 + (3 * noise / Math.Sqrt(10)) + (2 * noise / Math.Sqrt(25));
+        bool diverged = s.RecentLoss > brokenFactor * s.BestRecentLoss
             && !summary.RecentInterventions.Any(i =>
                 i.Action == InterventionAction.RollbackCheckpoint && i.DecidedAtStep == summary.Step);
         if (diverged && best is not null && summary.Limits.RollbacksLeft > 0)
         {
-            return Call(InterventionAction.RollbackCheckpoint, $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level {F(s.BestRecentLoss)}; rolling back to {best.Id} (val loss {F(best.ValLoss)}).", (ToolNames.CheckpointArgument, best.Id));
+            return Call(
+                InterventionAction.RollbackCheckpoint,
+                $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best "
+                + $"recent level {F(s.BestRecentLoss)}; rolling back to {best.Id} (val loss {F(best.ValLoss)}).",
+                (ToolNames.CheckpointArgument, best.Id));
         }
         if (BrokenLayer(summary) is { } broken)
         {
@@ -80,17 +96,26 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         bool lrHasRoom = summary.BaseLearningRate * 0.5 >= summary.Limits.MinLearningRate;
         if (diverged && lrHasRoom)
         {
-            return Call(InterventionAction.HalveLearningRate, $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best recent level and no checkpoint can be used.");
+            return Call(
+                InterventionAction.HalveLearningRate,
+                $"recent loss {F(s.RecentLoss)} is {F(s.RecentLoss / s.BestRecentLoss)}x its best "
+                + "recent level and no checkpoint can be used.");
         }
         // Rising means clearly above what noise alone does to the slope of 50 losses.
         if (s.ShortTrend > 0.02 + (3 * SlopeNoise(s.Volatility, 50)) && s.LongTrend > 0 && lrHasRoom)
         {
-            return Call(InterventionAction.HalveLearningRate, $"the loss is rising: {P(s.ShortTrend)} per 100 steps over the last 50, {P(s.LongTrend)} over the last 200.");
+            return Call(
+                InterventionAction.HalveLearningRate,
+                $"the loss is rising: {P(s.ShortTrend)} per 100 steps over the last 50, {P(s.LongTrend)} "
+                + "over the last 200.");
         }
         // Spikes twice the trend mean something only where the loss is not that noisy anyway.
         if (s.Spikes >= 3 && noise < NoisySpikes && lrHasRoom && summary.Step >= 100)
         {
-            return Call(InterventionAction.HalveLearningRate, $"{s.Spikes} loss spikes above twice the trend in the last 100 steps: the lr is too high for this region.");
+            return Call(
+                InterventionAction.HalveLearningRate,
+                $"{s.Spikes} loss spikes above twice the trend in the last 100 steps: the lr is too "
+                + "high for this region.");
         }
         bool scheduleDecayed = summary.LearningRate < 0.5 * summary.BaseLearningRate;
         bool lrCanDouble = !scheduleDecayed && summary.BaseLearningRate * 2 <= summary.Limits.MaxLearningRate;
@@ -99,7 +124,11 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         if (MedianStraightness(summary) is >= StepLimitedStraightness and var straightness && s.LongTrend < 0
             && s.StepsSinceIntervention is null or >= 100 && lrCanDouble && summary.Step >= 100)
         {
-            return Call(InterventionAction.DoubleLearningRate, $"the weights move in a straight line (median straightness {F(straightness)} since the last evaluation) while the loss falls {P(s.LongTrend)} per 100 steps: the lr limits progress.");
+            return Call(
+                InterventionAction.DoubleLearningRate,
+                $"the weights move in a straight line (median straightness {F(straightness)} since "
+                + $"the last evaluation) while the loss falls {P(s.LongTrend)} per 100 steps: the lr "
+                + "limits progress.");
         }
         // A noisy plateau under an lr the schedule holds at its base: the lr is too high to settle (the
         // paper's unstable start). A decaying schedule lowers the lr by itself, and small batches make a
@@ -114,7 +143,12 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         bool halvingsStoppedHelping = IneffectiveHalvings(summary);
         if (plateau && !raised && halvingsStoppedHelping && StartCheckpoint(summary) is { } start)
         {
-            return Call(InterventionAction.RollbackCheckpoint, $"the last two halvings changed the loss by less than 3% and it is still flat ({P(s.LongTrend)} per 100 steps): the lr was too high from the start; starting over from {start.Id} at the lowered lr.", (ToolNames.CheckpointArgument, start.Id));
+            return Call(
+                InterventionAction.RollbackCheckpoint,
+                $"the last two halvings changed the loss by less than 3% and it is still flat ({P(s.LongTrend)} "
+                + $"per 100 steps): the lr was too high from the start; starting over from {start.Id} "
+                + "at the lowered lr.",
+                (ToolNames.CheckpointArgument, start.Id));
         }
         // A plateau under the lr the run started with is the paper's case: the lr is too high to settle.
         // Once the lr has been lowered (two halvings, or a start over at the lowered lr), a flattening
@@ -122,15 +156,25 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         if (plateau && s.Volatility >= SmoothVolatility && scheduleHoldsLr && lrHasRoom && summary.Step >= 150
             && !halvingsStoppedHelping && HalvingsLeft(summary) > 0)
         {
-            return Call(InterventionAction.HalveLearningRate, $"the loss has nearly stopped improving ({P(s.LongTrend)} per 100 steps over the last 200) and is noisy (volatility {P(s.Volatility)}) at lr {F(summary.LearningRate)}.");
+            return Call(
+                InterventionAction.HalveLearningRate,
+                $"the loss has nearly stopped improving ({P(s.LongTrend)} per 100 steps over the last "
+                + $"200) and is noisy (volatility {P(s.Volatility)}) at lr {F(summary.LearningRate)}.");
         }
-        bool smoothSlow = s.LongTrend is < -0.005 and > -0.03 && s.ShortTrend < 0 && s.Volatility < SmoothVolatility && s.RecentGradNorm < s.MedianGradNorm * 1.5;
+        bool smoothSlow = s.LongTrend is < -0.005 and > -0.03 && s.ShortTrend < 0 && s.Volatility < SmoothVolatility
+            && s.RecentGradNorm < s.MedianGradNorm * 1.5;
         bool settled = s.StepsSinceIntervention is null or >= 300;
         if (smoothSlow && settled && lrCanDouble && summary.Step >= 300)
         {
-            return Call(InterventionAction.DoubleLearningRate, $"the loss falls smoothly but slowly ({P(s.LongTrend)} per 100 steps, volatility {P(s.Volatility)}) with a steady gradient norm {F(s.RecentGradNorm)}.");
+            return Call(
+                InterventionAction.DoubleLearningRate,
+                $"the loss falls smoothly but slowly ({P(s.LongTrend)} per 100 steps, volatility {P(s.Volatility)}) "
+                + $"with a steady gradient norm {F(s.RecentGradNorm)}.");
         }
-        return Call(InterventionAction.KeepLearningRate, $"healthy enough: trend {P(s.ShortTrend)} per 100 steps, volatility {P(s.Volatility)}, no spikes worth acting on.");
+        return Call(
+            InterventionAction.KeepLearningRate,
+            $"healthy enough: trend {P(s.ShortTrend)} per 100 steps, volatility {P(s.Volatility)}, "
+            + "no spikes worth acting on.");
     }
 
     /// <summary>Standard error of a least-squares slope over <paramref name="steps"/> losses whose relative
@@ -142,7 +186,8 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// trouble) among those the policy allows: near enough the run's best, and within the budget.</summary>
     private static CheckpointSummary? BestCheckpoint(TrainingSummary summary) =>
         summary.Checkpoints
-            .Where(c => !summary.RecentInterventions.Any(i => i.Action == InterventionAction.RollbackCheckpoint && i.Target == c.Id))
+            .Where(c => !summary.RecentInterventions.Any(i =>
+                i.Action == InterventionAction.RollbackCheckpoint && i.Target == c.Id))
             .Where(c => c.ValLoss is { } v && double.IsFinite(v) && Reachable(summary, c) && !PolicyGate.IsStartOver(c))
             .Where(c => c.ValLoss <= AllowedValLoss(summary))
             .MinBy(c => c.ValLoss);
@@ -182,8 +227,10 @@ public sealed class RulesChatCompletionService : IChatCompletionService
 
     private static bool IneffectiveHalvings(TrainingSummary summary)
     {
-        InterventionOutcome[] halvings = [.. summary.RecentInterventions.Where(i => i.Action == InterventionAction.HalveLearningRate && i.LossAfter is not null).TakeLast(2)];
-        bool rolledBackSince = summary.RecentInterventions.SkipWhile(i => halvings.Length == 0 || i != halvings[0]).Any(i => i.Action == InterventionAction.RollbackCheckpoint);
+        InterventionOutcome[] halvings = [.. summary.RecentInterventions
+            .Where(i => i.Action == InterventionAction.HalveLearningRate && i.LossAfter is not null).TakeLast(2)];
+        bool rolledBackSince = summary.RecentInterventions.SkipWhile(i => halvings.Length == 0 || i != halvings[0])
+            .Any(i => i.Action == InterventionAction.RollbackCheckpoint);
         return halvings.Length == 2 && !rolledBackSince && halvings.All(h => h.LossAfter > 0.97 * h.LossBefore);
     }
 
@@ -200,20 +247,27 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         {
             if (layer.DeadFraction is > 0.9)
             {
-                return (layer.Name, $"{P(layer.DeadFraction.Value)} of {layer.Name}'s ReLU units never fire; the other layers are healthy.");
+                return (layer.Name,
+                    $"{P(layer.DeadFraction.Value)} of {layer.Name}'s ReLU units never fire; "
+                    + "the other layers are healthy.");
             }
-            double others = layers.Where(l => l.Name != layer.Name).Select(l => l.WeightNorm).DefaultIfEmpty(layer.WeightNorm).Max();
+            double others = layers.Where(l => l.Name != layer.Name).Select(l => l.WeightNorm)
+                .DefaultIfEmpty(layer.WeightNorm).Max();
             if (layer.WeightNorm > 20 * others && layer.WeightNorm > 100)
             {
-                return (layer.Name, $"{layer.Name}'s weight norm {F(layer.WeightNorm)} is over 20x any other layer's ({F(others)}): exploded.");
+                return (layer.Name,
+                    $"{layer.Name}'s weight norm {F(layer.WeightNorm)} is over 20x any other layer's "
+                    + $"({F(others)}): exploded.");
             }
         }
         return null;
     }
 
-    private static ChatMessageContent Call(InterventionAction action, string reason, params (string Name, string Value)[] arguments) =>
+    private static ChatMessageContent Call(
+        InterventionAction action, string reason, params (string Name, string Value)[] arguments) =>
         ToolCallMessage.Create(ModelId, "call_" + Guid.NewGuid().ToString("N")[..12], InterventionActions.Name(action),
-            [new(ToolNames.ReasonArgument, reason), .. arguments.Select(a => new KeyValuePair<string, string?>(a.Name, a.Value))]);
+            [new(ToolNames.ReasonArgument, reason),
+                .. arguments.Select(a => new KeyValuePair<string, string?>(a.Name, a.Value))]);
 
     // Numbers read the same in the reason as in the summary the model was shown.
     private static string F(double? value) => value is { } v ? SummaryRenderer.Number(v) : "n/a";

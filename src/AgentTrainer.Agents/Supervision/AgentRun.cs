@@ -10,7 +10,8 @@ namespace AgentTrainer.Agents.Supervision;
 /// log in the run folder's agent.db, the agent and its supervisor. Observers to hand the run.</summary>
 public sealed class AgentRun : IAsyncDisposable
 {
-    private AgentRun(AgentOptions options, Policy policy, AgentSupervisor supervisor, AuditLog audit, ReviewQueue reviews)
+    private AgentRun(
+        AgentOptions options, Policy policy, AgentSupervisor supervisor, AuditLog audit, ReviewQueue reviews)
     {
         Provider = options.Provider;
         Policy = policy;
@@ -26,8 +27,10 @@ public sealed class AgentRun : IAsyncDisposable
     public ReviewQueue Reviews { get; }
     public IRunObserver[] Observers => [Supervisor, Audit];
 
-    /// <param name="session">the run's session (more than 1: a resumed run, whose ids must not repeat the earlier ones)</param>
-    public static AgentRun Create(AgentOptions options, string runFolder, Core.Commands.CommandQueue commands, TimeProvider time, HttpClient? http = null, int session = 1)
+    /// <param name="session">the run's session (more than 1: a resumed run, whose ids must not repeat the
+    /// earlier ones)</param>
+    public static AgentRun Create(AgentOptions options, string runFolder, Core.Commands.CommandQueue commands,
+        TimeProvider time, HttpClient? http = null, int session = 1)
     {
         string database = Path.Combine(runFolder, AgentDatabase.FileName);
         Policy policy = PolicyLoader.Load(ContentPaths.Resolve(options.Policy));

@@ -66,7 +66,7 @@ public static class ReviewApi
         }
         if (approve)
         {
-            agent.Supervisor.ProcessReviews(); // apply it now rather than at the next poll
+            await agent.Supervisor.ProcessReviewsAsync(); // apply it now rather than at the next poll
         }
         return TypedResults.Ok(agent.Reviews.List().First(item => item.ProposalId == id));
     }

@@ -13,6 +13,7 @@ const state = {
   val: new Map(),          // branch -> Map(step -> val_loss)
   markers: [],             // {step, source, label}
   seenCommands: new Set(),
+  drafts: new Map(),       // proposal id -> the comment a reviewer is typing (the list is redrawn under them)
   run: null,
   auditOldest: null,
   dirty: true,
@@ -254,7 +255,10 @@ async function loadReviews() {
     list.innerHTML = '<p class="empty">Nothing awaits review.</p>';
     return;
   }
+  // Every proposal redraws the list: a comment being typed, and its focus, survive it.
+  const typing = document.activeElement?.closest?.("article.review")?.dataset.reviewId;
   list.replaceChildren(...shown.map(reviewCard));
+  if (typing) list.querySelector(`article.review[data-review-id="${CSS.escape(typing)}"] input.comment`)?.focus();
 }
 
 function reviewCard(item) {
@@ -278,7 +282,9 @@ function reviewCard(item) {
   if (item.status === "awaiting_review") {
     const row = document.createElement("div");
     row.className = "row";
-    const comment = Object.assign(document.createElement("input"), { placeholder: "comment", size: 24, className: "comment" });
+    const comment = Object.assign(document.createElement("input"),
+      { placeholder: "comment", size: 24, className: "comment", value: state.drafts.get(item.proposal_id) || "" });
+    comment.oninput = () => state.drafts.set(item.proposal_id, comment.value);
     const approve = Object.assign(document.createElement("button"), { textContent: "Approve", className: "approve" });
     const reject = Object.assign(document.createElement("button"), { textContent: "Reject", className: "reject" });
     approve.onclick = () => decide(item.proposal_id, "approve", comment.value);
@@ -295,6 +301,7 @@ async function decide(id, verdict, comment) {
   localStorage.setItem(REVIEWER_KEY, reviewer);
   try {
     await api(`/api/reviews/${encodeURIComponent(id)}/${verdict}`, { method: "POST", body: { reviewer, comment: comment || null } });
+    state.drafts.delete(id);
     report(`${id} ${verdict === "approve" ? "approved" : "rejected"}.`);
   } catch (error) {
     report(`${id}: ${error.message}`, true);

@@ -39,7 +39,7 @@ public enum Approval
 public sealed class PolicyGate(Policy policy)
 {
     private readonly Lock _gate = new();
-    private readonly List<(long TrainedStep, double Factor)> _lrChanges = [];
+    private readonly List<LearningRateChange> _lrChanges = [];
     private int _rollbacks;
     private int _startOvers;
     private long? _lastIntervention;
@@ -79,8 +79,11 @@ public sealed class PolicyGate(Policy policy)
     /// <summary>A rollback to the run's first checkpoint: the model is thrown away and training starts over.</summary>
     public static bool IsStartOver(CheckpointSummary checkpoint) => checkpoint.Step == 0;
 
-    /// <summary>Records an applied proposal, for the limits that count (window, cooldown, rollbacks, starts over).</summary>
-    public void RecordApplied(Proposal proposal, long trainedSteps, bool startOver = false)
+    /// <summary>Records an applied proposal, for the limits that count (window, cooldown, rollbacks, starts over),
+    /// and an lr change for <see cref="LearningRateFactorAfter"/>.</summary>
+    /// <param name="trainedSteps">steps trained in all when it was applied (the clock of windows and cooldowns)</param>
+    /// <param name="step">the run's step it was applied at (where a rollback's checkpoint is measured from)</param>
+    public void RecordApplied(Proposal proposal, long trainedSteps, long step, bool startOver = false)
     {
         lock (_gate)
         {
@@ -91,13 +94,23 @@ public sealed class PolicyGate(Policy policy)
             _lastIntervention = trainedSteps;
             switch (proposal.Action)
             {
-                case InterventionAction.DoubleLearningRate: _lrChanges.Add((trainedSteps, 2)); break;
-                case InterventionAction.HalveLearningRate: _lrChanges.Add((trainedSteps, 0.5)); break;
+                case InterventionAction.DoubleLearningRate: _lrChanges.Add(new(trainedSteps, step, 2)); break;
+                case InterventionAction.HalveLearningRate: _lrChanges.Add(new(trainedSteps, step, 0.5)); break;
                 case InterventionAction.RollbackCheckpoint:
                     _rollbacks++;
                     _startOvers += startOver ? 1 : 0;
                     break;
             }
+        }
+    }
+
+    /// <summary>The product of the lr changes applied after <paramref name="step"/>: what a rollback to a checkpoint
+    /// of that step undoes, and applies again (it undoes what happened to the run, not what was decided).</summary>
+    public double LearningRateFactorAfter(long step)
+    {
+        lock (_gate)
+        {
+            return _lrChanges.Where(c => c.Step > step).Aggregate(1.0, (product, c) => product * c.Factor);
         }
     }
 
@@ -180,11 +193,11 @@ public sealed class PolicyGate(Policy policy)
             return Refuse("learning_rate.min", string.Create(CultureInfo.InvariantCulture, $"the base lr would become {next:G3}, below the minimum {policy.MinLearningRate:G3}."));
         }
         double windowFactor = factor;
-        foreach ((long trained, double change) in _lrChanges)
+        foreach (LearningRateChange change in _lrChanges)
         {
-            if (state.TrainedSteps - trained < policy.ChangeWindowSteps)
+            if (state.TrainedSteps - change.TrainedStep < policy.ChangeWindowSteps)
             {
-                windowFactor *= change;
+                windowFactor *= change.Factor;
             }
         }
         if (windowFactor > policy.MaxChangeFactor || windowFactor < 1 / policy.MaxChangeFactor)
@@ -278,3 +291,6 @@ public sealed class PolicyGate(Policy policy)
 
     private static GateDecision Refuse(string rule, string reason) => new(Verdict.Refuse, rule, reason);
 }
+
+/// <summary>An applied lr change: when (in steps trained in all, and the run's step) and by what factor.</summary>
+internal sealed record LearningRateChange(long TrainedStep, long Step, double Factor);

@@ -173,6 +173,8 @@ public sealed class KillAndRestartTests : IDisposable
         await ProcessApi.UntilAsync(async () =>
         {
             JsonElement item = (await api.GetFromJsonAsync<JsonElement>("/api/reviews")).EnumerateArray().Single(i => i.GetProperty("proposal_id").GetString() == proposalId);
+            string status = item.GetProperty("status").GetString()!;
+            Assert.False(status is ReviewStatus.Expired or ReviewStatus.Failed, $"{proposalId} is {status}: {item}");
             return item.TryGetProperty("command_id", out JsonElement command)
                 && (await api.GetFromJsonAsync<JsonElement>($"/api/commands/{command.GetString()}")).GetProperty("status").GetString() == "succeeded";
         }, $"{proposalId} to be applied");

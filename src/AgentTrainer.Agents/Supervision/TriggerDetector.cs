@@ -1,0 +1,77 @@
+using AgentTrainer.Core.Metrics;
+using AgentTrainer.Core.Policies;
+using AgentTrainer.Core.Summaries;
+
+namespace AgentTrainer.Agents.Supervision;
+
+/// <summary>Decides which steps call for the agent: every <c>decideEvery</c> steps, and at once on a
+/// non-finite loss, a loss spike or a gradient-norm explosion (against the policy's factors and the last
+/// 50 finite steps). Pure bookkeeping over the steps it is shown, in order.</summary>
+public sealed class TriggerDetector(Policy policy, int decideEvery)
+{
+    public const string Scheduled = "scheduled";
+    public const string NonFiniteLoss = "non_finite_loss";
+    public const string LossSpike = "loss_spike";
+    public const string GradNormExplosion = "grad_norm_explosion";
+
+    /// <summary>Finite steps the spike tests compare against.</summary>
+    private const int Window = 50;
+
+    /// <summary>A spike or explosion this soon after the last trigger is the same trouble, already raised.</summary>
+    private const int QuietSteps = 10;
+
+    private readonly List<double> _losses = [];
+    private readonly List<double> _gradNorms = [];
+    private long _seen;
+    private long? _lastTrigger;
+
+    /// <summary>The trigger this step raises, or null.</summary>
+    public string? Observe(StepMetrics metrics)
+    {
+        _seen++;
+        string? trigger = metrics.NonFinite ? NonFiniteLoss : Detect(metrics);
+        if (!metrics.NonFinite)
+        {
+            Remember(_losses, metrics.Loss);
+            Remember(_gradNorms, metrics.GradNorm);
+        }
+        if (trigger is not null)
+        {
+            _lastTrigger = _seen;
+        }
+        return trigger;
+    }
+
+    private string? Detect(StepMetrics metrics)
+    {
+        if (_losses.Count >= 20 && !(_seen - _lastTrigger <= QuietSteps))
+        {
+            if (Above(metrics.Loss, policy.LossSpikeFactor, _losses))
+            {
+                return LossSpike;
+            }
+            if (Above(metrics.GradNorm, policy.GradNormExplosionFactor, _gradNorms))
+            {
+                return GradNormExplosion;
+            }
+        }
+        return (metrics.Step + 1) % decideEvery == 0 ? Scheduled : null;
+    }
+
+    /// <summary>Above factor times both the window's minimum and its median: the cheap test (the median is at
+    /// least the minimum) rules most steps out without sorting.</summary>
+    private static bool Above(double value, double factor, List<double> window) =>
+        value > factor * window.Min() && value > factor * SummaryBuilder.Median(window);
+
+    private static void Remember(List<double> window, double value)
+    {
+        if (double.IsFinite(value))
+        {
+            window.Add(value);
+            if (window.Count > Window)
+            {
+                window.RemoveAt(0);
+            }
+        }
+    }
+}
