@@ -33,6 +33,25 @@ public sealed class TrainingService(
     IHostApplicationLifetime lifetime,
     ILogger<TrainingService> logger) : BackgroundService
 {
+    /// <summary>Training starts once the whole host is up, the API bound: a host that fails to start (an address
+    /// in use) trains nothing and touches no run folder, and its process never exits under a native training
+    /// thread.</summary>
+    private async Task<bool> HostStartedAsync(CancellationToken stopping)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using CancellationTokenRegistration onStarted = lifetime.ApplicationStarted.Register(() => started.TrySetResult());
+        using CancellationTokenRegistration onStopping = stopping.Register(() => started.TrySetCanceled(stopping));
+        try
+        {
+            await started.Task.ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.Factory.StartNew(() => Train(stoppingToken).GetAwaiter().GetResult(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
@@ -41,6 +60,10 @@ public sealed class TrainingService(
         // Stop as soon as the application starts stopping (a signal), not only when the host
         // gets round to stopping its services.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lifetime.ApplicationStopping);
+        if (!await HostStartedAsync(stop.Token).ConfigureAwait(false))
+        {
+            return;
+        }
         try
         {
             TrainingOptions settings = options.Value;
