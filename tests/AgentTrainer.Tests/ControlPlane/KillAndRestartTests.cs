@@ -96,7 +96,7 @@ public sealed class KillAndRestartTests : IDisposable
         // Only step 0 reaches the disk (no periodic checkpoint, and no evaluation to find a new best before the end):
         // the restart goes back to the start, far behind what the approver saw.
         string[] arguments = Arguments(steps: "3000", checkpointEvery: "100000", ["--eval-every", "100000", "--fault", "lr-spike:step=20,factor=50"]);
-        string halve, rollback;
+        string halve, rollback, snapshot;
         long pausedAt;
         using (var process = new AgentTrainerProcess(arguments))
         {
@@ -109,7 +109,11 @@ public sealed class KillAndRestartTests : IDisposable
             var reviews = new ReviewQueue(Path.Combine(Out, AgentDatabase.FileName), TimeProvider.System);
             halve = AddReview(reviews, pausedAt, "halve");
             await Approve(api, halve);
-            rollback = AddReview(reviews, pausedAt, "rollback", InterventionAction.RollbackCheckpoint, "ckpt-000200-b0"); // a snapshot in memory
+            // The oldest snapshot in memory (which one depends on how far the run got before the pause took effect).
+            snapshot = (await api.GetFromJsonAsync<JsonElement>("/api/checkpoints")).EnumerateArray()
+                .Where(c => c.GetProperty("step").GetInt64() > 0).MinBy(c => c.GetProperty("step").GetInt64())
+                .GetProperty("id").GetString()!;
+            rollback = AddReview(reviews, pausedAt, "rollback", InterventionAction.RollbackCheckpoint, snapshot);
             await Approve(api, rollback);
             process.Signal("KILL");
             await process.WaitAsync(TimeSpan.FromSeconds(30));
@@ -137,7 +141,8 @@ public sealed class KillAndRestartTests : IDisposable
             // ...or refused, saying why: never lost without a word.
             Assert.Equal("expired", refused.GetProperty("status").GetString());
             string why = refused.GetProperty("outcome").GetString()!;
-            Assert.Contains("approved before the run was restarted, but cannot be applied now: no checkpoint 'ckpt-000200-b0'", why, StringComparison.Ordinal);
+            Assert.Contains($"approved before the run was restarted, but cannot be applied now: no checkpoint '{snapshot}'", why,
+                StringComparison.Ordinal);
             Assert.Contains("kept in memory only", why, StringComparison.Ordinal);
 
             await ProcessApi.CommandAsync(api, """{"kind":"resume"}""");
