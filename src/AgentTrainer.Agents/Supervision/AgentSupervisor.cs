@@ -240,7 +240,8 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
                 }
                 break;
             case DecisionFinished:
-                Interlocked.Exchange(ref _heldForDecision, null)?.Release();
+                _heldForDecision?.Release(); // the loop's own field: no other thread touches it
+                _heldForDecision = null;
                 break;
             case JudgeRequest request:
                 request.Verdict.TrySetResult(Stopping);

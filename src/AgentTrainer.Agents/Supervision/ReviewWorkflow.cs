@@ -33,7 +33,7 @@ public sealed class ReviewWorkflow(
                 return;
             }
             Close(waiting.ProposalId, ReviewStatus.AwaitingReview, ReviewStatus.Expired, null,
-                $"superseded by {proposal.Id}", state, null);
+                $"superseded by {proposal.Id}", (state.Step, state.Branch), null);
         }
         reviews.Add(proposal, decision, summaryText, gate.Policy.ApprovalTimeout);
     }
@@ -66,7 +66,8 @@ public sealed class ReviewWorkflow(
                 string why = beforeRestart
                     ? $"approved before the run was restarted, but cannot be applied now: {decision.Reason}"
                     : $"approved, but no longer valid: {decision.Reason}";
-                Close(item.ProposalId, ReviewStatus.Approved, ReviewStatus.Expired, null, why, state, item.Reviewer);
+                Close(item.ProposalId, ReviewStatus.Approved, ReviewStatus.Expired, null, why,
+                    (state.Step, state.Branch), item.Reviewer);
             }
         }
     }
@@ -106,10 +107,7 @@ public sealed class ReviewWorkflow(
             CommandStatus.Failed => (ReviewStatus.Failed, $"{command.Id} failed: {command.Reason}"),
             _ => (ReviewStatus.Approved, $"{command.Reason}; it is validated again if the run is resumed"),
         };
-        if (reviews.Close(proposalId, ReviewStatus.Queued, status, command.Id, outcome))
-        {
-            reports.Review(command.Step, command.Branch, proposalId, status, null, outcome);
-        }
+        Close(proposalId, ReviewStatus.Queued, status, command.Id, outcome, (command.Step, command.Branch), null);
     }
 
     /// <summary>After a restart from a checkpoint: approved reviews whose command that checkpoint does not
@@ -135,12 +133,13 @@ public sealed class ReviewWorkflow(
         _approvedBeforeRestart.UnionWith(reviews.Approved().Select(item => item.ProposalId));
     }
 
-    private void Close(
-        string proposalId, string from, string to, string? commandId, string outcome, RunState state, string? reviewer)
+    /// <summary>Moves a review on, exactly once, and reports it as seen at <paramref name="at"/>.</summary>
+    private void Close(string proposalId, string from, string to, string? commandId, string outcome,
+        (long Step, int Branch) at, string? reviewer)
     {
         if (reviews.Close(proposalId, from, to, commandId, outcome))
         {
-            reports.Review(state.Step, state.Branch, proposalId, to, reviewer, outcome);
+            reports.Review(at.Step, at.Branch, proposalId, to, reviewer, outcome);
         }
     }
 }
