@@ -4,6 +4,7 @@ using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
 using AgentTrainer.Core.Runs;
 using AgentTrainer.Training.Checkpoints;
+using AgentTrainer.Training.Loops;
 using AgentTrainer.Training.Runtime;
 using AgentTrainer.Training.Tasks;
 using AgentTrainer.Training.Trainer;
@@ -20,7 +21,8 @@ public sealed class TrainingRun : ISupervisedRun, IDisposable
     private readonly TimeProvider _time;
     private readonly RunRecorder _recorder;
     private readonly RunStatistics _statistics = new();
-    private readonly ITrainingTask _task;
+    private readonly ITrainingTask? _task;
+    private readonly ITrainingLoop? _loop;
     private readonly IRunSummaryContributor[] _contributors;
     private ResumePoint? _resume;
 
@@ -36,12 +38,23 @@ public sealed class TrainingRun : ISupervisedRun, IDisposable
         _time = time;
         Commands = commands;
         Runtime = TorchRuntime.Configure(options.Device, options.Threads);
-        _task = tasks.Create(options, Runtime.Device);
+        if (tasks.IsLoop(options))
+        {
+            RefuseFaultsOnOwnBatches(options.Faults);
+            _loop = tasks.CreateLoop(options, Runtime.Device);
+        }
+        else
+        {
+            _task = tasks.Create(options, Runtime.Device);
+        }
         _recorder = new RunRecorder(options.Out, options.LogEvery);
         var store = new CheckpointStore(Path.Combine(options.Out, CheckpointFolder), options.SnapshotsKept, time, options.CheckpointsKept);
         _contributors = [.. observers.OfType<IRunSummaryContributor>()];
         Events = new CompositeObserver([_recorder, _statistics, .. observers]);
-        Trainer = new InteractiveTrainer(options, _task, commands, store, Events, time);
+        Trainer = _loop is not null
+            ? new InteractiveTrainer(options, TrainingTarget.Of(_loop, options), commands, store, Events, time)
+            : new InteractiveTrainer(options, _task!, commands, store, Events, time);
+        Model = _loop?.Model ?? _task!.Model;
         RefuseFaultsOnMissingLayers(options.Faults);
     }
 
@@ -52,9 +65,12 @@ public sealed class TrainingRun : ISupervisedRun, IDisposable
     public InteractiveTrainer Trainer { get; }
 
     /// <summary>The model being trained (owned by the run; for inspection, not for training elsewhere).</summary>
-    public TorchSharp.torch.nn.Module Model => _task.Model;
+    public TorchSharp.torch.nn.Module Model { get; }
+
+    /// <summary>Your own loop, when the run is one (<see cref="ITrainingLoopProvider"/>); null for a task.</summary>
+    public ITrainingLoop? Loop => _loop;
     public string Folder => _options.Out;
-    public string Task => _task.Name;
+    public string Task => _options.Task;
 
     public int Session => _resume?.Session ?? 1;
     public string? ResumedFromCheckpoint => _resume?.CheckpointId;
@@ -155,7 +171,7 @@ public sealed class TrainingRun : ISupervisedRun, IDisposable
         try
         {
             using var recordsFailed = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _recorder.Failed);
-            result = Trainer.Run(recordsFailed.Token);
+            result = _loop is null ? Trainer.Run(recordsFailed.Token) : RunLoop(_loop, recordsFailed.Token);
             _recorder.ThrowIfFailed();
         }
         catch (Exception error)
@@ -171,6 +187,23 @@ public sealed class TrainingRun : ISupervisedRun, IDisposable
             throw;
         }
         return WriteFinalSummary(summary with { Status = result.Outcome }, result.Step, result.Branches, startedAt, result);
+    }
+
+    /// <summary>Your loop takes the steps; the run ends when it returns (its outcome the session's, or "stopped" for
+    /// a loop that returned of its own accord).</summary>
+    private TrainerResult RunLoop(ITrainingLoop loop, CancellationToken cancellation)
+    {
+        TrainingSession session = BeginLoop(cancellation);
+        loop.Train(session);
+        return Trainer.Finish(session.Outcome ?? RunOutcomes.Stopped);
+    }
+
+    /// <summary>Starts the run for your own loop (as <see cref="InteractiveTrainer.Begin"/>) and gives the session
+    /// its steps report to. <see cref="Execute"/> does this itself; for code that drives a loop step by step.</summary>
+    public TrainingSession BeginLoop(CancellationToken cancellation)
+    {
+        Trainer.Begin();
+        return new TrainingSession(Trainer, _options.Steps, cancellation);
     }
 
     private RunSummary WriteFinalSummary(RunSummary summary, long step, int branches, DateTimeOffset startedAt, TrainerResult? result = null)
@@ -205,10 +238,23 @@ public sealed class TrainingRun : ISupervisedRun, IDisposable
         }
     }
 
+    /// <summary>A corrupt-batches fault breaks the trainer's batches; your own loop's are its own.</summary>
+    private static void RefuseFaultsOnOwnBatches(List<FaultOptions> faults)
+    {
+        int index = faults.FindIndex(fault => fault.Kind == FaultKinds.CorruptBatches);
+        if (index >= 0)
+        {
+            throw new RunOptionsException($"--fault #{index + 1} (Training:Faults:{index}): {FaultKinds.CorruptBatches} "
+                + "breaks the batches the trainer draws; your own loop draws its own. lr-spike, scale-layer and "
+                + "zero-layer work for it.");
+        }
+    }
+
     public void Dispose()
     {
         Trainer.Dispose();
         _recorder.Dispose();
-        _task.Dispose();
+        _task?.Dispose();
+        _loop?.Dispose();
     }
 }

@@ -29,6 +29,25 @@ public sealed class RunRecordTests : IDisposable
     }
 
     [Fact]
+    public async Task ABatchingWriter_WritesEveryLineAndDrainsAtOnceOnClose_WithoutWaitingOutItsInterval()
+    {
+        string path = Path.Combine(_folder, "batched.jsonl");
+        long closing;
+        await using (var writer = new JsonLinesWriter(path, batchInterval: TimeSpan.FromMinutes(10)))
+        {
+            writer.Write(new { n = 0 });
+            await Task.Delay(200); // the first burst is written; the writer now waits out its interval
+            for (int n = 1; n < 100; n++)
+            {
+                writer.Write(new { n });
+            }
+            closing = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+        Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(closing) < TimeSpan.FromMinutes(1), "closing waited out the interval");
+        Assert.Equal(Enumerable.Range(0, 100), File.ReadLines(path).Select(line => JsonNode.Parse(line)!["n"]!.GetValue<int>()));
+    }
+
+    [Fact]
     public void UnknownCommandKind_IsAJsonError()
     {
         Assert.Throws<JsonException>(() => JsonSerializer.Deserialize<TrainerCommand>("{\"kind\":\"format_disk\"}", RunJson.Options));

@@ -54,6 +54,20 @@ public sealed class CheckpointSafetyTests
     }
 
     [Fact]
+    public void A_capture_into_a_reused_stream_is_the_same_bytes_as_one_into_a_fresh_stream_after_a_longer_one()
+    {
+        using var model = TorchSharp.torch.nn.Linear(4, 3);
+        using var optimizer = TorchSharp.torch.optim.AdamW(model.parameters(), 1e-3);
+        using var scratch = new MemoryStream();
+        var position = new TrainerPosition(7, 7, 0, 1e-3, 0.01, 1.0);
+        byte[] longer = CheckpointSerializer.Capture(position, model, optimizer, writer => writer.Write(new string('x', 5000)), scratch);
+        byte[] reused = CheckpointSerializer.Capture(position, model, optimizer, writer => writer.Write(7L), scratch);
+        byte[] fresh = CheckpointSerializer.Capture(position, model, optimizer, writer => writer.Write(7L));
+        Assert.True(longer.Length > fresh.Length + 4000);
+        Assert.Equal(fresh, reused); // nothing of the longer capture is left behind in the shorter one
+    }
+
+    [Fact]
     public void Another_models_checkpoint_is_left_out_of_the_catalog_naming_both_models()
     {
         using var harness = new TrainerHarness();

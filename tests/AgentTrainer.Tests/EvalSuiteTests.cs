@@ -64,9 +64,9 @@ public sealed class EvalSuiteTests : IAsyncLifetime
         Assert.True(exit == 0, output + error);
 
         string[] scenarios = [.. Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "eval", "scenarios"), "*.yaml").Select(Path.GetFileNameWithoutExtension).Order()!];
-        Assert.Equal(12, scenarios.Length);
+        Assert.Equal(13, scenarios.Length);
         List<Dictionary<string, string>> rows = ReadCsv(Path.Combine(Out, "results.csv"));
-        Assert.Equal((12 * 4) + (3 * 3), rows.Count); // every scenario x contestant, and the oracle's grid on three healthy ones
+        Assert.Equal((13 * 4) + (3 * 3), rows.Count); // every scenario x contestant, and the oracle's grid on three healthy ones
         Assert.All(rows, row => Assert.Contains(row["status"], new[] { "completed", "diverged" }));
         Assert.All(rows, row => Assert.Equal("0", row["rollbacks_to_worse"])); // the gate's invariant, seen in the records
 

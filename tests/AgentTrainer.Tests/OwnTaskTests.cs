@@ -32,26 +32,12 @@ public sealed class OwnTaskTests : IDisposable
         return run;
     }
 
-    private static double[] Losses(string run, int branch, long from, long to) =>
-        [.. RunRecordReader.ReadMetrics(run).Steps.Where(s => s.Branch == branch && s.Step >= from && s.Step < to).Select(s => s.Loss)];
-
     [Fact]
     public async Task The_sample_task_rolls_back_an_lr_spike_under_the_rules_agent_and_replays_the_healthy_run_bit_for_bit()
     {
         string healthy = await Train("healthy");
         string faulty = await Train("faulty", "--fault", $"lr-spike:step={FaultStep},factor=50");
-
-        IReadOnlyList<RunEvent> events = RunRecordReader.ReadEvents(faulty);
-        Assert.Contains(events, e => e is FaultInjectedEvent { Step: FaultStep });
-        BranchCreatedEvent branch = Assert.Single(events.OfType<BranchCreatedEvent>());
-        Assert.Equal(($"ckpt-{FaultStep:D6}-b0", FaultStep), (branch.CheckpointId, branch.ForkStep));
-        Assert.True(Losses(faulty, 0, FaultStep + 1, FaultStep + 40).Max() > 3 * Losses(healthy, 0, FaultStep, FaultStep + 40).Max(),
-            "the spike broke the run");
-        // After the rollback the run is the healthy run again, step for step, to the last bit.
-        double[] replay = Losses(faulty, branch.Branch, FaultStep, 400);
-        Assert.Equal(400 - FaultStep, replay.Length);
-        Assert.Equal(Losses(healthy, 0, FaultStep, 400), replay);
-        Assert.Equal(RunRecordReader.ReadSummary(healthy)!.Final!.FinalValLoss, RunRecordReader.ReadSummary(faulty)!.Final!.FinalValLoss);
+        SpikeReplay.AssertRolledBackAndReplayed(healthy, faulty, FaultStep, steps: 400, brokenBy: 3, window: 40);
     }
 
     [Fact]
@@ -71,7 +57,7 @@ public sealed class OwnTaskTests : IDisposable
 
     [Theory]
     [InlineData("missing.dll", "does not exist.")]
-    [InlineData("AgentTrainer.Core.dll", "has no public class with a parameterless constructor implementing ITrainingTaskProvider.")]
+    [InlineData("AgentTrainer.Core.dll", "has no public class with a parameterless constructor implementing ITrainingTaskProvider or ITrainingLoopProvider.")]
     public async Task An_unusable_task_assembly_is_refused_with_exit_2_naming_it(string file, string problem)
     {
         string path = Path.Combine(AppContext.BaseDirectory, file);

@@ -4,7 +4,9 @@ using System.Threading.Channels;
 namespace AgentTrainer.Core.Records;
 
 /// <summary>Appends JSON lines on a background task, so a slow disk never stalls training. Each
-/// burst is flushed as soon as the queue drains, so a killed process loses at most the last lines.
+/// burst is flushed as soon as the queue drains, so a killed process loses at most the last lines; a writer
+/// given a <c>batchInterval</c> then waits that long before the next burst (one wake-up and one write per
+/// interval, not per line: a line per training step of a few milliseconds costs the trainer nothing).
 /// A write that fails (a full disk) stops the writer: <see cref="Failure"/> says why, <see cref="Failed"/>
 /// is cancelled, and later lines are dropped rather than queued without end.</summary>
 public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
@@ -13,9 +15,13 @@ public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
     private readonly StreamWriter _writer;
     private readonly Task _pump;
     private readonly CancellationTokenSource _failed = new();
+    private readonly CancellationTokenSource _closing = new();
+    private readonly TimeSpan _batchInterval;
 
-    public JsonLinesWriter(string path)
+    /// <param name="batchInterval">the least time between two bursts (zero: write each as it comes)</param>
+    public JsonLinesWriter(string path, TimeSpan batchInterval = default)
     {
+        _batchInterval = batchInterval;
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         DropTornLastLine(path);
         Path = path;
@@ -69,6 +75,7 @@ public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
                     await _writer.WriteLineAsync(JsonSerializer.Serialize(entry.Line, entry.Type, RunJson.Options)).ConfigureAwait(false);
                 }
                 await _writer.FlushAsync().ConfigureAwait(false);
+                await BetweenBurstsAsync().ConfigureAwait(false);
             }
         }
         catch (IOException error)
@@ -79,9 +86,26 @@ public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
         }
     }
 
+    private async Task BetweenBurstsAsync()
+    {
+        if (_batchInterval <= TimeSpan.Zero)
+        {
+            return;
+        }
+        try
+        {
+            await Task.Delay(_batchInterval, _closing.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // closing: drain what is left at once
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         _lines.Writer.TryComplete();
+        await _closing.CancelAsync().ConfigureAwait(false); // no more waiting between bursts: drain now
         await _pump.ConfigureAwait(false);
         try
         {
@@ -92,6 +116,7 @@ public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
             // what the buffer still held cannot reach the disk that already failed
         }
         _failed.Dispose();
+        _closing.Dispose();
     }
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();

@@ -11,6 +11,10 @@ public sealed class RunRecorder : IRunObserver, IDisposable
     public const string EventsFile = "events.jsonl";
     public const string SummaryFile = "run.json";
 
+    /// <summary>Metrics come every step: they are written in bursts this far apart (a killed run trains the steps
+    /// after its checkpoint again on resume, so the lines a kill loses are never missed).</summary>
+    private static readonly TimeSpan MetricsBatchInterval = TimeSpan.FromMilliseconds(100);
+
     private readonly JsonLinesWriter _events;
     private readonly int _logEvery;
     private readonly CancellationTokenSource _failed = new();
@@ -21,7 +25,7 @@ public sealed class RunRecorder : IRunObserver, IDisposable
         Folder = folder;
         _logEvery = logEvery;
         Directory.CreateDirectory(folder);
-        _metrics = Watched(new JsonLinesWriter(Path.Combine(folder, MetricsFile)));
+        _metrics = Watched(new JsonLinesWriter(Path.Combine(folder, MetricsFile), MetricsBatchInterval));
         _events = Watched(new JsonLinesWriter(Path.Combine(folder, EventsFile)));
     }
 
@@ -66,7 +70,7 @@ public sealed class RunRecorder : IRunObserver, IDisposable
                 }
             }
         });
-        _metrics = Watched(new JsonLinesWriter(path));
+        _metrics = Watched(new JsonLinesWriter(path, MetricsBatchInterval));
     }
 
     public void OnStep(StepMetrics metrics)

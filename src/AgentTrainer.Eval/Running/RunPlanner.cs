@@ -151,6 +151,10 @@ public static class RunPlanner
             ["Out"] = RunSpec.RunFolderOf(folder),
             ["Faults"] = faults,
         };
+        if (scenario.TaskAssembly is { } assembly)
+        {
+            training["TaskAssembly"] = assembly;
+        }
         return training;
     }
 

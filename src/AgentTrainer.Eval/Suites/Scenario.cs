@@ -11,6 +11,10 @@ public sealed record Scenario
     public required string Source { get; init; }
     public required string Description { get; init; }
     public required string Task { get; init; }
+
+    /// <summary>The built assembly holding <see cref="Task"/> when it is your own (a path, or a file name beside
+    /// agent-trainer); null for a built-in task.</summary>
+    public string? TaskAssembly { get; init; }
     public required string Model { get; init; }
     public required int Steps { get; init; }
     public required IReadOnlyList<int> Seeds { get; init; }

@@ -100,11 +100,21 @@ public static partial class SuiteLoader
             Problem("file name", "must be lowercase letters, digits and dashes (it names folders and plots).");
         }
         string task = raw.Task ?? "";
-        if (!TaskNames.All.Contains(task))
+        string? assembly = string.IsNullOrEmpty(raw.TaskAssembly) ? null : raw.TaskAssembly;
+        if (assembly is null && !TaskNames.All.Contains(task))
         {
-            Problem("task", $"must be one of {string.Join(", ", TaskNames.All)}; got '{task}'.");
+            Problem("task", $"must be one of {string.Join(", ", TaskNames.All)}, or your own with task_assembly; "
+                + $"got '{task}'.");
+        }
+        if (assembly is not null && (task.Length == 0 || TaskNames.All.Contains(task)))
+        {
+            Problem("task", $"must name a task of task_assembly's, not a built-in one; got '{task}'.");
         }
         string model = raw.Model ?? "";
+        if (assembly is not null && model.Length > 0)
+        {
+            Problem("model", $"chooses a built-in task's model; '{task}' builds its own.");
+        }
         if (model.Length > 0 && TaskNames.All.Contains(task) && !ModelNames.ForTask(task).Contains(model))
         {
             Problem("model", $"{task} has models {string.Join(", ", ModelNames.ForTask(task))}; got '{model}'.");
@@ -186,6 +196,7 @@ public static partial class SuiteLoader
             Source = file,
             Description = raw.Description?.Trim() ?? "",
             Task = task,
+            TaskAssembly = assembly,
             Model = model,
             Steps = steps,
             Seeds = seeds,
@@ -324,6 +335,7 @@ public static partial class SuiteLoader
     {
         public string? Description { get; set; }
         public string? Task { get; set; }
+        public string? TaskAssembly { get; set; }
         public string? Model { get; set; }
         public int? Steps { get; set; }
         public List<int>? Seeds { get; set; }

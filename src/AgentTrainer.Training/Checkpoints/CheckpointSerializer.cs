@@ -7,13 +7,21 @@ using static TorchSharp.torch;
 namespace AgentTrainer.Training.Checkpoints;
 
 /// <summary>Turns everything needed to continue bit-for-bit into bytes and back: the trainer's
-/// position, model parameters, optimizer state (moments, step counts, settings) and the RNG state.</summary>
+/// position, model parameters, optimizer state (moments, step counts, settings), the RNG state, and for your own
+/// loop, the state you keep yourself (written by your <c>SaveState</c>, after everything else,
+/// length-prefixed).</summary>
 public static class CheckpointSerializer
 {
-    public static byte[] Capture(TrainerPosition position, nn.Module model, OptimizerHelper optimizer)
+    /// <param name="scratch">a stream to write into, kept from one capture to the next by the caller: a stream grown
+    /// afresh for every capture (large-object allocations doubling to the checkpoint's size) costs ten times what the
+    /// writing does (measured: 2.5 ms against 0.06 ms for 0.3 MB of parameters)</param>
+    public static byte[] Capture(
+        TrainerPosition position, nn.Module model, OptimizerHelper optimizer, Action<BinaryWriter>? ownState = null,
+        MemoryStream? scratch = null)
     {
-        using var buffer = new MemoryStream();
-        using (var writer = new BinaryWriter(buffer))
+        MemoryStream buffer = scratch ?? new MemoryStream();
+        buffer.SetLength(0);
+        using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
         {
             writer.Write(JsonSerializer.Serialize(position, RunJson.Options));
             model.save(writer);
@@ -22,8 +30,24 @@ public static class CheckpointSerializer
             byte[] rngBytes = rng.bytes.ToArray();
             writer.Write(rngBytes.Length);
             writer.Write(rngBytes);
+            if (ownState is not null)
+            {
+                using var own = new MemoryStream();
+                using (var ownWriter = new BinaryWriter(own))
+                {
+                    ownState(ownWriter);
+                }
+                byte[] ownBytes = own.ToArray(); // readable after the writer closed the stream
+                writer.Write((long)ownBytes.Length);
+                writer.Write(ownBytes);
+            }
         }
-        return buffer.ToArray();
+        byte[] payload = buffer.ToArray();
+        if (scratch is null)
+        {
+            buffer.Dispose();
+        }
+        return payload;
     }
 
     /// <summary>Reads only the trainer position (cheap: no tensors are touched).</summary>
@@ -33,7 +57,10 @@ public static class CheckpointSerializer
         return ParsePosition(reader.ReadString());
     }
 
-    public static TrainerPosition Restore(byte[] payload, nn.Module model, OptimizerHelper optimizer)
+    /// <exception cref="CheckpointException"><paramref name="ownState"/> is given and the checkpoint holds
+    /// none</exception>
+    public static TrainerPosition Restore(
+        byte[] payload, nn.Module model, OptimizerHelper optimizer, Action<BinaryReader>? ownState = null)
     {
         using var reader = new BinaryReader(new MemoryStream(payload));
         TrainerPosition position = ParsePosition(reader.ReadString());
@@ -42,6 +69,16 @@ public static class CheckpointSerializer
         byte[] rngBytes = reader.ReadBytes(reader.ReadInt32());
         using Tensor rng = torch.tensor(rngBytes, dtype: ScalarType.Byte);
         torch.random.set_rng_state(rng);
+        if (ownState is not null)
+        {
+            if (reader.BaseStream.Position == reader.BaseStream.Length)
+            {
+                throw new CheckpointException(
+                    "The checkpoint holds no state of your own loop (it was not taken by one).");
+            }
+            using var own = new BinaryReader(new MemoryStream(reader.ReadBytes(checked((int)reader.ReadInt64()))));
+            ownState(own);
+        }
         return position;
     }
 

@@ -45,4 +45,9 @@ public interface ICorruptibleTask
 
 /// <summary>Held-out figures: loss, accuracy (classifiers) or bits per character (language models),
 /// and the dead-ReLU fraction per module where the model has ReLUs (empty when not measured).</summary>
-public sealed record TaskEvaluation(double Loss, double? Accuracy, double? BitsPerChar, IReadOnlyDictionary<string, double> DeadFractions);
+public sealed record TaskEvaluation(
+    double Loss, double? Accuracy, double? BitsPerChar, IReadOnlyDictionary<string, double> DeadFractions)
+{
+    /// <summary>Figures that are a held-out loss alone.</summary>
+    public static TaskEvaluation OfLoss(double loss) => new(loss, null, null, new Dictionary<string, double>());
+}

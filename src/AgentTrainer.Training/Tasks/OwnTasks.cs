@@ -32,4 +32,14 @@ public static class OwnTaskServices
 
     public static IServiceCollection AddTrainingTask(this IServiceCollection services, ITrainingTaskProvider provider) =>
         services.AddSingleton(provider);
+
+    /// <summary>Registers your own loop for a host that runs AgentTrainer (see
+    /// <see cref="Loops.ITrainingLoopProvider"/>).</summary>
+    public static IServiceCollection AddTrainingLoop<TProvider>(this IServiceCollection services)
+        where TProvider : class, Loops.ITrainingLoopProvider =>
+        services.AddSingleton<Loops.ITrainingLoopProvider, TProvider>();
+
+    public static IServiceCollection AddTrainingLoop(
+        this IServiceCollection services, Loops.ITrainingLoopProvider provider) =>
+        services.AddSingleton(provider);
 }

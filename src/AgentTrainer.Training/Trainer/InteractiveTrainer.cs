@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Options;
@@ -9,11 +7,9 @@ using AgentTrainer.Core.Records;
 using AgentTrainer.Core.Runs;
 using AgentTrainer.Core.Schedules;
 using AgentTrainer.Training.Checkpoints;
-using AgentTrainer.Training.Runtime;
 using AgentTrainer.Training.Tasks;
-using TorchSharp;
+using static System.FormattableString;
 using TorchSharp.Modules;
-using static TorchSharp.torch;
 
 namespace AgentTrainer.Training.Trainer;
 
@@ -22,18 +18,19 @@ namespace AgentTrainer.Training.Trainer;
 public sealed class InteractiveTrainer : IDisposable
 {
     private readonly TrainingOptions _options;
-    private readonly ITrainingTask _task;
+    private readonly TrainingTarget _target;
+    private readonly TaskStep? _taskStep;
     private readonly CommandQueue _commands;
     private readonly IRunObserver _observer;
     private readonly TimeProvider _time;
     private readonly OptimizerControl _optimizer;
-    private readonly Parameter[] _parameters;
-    private readonly Dictionary<string, nn.Module> _modules;
+    private readonly ModelLayers _layers;
     private readonly LearningRateSchedule _schedule;
     private readonly FaultInjector _faults;
     private readonly WeightChangeMeter _weightChange;
     private readonly HashSet<string> _appliedKeys = new(StringComparer.Ordinal);
     private readonly BudgetMeter _budget;
+    private readonly MemoryStream _captureBuffer = new(); // reused by every capture (see CheckpointSerializer.Capture)
 
     private long _step;
     private long _dataPosition;
@@ -50,6 +47,7 @@ public sealed class InteractiveTrainer : IDisposable
     private long _lastEvaluatedStep = -1;
     private RunState _state;
 
+    /// <summary>A trainer that takes the task's steps itself (<see cref="Run"/>).</summary>
     public InteractiveTrainer(
         TrainingOptions options,
         ITrainingTask task,
@@ -57,20 +55,32 @@ public sealed class InteractiveTrainer : IDisposable
         CheckpointStore checkpoints,
         IRunObserver observer,
         TimeProvider time)
+        : this(options, TrainingTarget.Of(task, options), commands, checkpoints, observer, time)
+    {
+        _taskStep = new TaskStep(task, _optimizer, options.Seed);
+    }
+
+    /// <summary>A trainer whose steps your own loop takes, reporting each through a
+    /// <see cref="Loops.TrainingSession"/>.</summary>
+    public InteractiveTrainer(
+        TrainingOptions options,
+        TrainingTarget target,
+        CommandQueue commands,
+        CheckpointStore checkpoints,
+        IRunObserver observer,
+        TimeProvider time)
     {
         _options = options;
-        _task = task;
+        _target = target;
         _commands = commands;
         Checkpoints = checkpoints;
         _observer = observer;
         _time = time;
-        _parameters = [.. task.Model.parameters()];
-        _modules = task.Model.named_modules().Where(pair => pair.name.Length > 0).ToDictionary(pair => pair.name, pair => pair.module, StringComparer.Ordinal);
-        Layers = [.. _modules.Keys];
-        _optimizer = new OptimizerControl(options, _parameters);
+        _layers = new ModelLayers(target.Model);
+        _optimizer = target.Optimizer;
         _schedule = new LearningRateSchedule(options.Schedule, options.Steps, options.WarmupSteps);
         _faults = new FaultInjector(options.Faults);
-        _weightChange = new WeightChangeMeter(task.Model.named_children());
+        _weightChange = new WeightChangeMeter(target.Model.named_children());
         _baseLearningRate = options.LearningRate;
         _weightDecay = options.WeightDecay;
         _gradClip = options.GradClip;
@@ -78,7 +88,7 @@ public sealed class InteractiveTrainer : IDisposable
         LoadBestAtEnd = options.LoadBestAtEnd ?? false;
         _budget = new BudgetMeter(RunBudget.From(options, time.GetUtcNow()), time);
         _state = SnapshotState();
-        ModelSignature = Signature(task, options.Optimizer);
+        ModelSignature = _layers.Signature(target.Name, target.OptimizerName);
         _commands.StatusChanged += ReportCommandStatus;
     }
 
@@ -89,8 +99,9 @@ public sealed class InteractiveTrainer : IDisposable
     public CheckpointStore Checkpoints { get; }
     public BranchTree Branches { get; } = new();
 
-    /// <summary>Every module a layer operation or layer fault may name, by dotted path (<see cref="LayerNames"/>).</summary>
-    public IReadOnlyList<string> Layers { get; }
+    /// <summary>Every module a layer operation or layer fault may name, by dotted path
+    /// (<see cref="LayerNames"/>).</summary>
+    public IReadOnlyList<string> Layers => _layers.Names;
 
     /// <summary>Safe to read from any thread; refreshed after every step and command.</summary>
     public RunState State => Volatile.Read(ref _state);
@@ -109,7 +120,8 @@ public sealed class InteractiveTrainer : IDisposable
         MoveTo(position, position.Branch);
     }
 
-    /// <summary>Keys of the keyed commands applied (restored from the checkpoint on resume). Read before training starts.</summary>
+    /// <summary>Keys of the keyed commands applied (restored from the checkpoint on resume). Read before training
+    /// starts.</summary>
     public IReadOnlySet<string> AppliedKeys => _appliedKeys;
 
     /// <summary>Faults an earlier session already took (a resumed run): each strikes once per run.</summary>
@@ -127,8 +139,8 @@ public sealed class InteractiveTrainer : IDisposable
     {
         _observer.OnEvent(new RunStartedEvent
         {
-            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Task = _task.Name,
-            Device = _parameters[0].device.ToString(),
+            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Task = _target.Name,
+            Device = _target.Model.parameters().First().device.ToString(),
             ResumedFromStep = _step > 0 ? _step : null,
         });
         // The starting point is always worth keeping, on disk: it is the first best, and "start over" needs it.
@@ -136,42 +148,75 @@ public sealed class InteractiveTrainer : IDisposable
         SaveCheckpoint(toDisk: true);
     }
 
-    /// <summary>Trains until <paramref name="stepLimit"/> (completed) or an earlier end; returns the outcome.</summary>
+    /// <summary>Trains the task until <paramref name="stepLimit"/> (completed) or an earlier end; returns the
+    /// outcome.</summary>
     public string RunUntil(long stepLimit, CancellationToken cancellation)
     {
-        while (true)
+        TaskStep task = _taskStep
+            ?? throw new InvalidOperationException("Your own loop takes this run's steps (TrainingSession).");
+        string? outcome = AtBoundary(stepLimit, cancellation);
+        while (outcome is null)
         {
-            ApplyCommands(cancellation);
-            if (cancellation.IsCancellationRequested)
-            {
-                return RunOutcomes.Interrupted;
-            }
-            if (_stopRequested)
-            {
-                return RunOutcomes.Stopped;
-            }
-            if (_step >= stepLimit)
-            {
-                return RunOutcomes.Completed;
-            }
-            if (_budget.Spent)
-            {
-                return RunOutcomes.OutOfBudget;
-            }
             long started = Stopwatch.GetTimestamp();
-            InjectFaults();
-            TrainOneStep();
-            if (_consecutiveNonFinite >= _options.MaxConsecutiveNonFinite)
-            {
-                return RunOutcomes.Diverged;
-            }
-            RunPeriodicWork();
-            _budget.Pace(Stopwatch.GetElapsedTime(started));
+            double learningRate = BeginStep();
+            long trainStarted = Stopwatch.GetTimestamp();
+            bool corrupt = _faults.TakeCorruptBatch();
+            (double loss, double gradNorm) = task.Train(_step, _dataPosition, corrupt, _gradClip, _weightChange);
+            double elapsedMs = Stopwatch.GetElapsedTime(trainStarted).TotalMilliseconds;
+            var report = new StepReport(loss, gradNorm, learningRate, task.SamplesPerBatch, elapsedMs);
+            outcome = EndStep(report, started, stepLimit, cancellation);
         }
+        return outcome;
     }
 
-    /// <summary>Hand back the best model at the end (see <see cref="Finish"/>): <see cref="TrainingOptions.LoadBestAtEnd"/>,
-    /// which the host turns on by default when an agent supervises the run. Set before <see cref="Run"/>.</summary>
+    /// <summary>The step boundary: applies the commands waiting (waiting for more while paused), then says how the
+    /// run ended, or null while it goes on.</summary>
+    internal string? AtBoundary(long stepLimit, CancellationToken cancellation)
+    {
+        ApplyCommands(cancellation);
+        return cancellation.IsCancellationRequested ? RunOutcomes.Interrupted
+            : _stopRequested ? RunOutcomes.Stopped
+            : _step >= stepLimit ? RunOutcomes.Completed
+            : _budget.Spent ? RunOutcomes.OutOfBudget
+            : null;
+    }
+
+    /// <summary>Before a step: the faults due strike, and the optimizer gets the step's learning rate
+    /// (returned).</summary>
+    internal double BeginStep()
+    {
+        InjectFaults();
+        double learningRate = _baseLearningRate * _schedule.Multiplier(_step);
+        _optimizer.SetLearningRate(learningRate);
+        return learningRate;
+    }
+
+    /// <summary>After a step, whoever took it (the task's, or your loop's, begun at <paramref name="started"/>):
+    /// records it, evaluates and checkpoints when due, and ends at the next boundary (see
+    /// <see cref="AtBoundary"/>).</summary>
+    internal string? EndStep(StepReport report, long started, long stepLimit, CancellationToken cancellation)
+    {
+        RecordStep(report);
+        if (_consecutiveNonFinite >= _options.MaxConsecutiveNonFinite)
+        {
+            return RunOutcomes.Diverged;
+        }
+        RunPeriodicWork();
+        _budget.Pace(Stopwatch.GetElapsedTime(started));
+        return AtBoundary(stepLimit, cancellation);
+    }
+
+    /// <summary>Measures how training moves the weights: called around the update your own loop takes.</summary>
+    internal WeightChangeMeter WeightChange => _weightChange;
+
+    internal OptimizerControl Optimizer => _optimizer;
+
+    /// <summary>The gradient-norm clipping threshold (0: none), as commands set it.</summary>
+    public double GradClip => _gradClip;
+
+    /// <summary>Hand back the best model at the end (see <see cref="Finish"/>):
+    /// <see cref="TrainingOptions.LoadBestAtEnd"/>, which the host turns on by default when an agent supervises the
+    /// run. Set before <see cref="Run"/>.</summary>
     public bool LoadBestAtEnd { get; set; }
 
     /// <summary>The budget the run spends (trained steps, deadline).</summary>
@@ -182,12 +227,17 @@ public sealed class InteractiveTrainer : IDisposable
     /// reports the end.</summary>
     public TrainerResult Finish(string outcome)
     {
-        _commands.Close(_step, string.Create(CultureInfo.InvariantCulture, $"not applied: the run ended ({outcome}) at step {_step} first"));
+        _commands.Close(_step, Invariant($"not applied: the run ended ({outcome}) at step {_step} first"));
         EvaluationMetrics last = Evaluate(maxBatches: 0);
         CheckpointInfo final = SaveCheckpoint(toDisk: true);
         CheckpointInfo best = BestCheckpoint() ?? final;
-        (string model, double bestLoss) = best.Id == final.Id ? (final.Id, last.ValLoss) : SettleOnModel(final, best, last);
-        _observer.OnEvent(new RunFinishedEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Outcome = outcome });
+        (string model, double bestLoss) = best.Id == final.Id
+            ? (final.Id, last.ValLoss)
+            : SettleOnModel(final, best, last);
+        _observer.OnEvent(new RunFinishedEvent
+        {
+            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Outcome = outcome,
+        });
         return new TrainerResult(outcome, _step, Branches.Count, model, best.Id, bestLoss);
     }
 
@@ -199,7 +249,8 @@ public sealed class InteractiveTrainer : IDisposable
     /// the better, keeps its weights in the model (as Hugging Face's load_best_model_at_end does); the last
     /// state stays on disk. Returns the checkpoint handed back and the best's loss on the whole set (NaN when
     /// it can no longer be read: the last state is handed back then, and the run ends as it would have).</summary>
-    private (string Model, double BestLoss) SettleOnModel(CheckpointInfo final, CheckpointInfo best, EvaluationMetrics last)
+    private (string Model, double BestLoss) SettleOnModel(
+        CheckpointInfo final, CheckpointInfo best, EvaluationMetrics last)
     {
         byte[] lastState = Checkpoints.Load(final.Id);
         try
@@ -210,11 +261,12 @@ public sealed class InteractiveTrainer : IDisposable
         {
             return (final.Id, double.NaN); // the model is untouched: Restore undoes a failed load
         }
-        TaskEvaluation whole = _task.Evaluate(maxBatches: 0);
-        double lastLoss = double.IsFinite(last.ValLoss) ? last.ValLoss : double.PositiveInfinity; // a diverged run's best still counts
+        TaskEvaluation whole = _target.Evaluate(0);
+        // A diverged run's best still counts.
+        double lastLoss = double.IsFinite(last.ValLoss) ? last.ValLoss : double.PositiveInfinity;
         if (!LoadBestAtEnd || !(whole.Loss < lastLoss))
         {
-            CheckpointSerializer.Restore(lastState, _task.Model, _optimizer.Optimizer);
+            Restore(lastState);
             return (final.Id, whole.Loss);
         }
         _observer.OnEvent(new BestModelRestoredEvent
@@ -225,41 +277,16 @@ public sealed class InteractiveTrainer : IDisposable
         return (best.Id, whole.Loss);
     }
 
-    private void TrainOneStep()
+    private void RecordStep(StepReport report)
     {
-        long started = Stopwatch.GetTimestamp();
-        double learningRate = _baseLearningRate * _schedule.Multiplier(_step);
-        _optimizer.SetLearningRate(learningRate);
-        bool corrupt = _faults.TakeCorruptBatch();
-        double lossValue, gradNorm = double.NaN;
-        using (torch.NewDisposeScope())
-        {
-            (Tensor input, Tensor target) = !corrupt ? _task.Batch(_dataPosition)
-                : _task is ICorruptibleTask own ? own.CorruptBatch(_dataPosition)
-                : BatchCorruption.Corrupt(_task.Batch(_dataPosition), _options.Seed, _dataPosition);
-            _optimizer.Optimizer.zero_grad();
-            Tensor loss = _task.Loss(_task.Model.forward(input), target);
-            lossValue = loss.item<float>();
-            if (double.IsFinite(lossValue))
-            {
-                loss.backward();
-                double maxNorm = _gradClip > 0 ? _gradClip : double.PositiveInfinity;
-                gradNorm = nn.utils.clip_grad_norm_(_parameters, maxNorm);
-                if (double.IsFinite(gradNorm))
-                {
-                    _weightChange.BeforeStep(_step);
-                    _optimizer.Step();
-                    _weightChange.AfterStep();
-                }
-            }
-        }
+        (double lossValue, double? gradNorm, double learningRate, long samples, double elapsedMs) = report;
         // A non-finite loss or gradient is reported and its update skipped, never trained through.
-        bool nonFinite = !double.IsFinite(lossValue) || !double.IsFinite(gradNorm);
+        bool nonFinite = !double.IsFinite(lossValue) || gradNorm is { } norm && !double.IsFinite(norm);
         _consecutiveNonFinite = nonFinite ? _consecutiveNonFinite + 1 : 0;
-        double elapsedMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         var metrics = new StepMetrics(
-            _step, (int)(_dataPosition / _task.BatchesPerEpoch), _branch, lossValue, learningRate, gradNorm,
-            elapsedMs, _task.SamplesPerBatch / (elapsedMs / 1000.0), nonFinite);
+            _step, (int)(_dataPosition / _target.BatchesPerEpoch), _branch, lossValue, learningRate,
+            gradNorm ?? double.NaN,
+            elapsedMs, samples / (elapsedMs / 1000.0), nonFinite);
         _step++;
         _dataPosition++;
         _budget.StepTaken();
@@ -268,7 +295,10 @@ public sealed class InteractiveTrainer : IDisposable
         _observer.OnStep(metrics);
         if (nonFinite)
         {
-            _observer.OnEvent(new NonFiniteLossEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Consecutive = _consecutiveNonFinite });
+            _observer.OnEvent(new NonFiniteLossEvent
+            {
+                Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Consecutive = _consecutiveNonFinite,
+            });
         }
     }
 
@@ -372,8 +402,14 @@ public sealed class InteractiveTrainer : IDisposable
         double learningRate = update.LearningRate ?? _baseLearningRate * (update.LearningRateFactor ?? 1);
         if (!double.IsFinite(learningRate) || learningRate <= 0 || learningRate > NumericLimits.MaxLearningRate)
         {
-            throw new CommandRejectedException(string.Create(CultureInfo.InvariantCulture,
-                $"the resulting learning rate {learningRate:G4} is not above 0 and at most {NumericLimits.MaxLearningRate:G4}."));
+            string limit = Invariant($"{NumericLimits.MaxLearningRate:G4}");
+            throw new CommandRejectedException(
+                Invariant($"the resulting learning rate {learningRate:G4} is not above 0 and at most {limit}."));
+        }
+        if (update.WeightDecay is { } newDecay)
+        {
+            // First: an optimizer whose decay cannot be set fails the command whole.
+            _optimizer.SetWeightDecay(newDecay);
         }
         if (update.LearningRate is not null || update.LearningRateFactor is not null)
         {
@@ -384,7 +420,6 @@ public sealed class InteractiveTrainer : IDisposable
         {
             changes.Add(Change("weight_decay", _weightDecay, decay));
             _weightDecay = decay;
-            _optimizer.SetWeightDecay(decay);
         }
         if (update.GradClip is { } clip)
         {
@@ -395,7 +430,7 @@ public sealed class InteractiveTrainer : IDisposable
     }
 
     private static string Change(string name, double before, double after) =>
-        string.Create(CultureInfo.InvariantCulture, $"{name} {before:G4} -> {after:G4}");
+        Invariant($"{name} {before:G4} -> {after:G4}");
 
     private CheckpointInfo SaveCheckpoint(bool toDisk)
     {
@@ -408,16 +443,24 @@ public sealed class InteractiveTrainer : IDisposable
         });
         foreach (string id in pruned)
         {
-            _observer.OnEvent(new CheckpointPrunedEvent { Time = now, Step = _step, Branch = _branch, CheckpointId = id });
+            _observer.OnEvent(new CheckpointPrunedEvent
+            {
+                Time = now, Step = _step, Branch = _branch, CheckpointId = id,
+            });
         }
         return info;
     }
 
     private TrainerPosition CurrentPosition() => new(
-        _step, _dataPosition, _branch, _baseLearningRate, _weightDecay, _gradClip, [.. _appliedKeys.Order(StringComparer.Ordinal)],
+        _step, _dataPosition, _branch, _baseLearningRate, _weightDecay, _gradClip,
+        [.. _appliedKeys.Order(StringComparer.Ordinal)],
         ModelSignature, _lastEvaluatedStep == _step ? _lastValLoss : null, _budget.TrainedSteps, _lastValLoss);
 
-    private byte[] Capture(TrainerPosition position) => CheckpointSerializer.Capture(position, _task.Model, _optimizer.Optimizer);
+    private byte[] Capture(TrainerPosition position) =>
+        CheckpointSerializer.Capture(position, _target.Model, _optimizer.Optimizer, _target.SaveState, _captureBuffer);
+
+    private TrainerPosition Restore(byte[] payload) =>
+        CheckpointSerializer.Restore(payload, _target.Model, _optimizer.Optimizer, _target.LoadState);
 
     /// <summary>Restores a checkpoint into the model and optimizer. One of another model is refused
     /// before anything is touched; one that fails part-way (an older checkpoint without a signature)
@@ -433,12 +476,13 @@ public sealed class InteractiveTrainer : IDisposable
 #pragma warning disable CA1031 // whatever libtorch throws, the state before is put back and the load fails
         try
         {
-            return CheckpointSerializer.Restore(payload, _task.Model, _optimizer.Optimizer);
+            return Restore(payload);
         }
         catch (Exception error) when (error is not OutOfMemoryException)
         {
-            CheckpointSerializer.Restore(before, _task.Model, _optimizer.Optimizer);
-            throw new CheckpointException($"{checkpointId} does not fit this model ({ModelSignature}): {error.Message}", error);
+            Restore(before);
+            throw new CheckpointException(
+                $"{checkpointId} does not fit this model ({ModelSignature}): {error.Message}", error);
         }
 #pragma warning restore CA1031
     }
@@ -455,11 +499,12 @@ public sealed class InteractiveTrainer : IDisposable
         BranchInfo branch = Branches.Fork(_branch, position.Step, checkpointId);
         _observer.OnEvent(new BranchCreatedEvent
         {
-            Time = _time.GetUtcNow(), Step = position.Step, Branch = branch.Id, ParentBranch = _branch, ForkStep = position.Step, CheckpointId = checkpointId,
+            Time = _time.GetUtcNow(), Step = position.Step, Branch = branch.Id, ParentBranch = _branch,
+            ForkStep = position.Step, CheckpointId = checkpointId,
         });
         MoveTo(position, branch.Id);
         _faults.EndBurst();
-        return string.Create(CultureInfo.InvariantCulture, $"restored {checkpointId} (step {position.Step}); continuing on branch {branch.Id}");
+        return Invariant($"restored {checkpointId} (step {position.Step}); continuing on branch {branch.Id}");
     }
 
     private void MoveTo(TrainerPosition position, int branch)
@@ -479,18 +524,12 @@ public sealed class InteractiveTrainer : IDisposable
 
     private string ResetLayer(string layer)
     {
-        nn.Module module = FindModule(layer, problem => new CommandRejectedException(problem));
-        Parameter[] parameters = [.. module.parameters()];
-        Models.ParameterInit.ResetLike(_task.Model, module);
+        Parameter[] parameters = _layers.Reset(layer);
         _optimizer.ResetState(parameters);
         _weightChange.Restart();
-        return string.Create(CultureInfo.InvariantCulture, $"re-initialised {layer} ({parameters.Sum(p => p.numel())} parameters) and cleared its optimizer state");
+        long count = parameters.Sum(p => p.numel());
+        return Invariant($"re-initialised {layer} ({count} parameters) and cleared its optimizer state");
     }
-
-    private nn.Module FindModule(string layer, Func<string, Exception> unknown) =>
-        _modules.TryGetValue(layer, out nn.Module? module)
-            ? module
-            : throw unknown(LayerNames.Problem(Layers, layer)!);
 
     private string SetPaused(bool paused)
     {
@@ -511,11 +550,14 @@ public sealed class InteractiveTrainer : IDisposable
             string description = fault.Kind switch
             {
                 FaultKinds.LrSpike => ScaleLearningRate(fault.Factor),
-                FaultKinds.CorruptBatches => string.Create(CultureInfo.InvariantCulture, $"the next {fault.Count} batches are corrupt"),
+                FaultKinds.CorruptBatches => Invariant($"the next {fault.Count} batches are corrupt"),
                 FaultKinds.ScaleLayer => ScaleLayer(fault.Layer, fault.Factor),
                 _ => ScaleLayer(fault.Layer, 0),
             };
-            _observer.OnEvent(new FaultInjectedEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Kind = fault.Kind, Description = description });
+            _observer.OnEvent(new FaultInjectedEvent
+            {
+                Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Kind = fault.Kind, Description = description,
+            });
         }
     }
 
@@ -524,72 +566,38 @@ public sealed class InteractiveTrainer : IDisposable
         double before = _baseLearningRate;
         _baseLearningRate = Math.Min(_baseLearningRate * factor, NumericLimits.MaxLearningRate);
         return Change("lr", before, _baseLearningRate)
-            + (_baseLearningRate < before * factor ? string.Create(CultureInfo.InvariantCulture, $" (held at the maximum {NumericLimits.MaxLearningRate:G4})") : "");
+            + (_baseLearningRate < before * factor
+                ? Invariant($" (held at the maximum {NumericLimits.MaxLearningRate:G4})")
+                : "");
     }
 
     private string ScaleLayer(string layer, double factor)
     {
-        nn.Module module = FindModule(layer, problem => new InvalidOperationException("A fault names a layer the model lacks: " + problem));
-        using var noGrad = torch.no_grad();
-        using Scalar scale = factor.ToScalar();
-        foreach (Parameter parameter in module.parameters())
-        {
-            parameter.mul_(scale);
-        }
+        _layers.Scale(layer, factor);
         _weightChange.Restart();
-        return string.Create(CultureInfo.InvariantCulture, $"{layer} parameters multiplied by {factor:G4}");
+        return Invariant($"{layer} parameters multiplied by {factor:G4}");
     }
 
     private EvaluationMetrics Evaluate(int? maxBatches = null)
     {
-        TaskEvaluation evaluation = _task.Evaluate(maxBatches ?? _options.EvalBatches);
-        IReadOnlyDictionary<string, WeightMovement> movements = _weightChange.Measure(_step);
-        var layers = new List<LayerHealth>();
-        using (torch.no_grad())
-        {
-            foreach ((string name, nn.Module module) in _task.Model.named_children())
-            {
-                double weightSquares = 0, gradSquares = 0;
-                foreach (Parameter parameter in module.parameters())
-                {
-                    weightSquares += parameter.pow(Scalars.Two).sum().item<float>();
-                    if (parameter.grad is { } grad)
-                    {
-                        gradSquares += grad.pow(Scalars.Two).sum().item<float>();
-                    }
-                }
-                double weightNorm = Math.Sqrt(weightSquares);
-                // Movement relative to the weights' size; a layer of all zeros has none to compare with.
-                WeightMovement? moved = weightNorm > 0 && movements.TryGetValue(name, out WeightMovement movement) ? movement : null;
-                layers.Add(new LayerHealth(name, weightNorm, Math.Sqrt(gradSquares),
-                    evaluation.DeadFractions.TryGetValue(name, out double dead) ? dead : null,
-                    moved?.DistancePer100Steps / weightNorm, moved?.Straightness));
-            }
-        }
-        var metrics = new EvaluationMetrics(_step, _branch, evaluation.Loss, evaluation.Accuracy, evaluation.BitsPerChar, layers);
+        TaskEvaluation evaluation = _target.Evaluate(maxBatches ?? _options.EvalBatches);
+        List<LayerHealth> layers = _layers.Health(evaluation.DeadFractions, _weightChange.Measure(_step));
+        var metrics = new EvaluationMetrics(
+            _step, _branch, evaluation.Loss, evaluation.Accuracy, evaluation.BitsPerChar, layers);
         _lastEvaluatedStep = _step;
         _lastValLoss = evaluation.Loss;
         _observer.OnEvaluation(metrics);
         return metrics;
     }
 
-    private static string Signature(ITrainingTask task, string optimizer)
-    {
-        (string Name, Parameter Parameter)[] parameters = [.. task.Model.named_parameters()];
-        string shapes = string.Join(';', parameters.Select(p => $"{p.Name}:{string.Join('x', p.Parameter.shape)}"));
-        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(shapes)))[..8];
-        long count = parameters.Sum(p => p.Parameter.numel());
-        return string.Create(CultureInfo.InvariantCulture,
-            $"{task.Name} {task.Model.GetName()} with {optimizer}, {count:N0} parameters, shapes {hash}");
-    }
-
     private static string DescribeEvaluation(EvaluationMetrics metrics) =>
-        string.Create(CultureInfo.InvariantCulture, $"val_loss {metrics.ValLoss:F4}")
-        + (metrics.Accuracy is { } accuracy ? string.Create(CultureInfo.InvariantCulture, $", accuracy {accuracy:F4}") : "")
-        + (metrics.BitsPerChar is { } bits ? string.Create(CultureInfo.InvariantCulture, $", bits/char {bits:F4}") : "");
+        Invariant($"val_loss {metrics.ValLoss:F4}")
+        + (metrics.Accuracy is { } accuracy ? Invariant($", accuracy {accuracy:F4}") : "")
+        + (metrics.BitsPerChar is { } bits ? Invariant($", bits/char {bits:F4}") : "");
 
     private RunState SnapshotState() =>
-        new(_step, _options.Steps, _branch, _baseLearningRate * _schedule.Multiplier(_step), _baseLearningRate, _paused, _lastLoss,
+        new(_step, _options.Steps, _branch, _baseLearningRate * _schedule.Multiplier(_step), _baseLearningRate, _paused,
+            _lastLoss,
             _budget.TrainedSteps, _budget.StepsLeft);
 
     private void ReportCommandStatus(CommandRecord record, CommandStatusChange change)
@@ -597,7 +605,8 @@ public sealed class InteractiveTrainer : IDisposable
         RunState state = State;
         _observer.OnEvent(new CommandEvent
         {
-            Time = change.At, Step = change.Step ?? state.Step, Branch = state.Branch, Id = record.Id, Kind = record.Command.Kind,
+            Time = change.At, Step = change.Step ?? state.Step, Branch = state.Branch, Id = record.Id,
+            Kind = record.Command.Kind,
             Source = record.Source, Arguments = record.Command, Status = change.Status, Reason = change.Reason,
         });
     }
@@ -605,8 +614,12 @@ public sealed class InteractiveTrainer : IDisposable
     public void Dispose()
     {
         _commands.StatusChanged -= ReportCommandStatus;
-        _optimizer.Dispose();
+        if (_taskStep is not null)
+        {
+            _optimizer.Dispose(); // the trainer's own; your loop's optimizer is yours
+        }
         _weightChange.Dispose();
+        _captureBuffer.Dispose();
     }
 }
 

@@ -23,16 +23,27 @@ public sealed class OptimizerControl : IDisposable
     private readonly Dictionary<IntPtr, int> _stateIndex;
     private readonly OptimizerState[] _states;
 
+    /// <summary>The optimizer the options name, over <paramref name="parameters"/>.</summary>
     public OptimizerControl(TrainingOptions options, IEnumerable<Parameter> parameters)
+        : this(Create(options, [.. parameters]))
     {
-        Parameter[] list = [.. parameters];
-        Optimizer = options.Optimizer == OptimizerNames.Sgd
-            ? torch.optim.SGD(list, options.LearningRate, options.Momentum, weight_decay: options.WeightDecay)
-            : torch.optim.AdamW(list, options.LearningRate, weight_decay: options.WeightDecay);
+    }
+
+    /// <summary>Your own optimizer (your own loop's): any TorchSharp optimizer; AdamW, Adam and SGD also have their
+    /// weight decay and per-parameter state reachable by commands.</summary>
+    public OptimizerControl(OptimizerHelper optimizer)
+    {
+        Optimizer = optimizer;
+        Parameter[] list = [.. optimizer.ParamGroups.Cast<ParamGroup>().SelectMany(group => group.Parameters)];
         _stateIndex = list.Select((parameter, index) => (parameter.Handle, index)).ToDictionary(pair => pair.Handle, pair => pair.index);
         // The state objects live as long as the optimizer; loading a checkpoint fills them in place.
         _states = [.. Optimizer.state_dict().State];
     }
+
+    private static OptimizerHelper Create(TrainingOptions options, Parameter[] parameters) =>
+        options.Optimizer == OptimizerNames.Sgd
+            ? torch.optim.SGD(parameters, options.LearningRate, options.Momentum, weight_decay: options.WeightDecay)
+            : torch.optim.AdamW(parameters, options.LearningRate, weight_decay: options.WeightDecay);
 
     public OptimizerHelper Optimizer { get; }
 
@@ -44,6 +55,9 @@ public sealed class OptimizerControl : IDisposable
         }
     }
 
+    /// <summary>Whether <see cref="SetWeightDecay"/> reaches this optimizer (AdamW, Adam, SGD).</summary>
+    public bool HasWeightDecay => Optimizer is AdamW or Adam or SGD;
+
     public void SetWeightDecay(double weightDecay)
     {
         foreach (ParamGroup group in Optimizer.ParamGroups.Cast<ParamGroup>())
@@ -51,14 +65,24 @@ public sealed class OptimizerControl : IDisposable
             switch (group.Options)
             {
                 case AdamW.Options adamW: adamW.weight_decay = weightDecay; break;
+                case Adam.Options adam: adam.weight_decay = weightDecay; break;
                 case SGD.Options sgd: sgd.weight_decay = weightDecay; break;
+                default:
+                    throw new NotSupportedException(
+                        $"weight decay of {Optimizer.GetType().Name} cannot be set; AdamW, Adam and SGD's can.");
             }
         }
     }
 
-    /// <summary>One update of every parameter from its gradient (see the remarks on why it is ours).</summary>
+    /// <summary>One update of every parameter from its gradient (see the remarks on why it is ours, for AdamW and
+    /// SGD; any other optimizer takes its own <c>step()</c>).</summary>
     public void Step()
     {
+        if (Optimizer is not (AdamW or SGD))
+        {
+            Optimizer.step();
+            return;
+        }
         using var noGrad = torch.no_grad();
         using DisposeScope scope = torch.NewDisposeScope();
         foreach (ParamGroup group in Optimizer.ParamGroups.Cast<ParamGroup>())
@@ -144,6 +168,12 @@ public sealed class OptimizerControl : IDisposable
                     adamW.exp_avg.zero_();
                     adamW.exp_avg_sq.zero_();
                     adamW.max_exp_avg_sq?.zero_();
+                    break;
+                case Adam.State adam:
+                    adam.step = 0;
+                    adam.exp_avg.zero_();
+                    adam.exp_avg_sq.zero_();
+                    adam.max_exp_avg_sq?.zero_();
                     break;
                 case SGD.State sgd:
                     sgd.momentum_buffer?.zero_();

@@ -9,6 +9,13 @@ public sealed record BenchFigures
     /// <summary>Median over step pairs of trainer step time over bare step time: robust to outliers.</summary>
     public required double TrainerOverheadRatioMedianPair { get; init; }
     public required double BareStepsPerS { get; init; }
+
+    /// <summary>Your own loop (the own-loop sample) bare, steps/s, over the same loop with a session attached
+    /// (goal: at most 1.03).</summary>
+    public required double OwnLoopOverheadRatio { get; init; }
+
+    /// <summary>Median over step pairs of the same ratio.</summary>
+    public required double OwnLoopOverheadRatioMedianPair { get; init; }
     public required double TrainerStepsPerS { get; init; }
     public required int MeasuredSteps { get; init; }
     public required long CheckpointBytes { get; init; }

@@ -58,12 +58,15 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
         run.Trainer.Finish(Core.Records.RunOutcomes.Completed);
         (double agentRules, double agentSlow, int decisions) = new AgentBenchmark(settings, report).RunAsync(folder).GetAwaiter().GetResult();
         StreamFigures stream = new StreamBenchmark(settings, report).RunAsync(folder).GetAwaiter().GetResult();
+        (double ownLoop, double ownLoopMedian) = new OwnLoopBenchmark(settings, report).Run(folder);
 
         return new BenchFigures
         {
             TrainerOverheadRatio = Math.Round(bareRate / trainerRate, 4),
             TrainerOverheadRatioMedianPair = Math.Round(Percentile([.. pairRatios.Order()], 0.5), 4),
             BareStepsPerS = Math.Round(bareRate, 3),
+            OwnLoopOverheadRatio = Math.Round(ownLoop, 4),
+            OwnLoopOverheadRatioMedianPair = Math.Round(ownLoopMedian, 4),
             TrainerStepsPerS = Math.Round(trainerRate, 3),
             MeasuredSteps = settings.Steps,
             CheckpointBytes = rollback.Bytes,

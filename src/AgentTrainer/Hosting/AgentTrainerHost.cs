@@ -3,6 +3,7 @@ using AgentTrainer.ControlPlane;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
+using AgentTrainer.Training.Loops;
 using AgentTrainer.Training.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -93,9 +94,15 @@ public static class AgentTrainerHost
         }
         try
         {
-            foreach (ITrainingTaskProvider task in TaskCatalog.LoadAssembly(assembly))
+            (IReadOnlyList<ITrainingTaskProvider> tasks, IReadOnlyList<ITrainingLoopProvider> loops) =
+                TaskCatalog.LoadAssembly(assembly);
+            foreach (ITrainingTaskProvider task in tasks)
             {
                 services.AddTrainingTask(task);
+            }
+            foreach (ITrainingLoopProvider loop in loops)
+            {
+                services.AddTrainingLoop(loop);
             }
         }
         catch (RunOptionsException error)

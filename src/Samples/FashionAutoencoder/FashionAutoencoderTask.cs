@@ -90,7 +90,7 @@ public sealed class FashionAutoencoderTask : ITrainingTask
         {
             Model.train();
         }
-        return new TaskEvaluation(squaredErrors / pixels, null, null, new Dictionary<string, double>());
+        return TaskEvaluation.OfLoss(squaredErrors / pixels);
     }
 
     /// <summary>Bytes 0..255 to floats in [0, 1]. The Scalar is disposed by us: TorchSharp does not keep

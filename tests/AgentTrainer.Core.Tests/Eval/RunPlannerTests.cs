@@ -58,6 +58,15 @@ public sealed class RunPlannerTests : IDisposable
     }
 
     [Fact]
+    public void A_scenario_of_your_own_loop_hands_its_assembly_to_every_run_and_a_built_in_one_none()
+    {
+        IReadOnlyList<RunSpec> plan = RunPlanner.Plan(WithReplay(), new EvalSettings { OutputFolder = _folder });
+        JsonNode own = plan.Single(r => r.Id == "11-own-loop-lr-spike/rules/seed-1").Settings["Training"]!;
+        Assert.Equal(("char-mlp-loop", "AgentTrainer.Samples.CharMlpLoop.dll"), ((string)own["Task"]!, (string)own["TaskAssembly"]!));
+        Assert.Null(plan.Single(r => r.Id == "02-charlm-lr-spike/rules/seed-1").Settings["Training"]!["TaskAssembly"]);
+    }
+
+    [Fact]
     public void AReducedSuite_ScalesEveryStepCount_AndKeepsTheFirstSeeds()
     {
         IReadOnlyList<RunSpec> plan = RunPlanner.Plan(WithReplay(),

@@ -10,7 +10,7 @@ public sealed class SuiteLoaderTests : IDisposable
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
     [Fact]
-    public void TheShippedSuite_CoversTheSixTroubles_OnBothTasks()
+    public void TheShippedSuite_CoversTheSixTroubles_OnBothTasks_AndYourOwnLoop()
     {
         Suite suite = SuiteLoader.Load("eval/scenarios", "eval/contestants.yaml");
 
@@ -18,7 +18,10 @@ public sealed class SuiteLoaderTests : IDisposable
         Assert.Equal(["none", "cosine", "rules"], suite.Contestants.Select(c => c.Name));
         Assert.Equal(Path.GetFullPath("policies/unattended.yaml"), Path.GetFullPath(suite.Contestants.Single(c => c.Name == "rules").Policy!));
         Assert.Equal(ScheduleNames.Cosine, suite.Contestants.Single(c => c.Name == "cosine").Schedule);
-        Assert.Equal([TaskNames.CharLm, TaskNames.FashionMnist], suite.Scenarios.Select(s => s.Task).Distinct().Order());
+        Assert.Equal([TaskNames.CharLm, "char-mlp-loop", TaskNames.FashionMnist], suite.Scenarios.Select(s => s.Task).Distinct().Order());
+        Scenario ownLoop = suite.Scenarios.Single(s => s.Task == "char-mlp-loop");
+        Assert.Equal(("AgentTrainer.Samples.CharMlpLoop.dll", ""), (ownLoop.TaskAssembly, ownLoop.Model));
+        Assert.All(suite.Scenarios.Where(s => s != ownLoop), s => Assert.Null(s.TaskAssembly));
         Scenario tooHigh = suite.Scenarios.Single(s => s.Name == "01-charlm-lr-too-high");
         Assert.Equal((5e-3, ScheduleNames.Constant, 0), (tooHigh.LearningRate, tooHigh.Schedule, tooHigh.Faults.Count));
         Assert.Equal(50, suite.Scenarios.Single(s => s.Name == "02-charlm-lr-spike").Faults.Single().Factor);
@@ -43,6 +46,10 @@ public sealed class SuiteLoaderTests : IDisposable
         { "steps: 600\ntask: char-lm\nlearning_rate: 1e-3\nseeds: [1]\nexpect: keep\nsteps_total: 5\n", "bad.yaml:6:", "steps_total" },
         { "task: char-lm\nsteps: many\n", "bad.yaml:2:", "many" },
         { "task: mnist\nsteps: 100\nseeds: [1]\nlearning_rate: 1e-3\nexpect: keep\n", "bad.yaml: task:", "mnist" },
+        { "task: char-lm\ntask_assembly: Mine.dll\nsteps: 100\nseeds: [1]\nlearning_rate: 1e-3\nexpect: keep\n", "bad.yaml: task:",
+            "must name a task of task_assembly's, not a built-in one; got 'char-lm'." },
+        { "task: mine\ntask_assembly: Mine.dll\nmodel: cnn\nsteps: 100\nseeds: [1]\nlearning_rate: 1e-3\nexpect: keep\n", "bad.yaml: model:",
+            "chooses a built-in task's model; 'mine' builds its own." },
         { "task: char-lm\nsteps: 100\nseeds: [1]\nlearning_rate: 1e-3\nexpect: keep\nfaults: [\"lr-spike:step=500,factor=50\"]\n", "bad.yaml: faults:", "step must be within the run" },
         { "task: char-lm\nsteps: 100\nseeds: [1]\nlearning_rate: 1e-3\nexpect: keep\nfaults: [\"meltdown:step=5\"]\n", "bad.yaml: faults:", "meltdown" },
         { "task: char-lm\nsteps: 100\nseeds: [1, 1]\nlearning_rate: -1\nexpect: maybe\n", "bad.yaml: seeds:", "expect" },

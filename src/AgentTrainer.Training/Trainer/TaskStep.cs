@@ -1,0 +1,42 @@
+using AgentTrainer.Training.Tasks;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AgentTrainer.Training.Trainer;
+
+/// <summary>One optimizer step of a task, taken by the trainer itself: the batch at the data position (broken
+/// when a fault says so), forward, loss, backward, global-norm clipping and the update. A non-finite loss or
+/// gradient is not trained through: its update is skipped.</summary>
+internal sealed class TaskStep(ITrainingTask task, OptimizerControl optimizer, int seed)
+{
+    private readonly Parameter[] _parameters = [.. task.Model.parameters()];
+
+    public long SamplesPerBatch => task.SamplesPerBatch;
+
+    /// <returns>the batch's loss, and the gradient norm before clipping (NaN when the loss was not finite)</returns>
+    public (double Loss, double GradNorm) Train(
+        long step, long dataPosition, bool corrupt, double gradClip, WeightChangeMeter weightChange)
+    {
+        using DisposeScope scope = torch.NewDisposeScope();
+        (Tensor input, Tensor target) = !corrupt ? task.Batch(dataPosition)
+            : task is ICorruptibleTask own ? own.CorruptBatch(dataPosition)
+            : BatchCorruption.Corrupt(task.Batch(dataPosition), seed, dataPosition);
+        optimizer.Optimizer.zero_grad();
+        Tensor loss = task.Loss(task.Model.forward(input), target);
+        double lossValue = loss.item<float>();
+        if (!double.IsFinite(lossValue))
+        {
+            return (lossValue, double.NaN);
+        }
+        loss.backward();
+        double gradNorm = nn.utils.clip_grad_norm_(_parameters, gradClip > 0 ? gradClip : double.PositiveInfinity);
+        if (double.IsFinite(gradNorm))
+        {
+            weightChange.BeforeStep(step);
+            optimizer.Step();
+            weightChange.AfterStep();
+        }
+        return (lossValue, gradNorm);
+    }
+}
