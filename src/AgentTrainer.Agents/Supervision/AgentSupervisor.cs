@@ -52,6 +52,8 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     private Task? _reviewPolls;
     private Task? _decision;
     private StepSeen? _decisionFor;
+    private bool _decisionOpen; // from a decision's start to its record, on the loop
+    private readonly List<TaskCompletionSource> _settledAfterDecision = [];
     private SemaphoreSlim? _heldForDecision;
     private ExceptionDispatchInfo? _failure;
     private long _trained;
@@ -157,7 +159,8 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     /// approval).</summary>
     public Task ProcessReviewsAsync() => Post(done => new ReviewsDue(done));
 
-    /// <summary>Completes when every signal posted before it has been handled.</summary>
+    /// <summary>Completes when every signal posted before it has been handled and the decision in flight, if any,
+    /// is recorded (the run's end waits on it: its last decision belongs in its records).</summary>
     public Task SettledAsync() => Post(done => new Settle(done));
 
     private Task Post(Func<TaskCompletionSource, Signal> signal)
@@ -192,6 +195,16 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
                 Release(signal);
             }
         }
+        ReleaseSettled(); // the loop is closing: nothing more will be recorded
+    }
+
+    private void ReleaseSettled()
+    {
+        foreach (TaskCompletionSource settled in _settledAfterDecision)
+        {
+            settled.TrySetResult();
+        }
+        _settledAfterDecision.Clear();
     }
 
     private void Handle(Signal signal)
@@ -242,12 +255,17 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
             case DecisionFinished:
                 _heldForDecision?.Release(); // the loop's own field: no other thread touches it
                 _heldForDecision = null;
+                _decisionOpen = false;
+                ReleaseSettled();
                 break;
             case JudgeRequest request:
                 request.Verdict.TrySetResult(Stopping);
                 break;
             case ReviewsDue { Done: { } done }:
                 done.TrySetResult();
+                break;
+            case Settle settle when _decisionOpen:
+                _settledAfterDecision.Add(settle.Done);
                 break;
             case Settle settle:
                 settle.Done.TrySetResult();
@@ -277,6 +295,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         {
             TrainingSummary summary = Summarise(trigger);
             _decisionFor = seen;
+            _decisionOpen = true;
             _decision = Task.Run(() => DecideAsync(summary));
         }
     }

@@ -1,7 +1,7 @@
-using System.Globalization;
 using System.IO.Enumeration;
 using AgentTrainer.Core.Runs;
 using AgentTrainer.Core.Summaries;
+using static System.FormattableString;
 
 namespace AgentTrainer.Core.Policies;
 
@@ -145,18 +145,22 @@ public sealed class PolicyGate(Policy policy)
         }
         bool approved = approval != Approval.None;
         bool beforeRestart = approval == Approval.ApprovedBeforeRestart;
-        bool stale = proposal.BasedOnBranch != state.Branch || state.Step - proposal.BasedOnStep > policy.MaxStalenessSteps
+        bool stale = proposal.BasedOnBranch != state.Branch
+            || state.Step - proposal.BasedOnStep > policy.MaxStalenessSteps
             || state.Step < proposal.BasedOnStep;
         if (stale && !beforeRestart)
         {
             return Refuse("staleness_steps",
-                $"the proposal was based on step {proposal.BasedOnStep} of branch {proposal.BasedOnBranch}; the run is at step {state.Step} of branch {state.Branch} (at most {policy.MaxStalenessSteps} steps behind on the same branch).");
+                $"the proposal was based on step {proposal.BasedOnStep} of branch {proposal.BasedOnBranch}; "
+                + $"the run is at step {state.Step} of branch {state.Branch} "
+                + $"(at most {policy.MaxStalenessSteps} steps behind on the same branch).");
         }
         // Guards act on hard evidence (a NaN loss) and are not held back by the cooldown.
         long cooldown = CooldownRemaining(state);
         if (cooldown > 0 && proposal.Source != Commands.CommandSource.Guard && !approved)
         {
-            return Refuse("cooldown_steps", $"the last intervention was {policy.CooldownSteps - cooldown} steps ago; wait {cooldown} more steps.");
+            return Refuse("cooldown_steps",
+                $"the last intervention was {policy.CooldownSteps - cooldown} steps ago; wait {cooldown} more steps.");
         }
         GateDecision? refusal = proposal.Action switch
         {
@@ -172,11 +176,14 @@ public sealed class PolicyGate(Policy policy)
         if (policy.ApprovalRequiredFor.Contains(proposal.Action) && !approved)
         {
             return new GateDecision(Verdict.Review, "approval.required_for",
-                string.Create(CultureInfo.InvariantCulture, $"{InterventionActions.Name(proposal.Action)} needs a person's approval (waits up to {policy.ApprovalTimeout.TotalMinutes:0} minutes)."));
+                Invariant($"{InterventionActions.Name(proposal.Action)} needs a person's approval ")
+                + Invariant($"(waits up to {policy.ApprovalTimeout.TotalMinutes:0} minutes)."));
         }
         return approved
-            ? new GateDecision(Verdict.Apply, "approval.required_for", $"{proposal.Describe()} was approved and is still valid.")
-            : new GateDecision(Verdict.Apply, "within_policy", $"{proposal.Describe()} is within {policy.Name}'s limits.");
+            ? new GateDecision(
+                Verdict.Apply, "approval.required_for", $"{proposal.Describe()} was approved and is still valid.")
+            : new GateDecision(
+                Verdict.Apply, "within_policy", $"{proposal.Describe()} is within {policy.Name}'s limits.");
     }
 
     private GateDecision? CheckLearningRate(double factor, GateState state)
@@ -186,11 +193,13 @@ public sealed class PolicyGate(Policy policy)
         double next = state.BaseLearningRate * factor;
         if (factor > 1 && next > policy.MaxLearningRate)
         {
-            return Refuse("learning_rate.max", string.Create(CultureInfo.InvariantCulture, $"the base lr would become {next:G3}, above the maximum {policy.MaxLearningRate:G3}."));
+            return Refuse("learning_rate.max",
+                Invariant($"the base lr would become {next:G3}, above the maximum {policy.MaxLearningRate:G3}."));
         }
         if (factor < 1 && next < policy.MinLearningRate)
         {
-            return Refuse("learning_rate.min", string.Create(CultureInfo.InvariantCulture, $"the base lr would become {next:G3}, below the minimum {policy.MinLearningRate:G3}."));
+            return Refuse("learning_rate.min",
+                Invariant($"the base lr would become {next:G3}, below the minimum {policy.MinLearningRate:G3}."));
         }
         double windowFactor = factor;
         foreach (LearningRateChange change in _lrChanges)
@@ -203,7 +212,9 @@ public sealed class PolicyGate(Policy policy)
         if (windowFactor > policy.MaxChangeFactor || windowFactor < 1 / policy.MaxChangeFactor)
         {
             return Refuse("learning_rate.max_change_factor",
-                string.Create(CultureInfo.InvariantCulture, $"the lr would move by a factor of {windowFactor:G3} within {policy.ChangeWindowSteps} steps; at most {policy.MaxChangeFactor:G3} either way."));
+                Invariant($"the lr would move by a factor of {windowFactor:G3} ")
+                + Invariant($"within {policy.ChangeWindowSteps} steps; ")
+                + Invariant($"at most {policy.MaxChangeFactor:G3} either way."));
         }
         return null;
     }
@@ -212,32 +223,37 @@ public sealed class PolicyGate(Policy policy)
     {
         if (_rollbacks >= policy.MaxRollbacks)
         {
-            return Refuse("rollback.max_per_run", $"{_rollbacks} rollbacks already; the policy allows {policy.MaxRollbacks} per run.");
+            return Refuse("rollback.max_per_run",
+                $"{_rollbacks} rollbacks already; the policy allows {policy.MaxRollbacks} per run.");
         }
         CheckpointSummary? checkpoint = state.Checkpoints.FirstOrDefault(c => c.Id == proposal.CheckpointId);
         if (checkpoint is null)
         {
             string lost = beforeRestart ? " (it was kept in memory only, and went with the process that held it)" : "";
+            string available = string.Join(", ", state.Checkpoints.Select(c => c.Id));
             return Refuse("rollback.checkpoint",
-                $"no checkpoint '{proposal.CheckpointId}'{lost}; available: {string.Join(", ", state.Checkpoints.Select(c => c.Id))}.");
+                $"no checkpoint '{proposal.CheckpointId}'{lost}; available: {available}.");
         }
         long from = beforeRestart ? proposal.BasedOnStep : state.Step;
         long redo = from - checkpoint.Step;
         if (redo > policy.MaxRollbackDepthSteps)
         {
-            return Refuse("rollback.max_depth_steps", $"{checkpoint.Id} is {redo} steps back; at most {policy.MaxRollbackDepthSteps}.");
+            return Refuse("rollback.max_depth_steps",
+                $"{checkpoint.Id} is {redo} steps back; at most {policy.MaxRollbackDepthSteps}.");
         }
         bool startOver = IsStartOver(checkpoint);
         if (startOver && _startOvers >= policy.MaxStartOvers)
         {
             return Refuse("rollback.max_start_overs",
-                $"{checkpoint.Id} is the run's start: it has started over {_startOvers} time(s); the policy allows {policy.MaxStartOvers}.");
+                $"{checkpoint.Id} is the run's start: it has started over {_startOvers} time(s); "
+                + $"the policy allows {policy.MaxStartOvers}.");
         }
         // Redoing the steps must leave budget to get past where the run is now: a tenth more at least.
         if (redo > 0 && !BudgetPaysFor(redo, state.BudgetStepsLeft))
         {
-            return Refuse("budget.rollback", string.Create(CultureInfo.InvariantCulture,
-                $"rolling back to {checkpoint.Id} means training {redo} steps again; the budget has {state.BudgetStepsLeft} left, ")
+            return Refuse("budget.rollback",
+                Invariant($"rolling back to {checkpoint.Id} means training {redo} steps again; ")
+                + Invariant($"the budget has {state.BudgetStepsLeft} left, ")
                 + "too few to get past where the run is now.");
         }
         return startOver ? null : CheckRegression(checkpoint, state);
@@ -252,23 +268,25 @@ public sealed class PolicyGate(Policy policy)
             return null;
         }
         double? target = checkpoint.LastValLoss;
-        bool trouble = state.RecentNonFinite || (state.CurrentValLoss is { } now && target is { } t && (!double.IsFinite(now) || now > t));
+        bool trouble = state.RecentNonFinite
+            || (state.CurrentValLoss is { } now && target is { } t && (!double.IsFinite(now) || now > t));
         if (trouble)
         {
             return null;
         }
         if (target is not { } loss || !double.IsFinite(loss))
         {
-            return Refuse("rollback.max_regression", string.Create(CultureInfo.InvariantCulture,
-                $"{checkpoint.Id}'s validation loss is unknown, so it cannot be shown no worse than the run's best {best:G4}."));
+            return Refuse("rollback.max_regression",
+                Invariant($"{checkpoint.Id}'s validation loss is unknown, so it cannot be shown no worse than ")
+                + Invariant($"the run's best {best:G4}."));
         }
         double limit = WorstAllowedValLoss(best, policy.MaxRegression);
         return loss <= limit
             ? null
             : Refuse("rollback.max_regression",
-                string.Create(CultureInfo.InvariantCulture, $"{checkpoint.Id}'s validation loss {loss:G4} is {(loss / best) - 1:P1} worse ")
-                + string.Create(CultureInfo.InvariantCulture, $"than the run's best {best:G4} (at most {policy.MaxRegression:P0}), and the run ")
-                + string.Create(CultureInfo.InvariantCulture, $"is not in trouble (no non-finite loss; now {state.CurrentValLoss:G4})."));
+                Invariant($"{checkpoint.Id}'s validation loss {loss:G4} is {(loss / best) - 1:P1} worse ")
+                + Invariant($"than the run's best {best:G4} (at most {policy.MaxRegression:P0}), and the run ")
+                + Invariant($"is not in trouble (no non-finite loss; now {state.CurrentValLoss:G4})."));
     }
 
     private GateDecision? CheckReset(Proposal proposal, GateState state)
@@ -280,11 +298,13 @@ public sealed class PolicyGate(Policy policy)
         }
         return Resettable(layer)
             ? null
-            : Refuse("reset_layer.allowed", $"'{layer}' matches none of the resettable patterns {string.Join(", ", policy.ResettableLayers)}.");
+            : Refuse("reset_layer.allowed",
+                $"'{layer}' matches none of the resettable patterns {string.Join(", ", policy.ResettableLayers)}.");
     }
 
     private bool Resettable(string layer) =>
-        policy.ResettableLayers.Any(pattern => FileSystemName.MatchesSimpleExpression(pattern, layer, ignoreCase: false));
+        policy.ResettableLayers.Any(
+            pattern => FileSystemName.MatchesSimpleExpression(pattern, layer, ignoreCase: false));
 
     private long CooldownRemaining(GateState state) =>
         _lastIntervention is { } last ? Math.Max(0, policy.CooldownSteps - (state.TrainedSteps - last)) : 0;

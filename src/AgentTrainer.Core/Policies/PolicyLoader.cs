@@ -54,13 +54,20 @@ public static class PolicyLoader
 
         public Policy Read(YamlMappingNode root)
         {
-            var sections = Keys(root, "", ["name", "description", "learning_rate", "cooldown_steps", "rollback", "reset_layer", "approval", "staleness_steps", "guards"]);
+            var sections = Keys(root, "",
+            [
+                "name", "description", "learning_rate", "cooldown_steps", "rollback", "reset_layer", "approval",
+                "staleness_steps", "guards",
+            ]);
             var defaults = new Policy { Name = "", Source = source };
-            YamlMappingNode? lr = Section(sections, "learning_rate", ["min", "max", "max_change_factor", "window_steps"]);
-            YamlMappingNode? rollback = Section(sections, "rollback", ["max_per_run", "max_depth_steps", "max_regression", "max_start_overs"]);
+            YamlMappingNode? lr = Section(
+                sections, "learning_rate", ["min", "max", "max_change_factor", "window_steps"]);
+            YamlMappingNode? rollback = Section(
+                sections, "rollback", ["max_per_run", "max_depth_steps", "max_regression", "max_start_overs"]);
             YamlMappingNode? reset = Section(sections, "reset_layer", ["allowed"]);
             YamlMappingNode? approval = Section(sections, "approval", ["required_for", "timeout_minutes"]);
-            YamlMappingNode? guards = Section(sections, "guards", ["non_finite_loss", "loss_spike_factor", "grad_norm_explosion_factor"]);
+            YamlMappingNode? guards = Section(
+                sections, "guards", ["non_finite_loss", "loss_spike_factor", "grad_norm_explosion_factor"]);
 
             string name = Text(sections, "name", "name") ?? "";
             if (name.Length == 0)
@@ -74,32 +81,50 @@ public static class PolicyLoader
                 Description = Text(sections, "description", "description") ?? "",
                 MinLearningRate = Number(lr, "min", "learning_rate.min", defaults.MinLearningRate, positive: true),
                 MaxLearningRate = Number(lr, "max", "learning_rate.max", defaults.MaxLearningRate, positive: true),
-                MaxChangeFactor = Number(lr, "max_change_factor", "learning_rate.max_change_factor", defaults.MaxChangeFactor, positive: true),
-                ChangeWindowSteps = Whole(lr, "window_steps", "learning_rate.window_steps", defaults.ChangeWindowSteps, minimum: 1),
+                MaxChangeFactor = Number(
+                    lr, "max_change_factor", "learning_rate.max_change_factor", defaults.MaxChangeFactor,
+                    positive: true),
+                ChangeWindowSteps = Whole(
+                    lr, "window_steps", "learning_rate.window_steps", defaults.ChangeWindowSteps, minimum: 1),
                 CooldownSteps = Whole(sections, "cooldown_steps", "cooldown_steps", defaults.CooldownSteps, minimum: 0),
-                MaxRollbacks = (int)Whole(rollback, "max_per_run", "rollback.max_per_run", defaults.MaxRollbacks, minimum: 0),
-                MaxRollbackDepthSteps = Whole(rollback, "max_depth_steps", "rollback.max_depth_steps", defaults.MaxRollbackDepthSteps, minimum: 1),
-                MaxRegression = Number(rollback, "max_regression", "rollback.max_regression", defaults.MaxRegression, positive: false),
-                MaxStartOvers = (int)Whole(rollback, "max_start_overs", "rollback.max_start_overs", defaults.MaxStartOvers, minimum: 0),
+                MaxRollbacks = (int)Whole(
+                    rollback, "max_per_run", "rollback.max_per_run", defaults.MaxRollbacks, minimum: 0),
+                MaxRollbackDepthSteps = Whole(
+                    rollback, "max_depth_steps", "rollback.max_depth_steps", defaults.MaxRollbackDepthSteps,
+                    minimum: 1),
+                MaxRegression = Number(
+                    rollback, "max_regression", "rollback.max_regression", defaults.MaxRegression, positive: false),
+                MaxStartOvers = (int)Whole(
+                    rollback, "max_start_overs", "rollback.max_start_overs", defaults.MaxStartOvers, minimum: 0),
                 ResettableLayers = List(reset, "allowed", "reset_layer.allowed") ?? defaults.ResettableLayers,
                 ApprovalRequiredFor = Actions(approval),
-                ApprovalTimeout = TimeSpan.FromMinutes(Number(approval, "timeout_minutes", "approval.timeout_minutes", defaults.ApprovalTimeout.TotalMinutes, positive: true)),
-                MaxStalenessSteps = Whole(sections, "staleness_steps", "staleness_steps", defaults.MaxStalenessSteps, minimum: 0),
-                NonFiniteGuard = Choice(guards, "non_finite_loss", "guards.non_finite_loss", defaults.NonFiniteGuard, GuardActions.All),
-                LossSpikeFactor = Number(guards, "loss_spike_factor", "guards.loss_spike_factor", defaults.LossSpikeFactor, positive: true),
-                GradNormExplosionFactor = Number(guards, "grad_norm_explosion_factor", "guards.grad_norm_explosion_factor", defaults.GradNormExplosionFactor, positive: true),
+                ApprovalTimeout = TimeSpan.FromMinutes(Number(
+                    approval, "timeout_minutes", "approval.timeout_minutes", defaults.ApprovalTimeout.TotalMinutes,
+                    positive: true)),
+                MaxStalenessSteps = Whole(
+                    sections, "staleness_steps", "staleness_steps", defaults.MaxStalenessSteps, minimum: 0),
+                NonFiniteGuard = Choice(
+                    guards, "non_finite_loss", "guards.non_finite_loss", defaults.NonFiniteGuard, GuardActions.All),
+                LossSpikeFactor = Number(
+                    guards, "loss_spike_factor", "guards.loss_spike_factor", defaults.LossSpikeFactor, positive: true),
+                GradNormExplosionFactor = Number(
+                    guards, "grad_norm_explosion_factor", "guards.grad_norm_explosion_factor",
+                    defaults.GradNormExplosionFactor, positive: true),
             };
             if (policy.MinLearningRate >= policy.MaxLearningRate && lr is not null)
             {
-                Errors.Add($"{source}:{lr.Start.Line}: learning_rate: min ({policy.MinLearningRate}) must be below max ({policy.MaxLearningRate}).");
+                Errors.Add($"{source}:{lr.Start.Line}: learning_rate: min ({policy.MinLearningRate}) "
+                    + $"must be below max ({policy.MaxLearningRate}).");
             }
             if (policy.MaxRegression < 0 && rollback is not null)
             {
-                Errors.Add($"{source}:{rollback.Start.Line}: rollback.max_regression: must be a fraction >= 0; got {policy.MaxRegression}.");
+                Errors.Add($"{source}:{rollback.Start.Line}: rollback.max_regression: must be a fraction >= 0; "
+                    + $"got {policy.MaxRegression}.");
             }
             if (policy.MaxChangeFactor < 1 && lr is not null)
             {
-                Errors.Add($"{source}:{lr.Start.Line}: learning_rate.max_change_factor: must be at least 1; got {policy.MaxChangeFactor}.");
+                Errors.Add($"{source}:{lr.Start.Line}: learning_rate.max_change_factor: must be at least 1; "
+                    + $"got {policy.MaxChangeFactor}.");
             }
             return policy;
         }
@@ -112,12 +137,14 @@ public static class PolicyLoader
                 if (keyNode is not YamlScalarNode { Value: { } key })
                 {
                     string section = prefix.Length > 0 ? prefix.TrimEnd('.') + ": " : "";
-                    Errors.Add($"{source}:{keyNode.Start.Line}: {section}a rule's name must be a plain word, not a list or a mapping.");
+                    Errors.Add($"{source}:{keyNode.Start.Line}: {section}a rule's name must be a plain word, "
+                        + "not a list or a mapping.");
                     continue;
                 }
                 if (!allowed.Contains(key))
                 {
-                    Errors.Add($"{source}:{keyNode.Start.Line}: {prefix}{key}: unknown rule; expected one of {string.Join(", ", allowed)}.");
+                    Errors.Add($"{source}:{keyNode.Start.Line}: {prefix}{key}: unknown rule; "
+                        + $"expected one of {string.Join(", ", allowed)}.");
                     continue;
                 }
                 result[key] = value;
@@ -143,7 +170,8 @@ public static class PolicyLoader
         private static YamlNode? Child(object? parent, string key) => parent switch
         {
             Dictionary<string, YamlNode> dictionary => dictionary.GetValueOrDefault(key),
-            YamlMappingNode mapping => mapping.Children.FirstOrDefault(pair => pair.Key is YamlScalarNode scalar && scalar.Value == key).Value,
+            YamlMappingNode mapping =>
+                mapping.Children.FirstOrDefault(pair => pair.Key is YamlScalarNode scalar && scalar.Value == key).Value,
             _ => null,
         };
 
@@ -169,9 +197,11 @@ public static class PolicyLoader
             {
                 return fallback;
             }
-            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !double.IsFinite(value) || (positive && value <= 0))
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
+                || !double.IsFinite(value) || (positive && value <= 0))
             {
-                Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: must be a {(positive ? "positive " : "")}number; got '{text}'.");
+                Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: "
+                    + $"must be a {(positive ? "positive " : "")}number; got '{text}'.");
                 return fallback;
             }
             return value;
@@ -184,9 +214,11 @@ public static class PolicyLoader
             {
                 return fallback;
             }
-            if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long value) || value < minimum)
+            if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long value)
+                || value < minimum)
             {
-                Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: must be a whole number >= {minimum}; got '{text}'.");
+                Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: "
+                    + $"must be a whole number >= {minimum}; got '{text}'.");
                 return fallback;
             }
             return value;
@@ -201,7 +233,8 @@ public static class PolicyLoader
             }
             if (!allowed.Contains(text))
             {
-                Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: '{text}' is not one of {string.Join(", ", allowed)}.");
+                Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: "
+                    + $"'{text}' is not one of {string.Join(", ", allowed)}.");
                 return fallback;
             }
             return text;
@@ -233,7 +266,8 @@ public static class PolicyLoader
                 }
                 else
                 {
-                    Errors.Add($"{source}:{Child(approval, "required_for")!.Start.Line}: approval.required_for: '{name}' is not one of {string.Join(", ", InterventionActions.AllNames)}.");
+                    Errors.Add($"{source}:{Child(approval, "required_for")!.Start.Line}: approval.required_for: "
+                        + $"'{name}' is not one of {string.Join(", ", InterventionActions.AllNames)}.");
                 }
             }
             return actions;

@@ -40,7 +40,9 @@ public sealed class ApiTests(ApiFixture fixture) : IClassFixture<ApiFixture>
     public async Task Metrics_checkpoints_branches_and_events_describe_the_history()
     {
         using HttpClient client = _factory.CreateClient();
-        JsonElement metrics = await client.GetFromJsonAsync<JsonElement>("/api/metrics?branch=0");
+        // Every step, however many the other tests let the run train (thinning to 5,000 is the default).
+        string everyStep = $"/api/metrics?branch=0&max_points={AgentTrainer.ControlPlane.Api.RunApi.MaxPointsLimit}";
+        JsonElement metrics = await client.GetFromJsonAsync<JsonElement>(everyStep);
         JsonElement[] train = [.. metrics.GetProperty("train").EnumerateArray()];
         Assert.True(train.Length >= 150);
         Assert.Equal(Enumerable.Range(0, train.Length).Select(i => (long)i), train.Select(p => p.GetProperty("step").GetInt64()));
