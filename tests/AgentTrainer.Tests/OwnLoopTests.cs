@@ -25,18 +25,8 @@ public sealed class OwnLoopTests : IDisposable
 
     public void Dispose() => TestFolders.Delete(_folder);
 
-    private async Task<string> Train(string name, params string[] more)
-    {
-        string run = Path.Combine(_folder, name);
-        (int exit, string output, string error) = await AgentTrainerProcess.RunAsync(
-        [
-            "run", "--task-assembly", SampleAssembly, "--task", CharMlpLoopProvider.LoopName, "--steps", "400", "--lr", "3e-3",
-            "--threads", "1", "--agent", "rules", "--policy", "policies/unattended.yaml", "--pause-while-deciding", "true",
-            "--api", "false", "--out", run, .. more,
-        ]);
-        Assert.True(exit == 0, output + error);
-        return run;
-    }
+    private Task<string> Train(string name, params string[] more) =>
+        SpikeReplay.TrainAsync(Path.Combine(_folder, name), SampleAssembly, CharMlpLoopProvider.LoopName, ["--lr", "3e-3", .. more]);
 
     [Fact]
     public async Task The_sample_loop_rolls_back_an_lr_spike_under_the_rules_agent_and_replays_the_healthy_run_bit_for_bit()
@@ -44,7 +34,7 @@ public sealed class OwnLoopTests : IDisposable
         string healthy = await Train("healthy");
         string faulty = await Train("faulty", "--fault", $"lr-spike:step={FaultStep},factor=50");
         // The replay is exact only if the rollback brought back the loop's data position too (its LoadState).
-        SpikeReplay.AssertRolledBackAndReplayed(healthy, faulty, FaultStep, steps: 400, brokenBy: 1.5, window: 20);
+        SpikeReplay.AssertRolledBackAndReplayed(healthy, faulty, FaultStep, brokenBy: 1.5, window: 20);
     }
 
     [Fact]
@@ -130,8 +120,8 @@ public sealed class OwnLoopTests : IDisposable
             Assert.Equal(70, run.Resume(previous).Step);
             Assert.Equal(RunOutcomes.Completed, run.Execute(CancellationToken.None).Status);
         }
-        Assert.Equal(SpikeReplay.Steps(straight.Configuration!.Out, 0, 0, 160).Select(s => s.Loss),
-            SpikeReplay.Steps(stopped.Out, 0, 0, 160).Select(s => s.Loss));
+        Assert.Equal(SpikeReplay.StepsOf(straight.Configuration!.Out, 0, 0, 160).Select(s => s.Loss),
+            SpikeReplay.StepsOf(stopped.Out, 0, 0, 160).Select(s => s.Loss));
         Assert.Equal(straight.Final!.FinalValLoss, RunRecordReader.ReadSummary(stopped.Out)!.Final!.FinalValLoss);
     }
 

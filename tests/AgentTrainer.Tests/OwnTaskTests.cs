@@ -20,24 +20,15 @@ public sealed class OwnTaskTests : IDisposable
 
     public void Dispose() => TestFolders.Delete(_folder);
 
-    private async Task<string> Train(string name, params string[] more)
-    {
-        string run = Path.Combine(_folder, name);
-        (int exit, string output, string error) = await AgentTrainerProcess.RunAsync(
-        [
-            "run", "--task-assembly", SampleAssembly, "--task", FashionAutoencoderProvider.TaskName, "--steps", "400", "--threads", "1",
-            "--agent", "rules", "--policy", "policies/unattended.yaml", "--pause-while-deciding", "true", "--api", "false", "--out", run, .. more,
-        ]);
-        Assert.True(exit == 0, output + error);
-        return run;
-    }
+    private Task<string> Train(string name, params string[] more) =>
+        SpikeReplay.TrainAsync(Path.Combine(_folder, name), SampleAssembly, FashionAutoencoderProvider.TaskName, more);
 
     [Fact]
     public async Task The_sample_task_rolls_back_an_lr_spike_under_the_rules_agent_and_replays_the_healthy_run_bit_for_bit()
     {
         string healthy = await Train("healthy");
         string faulty = await Train("faulty", "--fault", $"lr-spike:step={FaultStep},factor=50");
-        SpikeReplay.AssertRolledBackAndReplayed(healthy, faulty, FaultStep, steps: 400, brokenBy: 3, window: 40);
+        SpikeReplay.AssertRolledBackAndReplayed(healthy, faulty, FaultStep, brokenBy: 3, window: 40);
     }
 
     [Fact]

@@ -49,12 +49,7 @@ public sealed class TrainingSession
     /// <summary>Your optimizer's update, taken in a way that is safe from TorchSharp 0.107's crash under GC load in
     /// AdamW's and SGD's <c>step()</c> (see <see cref="OptimizerControl"/>): the same update, to the bit. Any other
     /// optimizer takes its own <c>step()</c>. Optional: <c>optimizer.step()</c> is yours to call instead.</summary>
-    public void StepOptimizer()
-    {
-        _trainer.WeightChange.BeforeStep(StepNumber);
-        _trainer.Optimizer.Step();
-        _trainer.WeightChange.AfterStep();
-    }
+    public void StepOptimizer() => _trainer.UpdateWeights();
 
     /// <summary>Reports the step your loop just took: its training loss, and when you have them, the examples in
     /// its batch (for the throughput figure) and the gradient norm before clipping (what the agent's

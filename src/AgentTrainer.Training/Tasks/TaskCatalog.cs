@@ -58,7 +58,9 @@ public sealed class TaskCatalog
             return TrainingTaskFactory.Create(options, device);
         }
         torch.manual_seed(options.Seed);
-        return Named(provider.Create(Context(options, device)), provider.Name, provider);
+        ITrainingTask task = provider.Create(Context(options, device));
+        RefuseMisnamed(task.Name, provider.Name, provider, task);
+        return task;
     }
 
     /// <summary>Builds your loop the options name, on <paramref name="device"/>.</summary>
@@ -66,18 +68,20 @@ public sealed class TaskCatalog
     {
         ITrainingLoopProvider provider = _loops[options.Task];
         torch.manual_seed(options.Seed);
-        return Named(provider.Create(Context(options, device)), provider.Name, provider);
+        ITrainingLoop loop = provider.Create(Context(options, device));
+        RefuseMisnamed(loop.Name, provider.Name, provider, loop);
+        return loop;
     }
 
     private static TaskContext Context(TrainingOptions options, Device device) =>
         new(device, options.Seed, options.BatchSize, options.TaskSettings);
 
-    private static T Named<T>(T built, string name, object provider) where T : IDisposable
+    /// <summary>What a provider built must carry its name: refused (and disposed) otherwise.</summary>
+    private static void RefuseMisnamed(string builtName, string name, object provider, IDisposable built)
     {
-        string builtName = built switch { ITrainingTask task => task.Name, ITrainingLoop loop => loop.Name, _ => name };
         if (builtName == name)
         {
-            return built;
+            return;
         }
         built.Dispose();
         throw new RunOptionsException($"--task {name}: {provider.GetType().FullName} built a task named '{builtName}'; "

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Metrics;
 using AgentTrainer.Core.Options;
@@ -57,7 +56,7 @@ public sealed class InteractiveTrainer : IDisposable
         TimeProvider time)
         : this(options, TrainingTarget.Of(task, options), commands, checkpoints, observer, time)
     {
-        _taskStep = new TaskStep(task, _optimizer, options.Seed);
+        _taskStep = new TaskStep(task, _optimizer, options.Seed, UpdateWeights);
     }
 
     /// <summary>A trainer whose steps your own loop takes, reporting each through a
@@ -161,7 +160,7 @@ public sealed class InteractiveTrainer : IDisposable
             double learningRate = BeginStep();
             long trainStarted = Stopwatch.GetTimestamp();
             bool corrupt = _faults.TakeCorruptBatch();
-            (double loss, double gradNorm) = task.Train(_step, _dataPosition, corrupt, _gradClip, _weightChange);
+            (double loss, double gradNorm) = task.Train(_dataPosition, corrupt, _gradClip);
             double elapsedMs = Stopwatch.GetElapsedTime(trainStarted).TotalMilliseconds;
             var report = new StepReport(loss, gradNorm, learningRate, task.SamplesPerBatch, elapsedMs);
             outcome = EndStep(report, started, stepLimit, cancellation);
@@ -206,10 +205,14 @@ public sealed class InteractiveTrainer : IDisposable
         return AtBoundary(stepLimit, cancellation);
     }
 
-    /// <summary>Measures how training moves the weights: called around the update your own loop takes.</summary>
-    internal WeightChangeMeter WeightChange => _weightChange;
-
-    internal OptimizerControl Optimizer => _optimizer;
+    /// <summary>The optimizer's update of the step being taken, with the weight-path meter around it (one step in
+    /// ten is measured): the task's step and your loop's (<see cref="Loops.TrainingSession.StepOptimizer"/>).</summary>
+    internal void UpdateWeights()
+    {
+        _weightChange.BeforeStep(_step);
+        _optimizer.Step();
+        _weightChange.AfterStep();
+    }
 
     /// <summary>The gradient-norm clipping threshold (0: none), as commands set it.</summary>
     public double GradClip => _gradClip;
@@ -285,8 +288,7 @@ public sealed class InteractiveTrainer : IDisposable
         _consecutiveNonFinite = nonFinite ? _consecutiveNonFinite + 1 : 0;
         var metrics = new StepMetrics(
             _step, (int)(_dataPosition / _target.BatchesPerEpoch), _branch, lossValue, learningRate,
-            gradNorm ?? double.NaN,
-            elapsedMs, samples / (elapsedMs / 1000.0), nonFinite);
+            gradNorm ?? double.NaN, elapsedMs, samples / (elapsedMs / 1000.0), nonFinite);
         _step++;
         _dataPosition++;
         _budget.StepTaken();
@@ -597,8 +599,7 @@ public sealed class InteractiveTrainer : IDisposable
 
     private RunState SnapshotState() =>
         new(_step, _options.Steps, _branch, _baseLearningRate * _schedule.Multiplier(_step), _baseLearningRate, _paused,
-            _lastLoss,
-            _budget.TrainedSteps, _budget.StepsLeft);
+            _lastLoss, _budget.TrainedSteps, _budget.StepsLeft);
 
     private void ReportCommandStatus(CommandRecord record, CommandStatusChange change)
     {

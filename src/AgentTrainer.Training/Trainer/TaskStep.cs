@@ -8,15 +8,15 @@ namespace AgentTrainer.Training.Trainer;
 /// <summary>One optimizer step of a task, taken by the trainer itself: the batch at the data position (broken
 /// when a fault says so), forward, loss, backward, global-norm clipping and the update. A non-finite loss or
 /// gradient is not trained through: its update is skipped.</summary>
-internal sealed class TaskStep(ITrainingTask task, OptimizerControl optimizer, int seed)
+/// <param name="updateWeights">the update itself, the trainer's (<see cref="InteractiveTrainer.UpdateWeights"/>)</param>
+internal sealed class TaskStep(ITrainingTask task, OptimizerControl optimizer, int seed, Action updateWeights)
 {
     private readonly Parameter[] _parameters = [.. task.Model.parameters()];
 
     public long SamplesPerBatch => task.SamplesPerBatch;
 
     /// <returns>the batch's loss, and the gradient norm before clipping (NaN when the loss was not finite)</returns>
-    public (double Loss, double GradNorm) Train(
-        long step, long dataPosition, bool corrupt, double gradClip, WeightChangeMeter weightChange)
+    public (double Loss, double GradNorm) Train(long dataPosition, bool corrupt, double gradClip)
     {
         using DisposeScope scope = torch.NewDisposeScope();
         (Tensor input, Tensor target) = !corrupt ? task.Batch(dataPosition)
@@ -33,9 +33,7 @@ internal sealed class TaskStep(ITrainingTask task, OptimizerControl optimizer, i
         double gradNorm = nn.utils.clip_grad_norm_(_parameters, gradClip > 0 ? gradClip : double.PositiveInfinity);
         if (double.IsFinite(gradNorm))
         {
-            weightChange.BeforeStep(step);
-            optimizer.Step();
-            weightChange.AfterStep();
+            updateWeights();
         }
         return (lossValue, gradNorm);
     }

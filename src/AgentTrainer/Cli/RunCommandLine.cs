@@ -14,58 +14,69 @@ public static class RunCommandLine
 {
     private static readonly (Option Option, string Key)[] Settings =
     [
-        (new Option<string>("--task") { Description = "fashion-mnist, char-lm or synthetic" }, "Training:Task"),
-        (new Option<string>("--model") { Description = "fashion-mnist: mlp or cnn; char-lm: gpt; synthetic: mlp" }, "Training:Model"),
-        (new Option<int?>("--steps") { Description = "optimisation steps" }, "Training:Steps"),
-        (new Option<long?>("--max-trained-steps") { Description = "the most steps the run may train in all, rollbacks included; 0: twice --steps" },
-            "Training:MaxTrainedSteps"),
-        (new Option<string>("--deadline") { Description = "when the run must be done: 07:00 (the next one) or 2026-11-27T07:00+01:00" },
-            "Training:Deadline"),
-        (new Option<bool?>("--load-best-at-end") { Description = "hand back the best model at the end (default: when an agent supervises)" },
-            "Training:LoadBestAtEnd"),
-        (new Option<string>("--task-assembly") { Description = "a built .NET assembly with your own tasks (ITrainingTaskProvider); --task names one" },
-            "Training:TaskAssembly"),
-        (new Option<int?>("--batch-size") { Description = "examples (sequences) per step; 0: the task's default" }, "Training:BatchSize"),
-        (new Option<double?>("--lr") { Description = "base learning rate" }, "Training:LearningRate"),
-        (new Option<string>("--optimizer") { Description = "adamw or sgd" }, "Training:Optimizer"),
-        (new Option<double?>("--weight-decay") { Description = "weight decay" }, "Training:WeightDecay"),
-        (new Option<double?>("--momentum") { Description = "SGD momentum" }, "Training:Momentum"),
-        (new Option<string>("--schedule") { Description = "constant, linear or cosine" }, "Training:Schedule"),
-        (new Option<int?>("--warmup-steps") { Description = "linear warm-up steps" }, "Training:WarmupSteps"),
-        (new Option<double?>("--grad-clip") { Description = "gradient-norm clipping threshold; 0: off" }, "Training:GradClip"),
-        (new Option<int?>("--seed") { Description = "random seed" }, "Training:Seed"),
-        (new Option<int?>("--threads") { Description = "CPU threads; 0: all cores" }, "Training:Threads"),
-        (new Option<string>("--device") { Description = "auto, cpu or cuda" }, "Training:Device"),
-        (new Option<int?>("--eval-every") { Description = "evaluate every N steps" }, "Training:EvalEvery"),
-        (new Option<int?>("--eval-batches") { Description = "validation batches per evaluation; 0: all" }, "Training:EvalBatches"),
-        (new Option<int?>("--log-every") { Description = "write a metrics line every N steps" }, "Training:LogEvery"),
-        (new Option<int?>("--snapshot-every") { Description = "in-memory checkpoint every N steps; 0: none" }, "Training:SnapshotEvery"),
-        (new Option<int?>("--snapshots-kept") { Description = "in-memory checkpoints kept" }, "Training:SnapshotsKept"),
-        (new Option<int?>("--checkpoint-every") { Description = "disk checkpoint every N steps; 0: only at the end and on request" }, "Training:CheckpointEvery"),
-        (new Option<int?>("--checkpoints-kept") { Description = "disk checkpoints kept (first, best and latest always); 0: all" }, "Training:CheckpointsKept"),
-        (new Option<int?>("--max-non-finite") { Description = "stop as diverged after N non-finite losses in a row" }, "Training:MaxConsecutiveNonFinite"),
-        (new Option<bool?>("--start-paused") { Description = "start paused; train after a resume command (dashboard, API or CLI)" }, "Training:StartPaused"),
-        (new Option<string>("--out") { Description = "output folder for metrics.jsonl, events.jsonl, run.json, checkpoints/" }, "Training:Out"),
-        (new Option<string>("--data-dir") { Description = "Fashion-MNIST folder" }, "Training:Data:FashionMnistDir"),
-        (new Option<string>("--text") { Description = "char-lm corpus: a text file or a folder of them" }, "Training:Data:TextPath"),
-        (new Option<int?>("--context-length") { Description = "char-lm context length" }, "Training:CharLm:ContextLength"),
-        (new Option<int?>("--embedding-size") { Description = "char-lm embedding width" }, "Training:CharLm:EmbeddingSize"),
-        (new Option<int?>("--layers") { Description = "char-lm decoder blocks" }, "Training:CharLm:Layers"),
-        (new Option<int?>("--heads") { Description = "char-lm attention heads" }, "Training:CharLm:Heads"),
-        (new Option<string>("--agent") { Description = "none, rules, openai, azure-openai or replay" }, "Agent:Provider"),
-        (new Option<string>("--policy") { Description = "policy file (policies/*.yaml)" }, "Agent:Policy"),
-        (new Option<int?>("--decide-every") { Description = "ask the agent every N steps" }, "Agent:DecideEvery"),
-        (new Option<bool?>("--pause-while-deciding") { Description = "hold training while the agent decides (exact reproducibility)" }, "Agent:PauseWhileDeciding"),
-        (new Option<int?>("--max-turns") { Description = "model turns per decision" }, "Agent:MaxTurns"),
-        (new Option<string>("--system-prompt") { Description = "agent instructions file" }, "Agent:SystemPrompt"),
-        (new Option<string>("--summary-template") { Description = "summary template file" }, "Agent:SummaryTemplate"),
-        (new Option<string>("--base-url") { Description = "OpenAI-compatible endpoint for --agent openai" }, "Agent:OpenAI:BaseUrl"),
-        (new Option<string>("--model-name") { Description = "model for --agent openai" }, "Agent:OpenAI:Model"),
-        (new Option<string>("--replay") { Description = "decision transcript for --agent replay" }, "Agent:Replay:Transcript"),
-        (new Option<string>("--fallback") { Description = "when the model cannot answer: keep or rules" }, "Agent:Resilience:Fallback"),
-        (new Option<bool?>("--api") { Description = "serve the API and dashboard beside the run (default true)" }, "ControlPlane:Enabled"),
-        (new Option<string>("--urls") { Description = "where the API and dashboard listen, ';'-separated (default http://127.0.0.1:7007)" }, "ControlPlane:Urls"),
+        Setting<string>("--task", "Training:Task", "fashion-mnist, char-lm or synthetic"),
+        Setting<string>("--model", "Training:Model", "fashion-mnist: mlp or cnn; char-lm: gpt; synthetic: mlp"),
+        Setting<int?>("--steps", "Training:Steps", "optimisation steps"),
+        Setting<long?>("--max-trained-steps", "Training:MaxTrainedSteps",
+            "the most steps the run may train in all, rollbacks included; 0: twice --steps"),
+        Setting<string>("--deadline", "Training:Deadline",
+            "when the run must be done: 07:00 (the next one) or 2026-11-27T07:00+01:00"),
+        Setting<bool?>("--load-best-at-end", "Training:LoadBestAtEnd",
+            "hand back the best model at the end (default: when an agent supervises)"),
+        Setting<string>("--task-assembly", "Training:TaskAssembly",
+            "a built .NET assembly with your own tasks or loops (ITrainingTaskProvider, ITrainingLoopProvider); "
+            + "--task names one"),
+        Setting<int?>("--batch-size", "Training:BatchSize", "examples (sequences) per step; 0: the task's default"),
+        Setting<double?>("--lr", "Training:LearningRate", "base learning rate"),
+        Setting<string>("--optimizer", "Training:Optimizer", "adamw or sgd"),
+        Setting<double?>("--weight-decay", "Training:WeightDecay", "weight decay"),
+        Setting<double?>("--momentum", "Training:Momentum", "SGD momentum"),
+        Setting<string>("--schedule", "Training:Schedule", "constant, linear or cosine"),
+        Setting<int?>("--warmup-steps", "Training:WarmupSteps", "linear warm-up steps"),
+        Setting<double?>("--grad-clip", "Training:GradClip", "gradient-norm clipping threshold; 0: off"),
+        Setting<int?>("--seed", "Training:Seed", "random seed"),
+        Setting<int?>("--threads", "Training:Threads", "CPU threads; 0: all cores"),
+        Setting<string>("--device", "Training:Device", "auto, cpu or cuda"),
+        Setting<int?>("--eval-every", "Training:EvalEvery", "evaluate every N steps"),
+        Setting<int?>("--eval-batches", "Training:EvalBatches", "validation batches per evaluation; 0: all"),
+        Setting<int?>("--log-every", "Training:LogEvery", "write a metrics line every N steps"),
+        Setting<int?>("--snapshot-every", "Training:SnapshotEvery", "in-memory checkpoint every N steps; 0: none"),
+        Setting<int?>("--snapshots-kept", "Training:SnapshotsKept", "in-memory checkpoints kept"),
+        Setting<int?>("--checkpoint-every", "Training:CheckpointEvery",
+            "disk checkpoint every N steps; 0: only at the end and on request"),
+        Setting<int?>("--checkpoints-kept", "Training:CheckpointsKept",
+            "disk checkpoints kept (first, best and latest always); 0: all"),
+        Setting<int?>("--max-non-finite", "Training:MaxConsecutiveNonFinite",
+            "stop as diverged after N non-finite losses in a row"),
+        Setting<bool?>("--start-paused", "Training:StartPaused",
+            "start paused; train after a resume command (dashboard, API or CLI)"),
+        Setting<string>("--out", "Training:Out",
+            "output folder for metrics.jsonl, events.jsonl, run.json, checkpoints/"),
+        Setting<string>("--data-dir", "Training:Data:FashionMnistDir", "Fashion-MNIST folder"),
+        Setting<string>("--text", "Training:Data:TextPath", "char-lm corpus: a text file or a folder of them"),
+        Setting<int?>("--context-length", "Training:CharLm:ContextLength", "char-lm context length"),
+        Setting<int?>("--embedding-size", "Training:CharLm:EmbeddingSize", "char-lm embedding width"),
+        Setting<int?>("--layers", "Training:CharLm:Layers", "char-lm decoder blocks"),
+        Setting<int?>("--heads", "Training:CharLm:Heads", "char-lm attention heads"),
+        Setting<string>("--agent", "Agent:Provider", "none, rules, openai, azure-openai or replay"),
+        Setting<string>("--policy", "Agent:Policy", "policy file (policies/*.yaml)"),
+        Setting<int?>("--decide-every", "Agent:DecideEvery", "ask the agent every N steps"),
+        Setting<bool?>("--pause-while-deciding", "Agent:PauseWhileDeciding",
+            "hold training while the agent decides (exact reproducibility)"),
+        Setting<int?>("--max-turns", "Agent:MaxTurns", "model turns per decision"),
+        Setting<string>("--system-prompt", "Agent:SystemPrompt", "agent instructions file"),
+        Setting<string>("--summary-template", "Agent:SummaryTemplate", "summary template file"),
+        Setting<string>("--base-url", "Agent:OpenAI:BaseUrl", "OpenAI-compatible endpoint for --agent openai"),
+        Setting<string>("--model-name", "Agent:OpenAI:Model", "model for --agent openai"),
+        Setting<string>("--replay", "Agent:Replay:Transcript", "decision transcript for --agent replay"),
+        Setting<string>("--fallback", "Agent:Resilience:Fallback", "when the model cannot answer: keep or rules"),
+        Setting<bool?>("--api", "ControlPlane:Enabled", "serve the API and dashboard beside the run (default true)"),
+        Setting<string>("--urls", "ControlPlane:Urls",
+            "where the API and dashboard listen, ';'-separated (default http://127.0.0.1:7007)"),
     ];
+
+    private static (Option Option, string Key) Setting<T>(string name, string key, string description) =>
+        (new Option<T>(name) { Description = description }, key);
 
     private static readonly Option<string[]> Faults = new("--fault")
     {
@@ -79,11 +90,15 @@ public static class RunCommandLine
         AllowMultipleArgumentsPerToken = false,
     };
 
-    private static readonly Option<string> ConfigFile = new("--config") { Description = "an extra JSON settings file, over appsettings.json" };
+    private static readonly Option<string> ConfigFile = new("--config")
+    {
+        Description = "an extra JSON settings file, over appsettings.json",
+    };
 
     private static readonly Option<bool> Resume = new("--resume")
     {
-        Description = "continue the run in --out even if it completed, stopped, diverged or failed (extend a completed one with --steps)",
+        Description = "continue the run in --out even if it completed, stopped, diverged or failed "
+            + "(extend a completed one with --steps)",
     };
 
     private static readonly Option<bool> New = new("--new")
@@ -93,7 +108,8 @@ public static class RunCommandLine
 
     public static Command Create()
     {
-        var command = new Command("run", "Train a model, with the interactive trainer, on the settings given (appsettings.json by default).");
+        var command = new Command(
+            "run", "Train a model, with the interactive trainer, on the settings given (appsettings.json by default).");
         foreach ((Option option, string _) in Settings)
         {
             command.Options.Add(option);
@@ -109,7 +125,8 @@ public static class RunCommandLine
             {
                 result.AddError("--resume and --new contradict each other: give one.");
             }
-            foreach (string setting in (result.GetValue(TaskSettings) ?? []).Where(s => s.IndexOf('=', StringComparison.Ordinal) < 1))
+            string[] settings = result.GetValue(TaskSettings) ?? [];
+            foreach (string setting in settings.Where(s => s.IndexOf('=', StringComparison.Ordinal) < 1))
             {
                 result.AddError($"--task-setting '{setting}': give KEY=VALUE.");
             }
@@ -132,7 +149,8 @@ public static class RunCommandLine
         }
         if (parse.GetValue(Resume) || parse.GetValue(New))
         {
-            values[$"{TrainingOptions.Section}:{nameof(TrainingOptions.ExistingRun)}"] = parse.GetValue(New) ? ExistingRunModes.New : ExistingRunModes.Resume;
+            values[$"{TrainingOptions.Section}:{nameof(TrainingOptions.ExistingRun)}"] =
+                parse.GetValue(New) ? ExistingRunModes.New : ExistingRunModes.Resume;
         }
         string[] faults = parse.GetValue(Faults) ?? [];
         for (int index = 0; index < faults.Length; index++)
@@ -148,7 +166,8 @@ public static class RunCommandLine
         foreach (string setting in parse.GetValue(TaskSettings) ?? [])
         {
             int equals = setting.IndexOf('=', StringComparison.Ordinal);
-            values[$"{TrainingOptions.Section}:{nameof(TrainingOptions.TaskSettings)}:{setting[..equals]}"] = setting[(equals + 1)..];
+            string key = $"{TrainingOptions.Section}:{nameof(TrainingOptions.TaskSettings)}:{setting[..equals]}";
+            values[key] = setting[(equals + 1)..];
         }
         return values;
     }
@@ -206,7 +225,8 @@ public static class RunCommandLine
         catch (IOException error) when (error.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException
             or System.Net.Sockets.SocketException)
         {
-            await Console.Error.WriteLineAsync($"error: --urls (ControlPlane:Urls): {error.Message} Choose another address with --urls, or run without the API: --api false.").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"error: --urls (ControlPlane:Urls): {error.Message} Choose another "
+                + "address with --urls, or run without the API: --api false.").ConfigureAwait(false);
             return ExitCodes.InvalidOptions;
         }
         await Task.WhenAll(
