@@ -6,10 +6,17 @@ self-attention and a GELU MLP, a final layer norm and a linear head; GPT-2 initi
 (Debian's fortunes, read as AgentTrainer reads it, split 90/10), batch, context, AdamW, cosine schedule and
 global-norm clipping. Written for Debian's torch 1.13, which has no fused attention: it is written out.
 
+With --server it trains under AgentTrainer (the trainer protocol, through clients/python/agenttrainer.py):
+start a host that waits for trainers, then the trainer, with the host's API token in AGENTTRAINER_TOKEN.
+
     /usr/bin/python3 clients/python/examples/train_charlm.py --steps 600 --threads 2
-    /usr/bin/python3 clients/python/examples/train_charlm.py --fault lr-spike:step=300,factor=50
+    ./agent-trainer run --remote true --agent rules --out runs/remote
+    /usr/bin/python3 clients/python/examples/train_charlm.py --server http://127.0.0.1:7007 --name spike \
+        --fault lr-spike:step=300,factor=50
+    # killed? the same command with --resume continues it from its last checkpoint as the run's next session
 """
 import argparse
+import logging
 import math
 import os
 import random
@@ -23,6 +30,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import agenttrainer  # noqa: E402
 
 
 def read_corpus(path):
@@ -130,6 +140,9 @@ class CharData:
         self.position += 1
         return windows[:, :-1], windows[:, 1:]
 
+    def seek(self, position):
+        self.position = position
+
     def validation_batches(self, max_batches=0):
         count = (len(self.validation) - 1) // self.context
         windows = self.validation[:count * self.context + 1]
@@ -191,7 +204,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
     parser.add_argument("--fault", type=parse_fault, action="append", default=[])
+    parser.add_argument("--server", help="an AgentTrainer host (run --remote) to train under; none: train alone")
+    parser.add_argument("--name", default="charlm-pytorch", help="the run's name on the host")
+    parser.add_argument("--checkpoints", default="checkpoints/charlm-pytorch", help="where checkpoints are written")
+    parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -199,30 +217,40 @@ def main(argv=None):
     data = CharData(read_corpus(args.text), args.context, args.batch_size, args.seed)
     model = CharGpt(data.vocabulary, args.context, args.width, args.layers, args.heads)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    base_lr = args.lr
-    faults = dict(args.fault)
     print(f"char-lm in PyTorch {torch.__version__}: {sum(p.numel() for p in model.parameters()):,} parameters, "
-          f"{args.threads} threads; val_loss {evaluate(model, data, args.eval_batches):.4f} at step 0", flush=True)
+          f"{args.threads} threads", flush=True)
 
-    started = time.perf_counter()
-    for step in range(args.steps):
-        if step in faults:
-            base_lr *= faults[step]
-            print(f"fault at step {step}: lr-spike, lr x{faults[step]:g}", flush=True)
-        for group in optimizer.param_groups:
-            group["lr"] = base_lr * cosine(step, args.steps)
+    def validation_loss():
+        loss = evaluate(model, data, args.eval_batches)
+        print(f"val_loss {loss:.4f} after {data.position} batches", flush=True)
+        return {"val_loss": loss}
+
+    run = agenttrainer.Run(
+        args.server, os.environ.get("AGENTTRAINER_TOKEN"), name=args.name, model=model, optimizer=optimizer,
+        steps=args.steps, evaluate=validation_loss, checkpoint_dir=args.checkpoints if args.server else None,
+        data_state=(lambda: data.position, data.seek), schedule=lambda step: cosine(step, args.steps),
+        grad_clip=args.grad_clip, reset_module=lambda module: module.apply(CharGpt.reset_gpt_style), task="char-lm",
+        seed=args.seed, resume=args.resume, eval_every=None if args.server else args.eval_every)
+    faults = dict(args.fault)
+    started, first = time.perf_counter(), run.step_number
+    while run.continues:
+        if run.step_number in faults:  # each fault strikes once, even when a rollback passes its step again
+            factor = faults.pop(run.step_number)
+            run.learning_rate *= factor
+            print(f"fault at step {run.step_number}: lr-spike, lr x{factor:g}", flush=True)
         inputs, targets = data.next()
         logits = model(inputs)
         loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        optimizer.step()
-        if (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
-            print(f"step {step + 1}: loss {loss.item():.4f} grad_norm {grad_norm.item():.3f} "
-                  f"val_loss {evaluate(model, data, args.eval_batches):.4f}", flush=True)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), run.grad_clip or math.inf)
+        if math.isfinite(loss.item()) and math.isfinite(grad_norm.item()):
+            optimizer.step()  # a non-finite step is reported, never trained through
+        run.step(loss.item(), grad_norm=grad_norm.item(), samples=args.batch_size)
     elapsed = time.perf_counter() - started
-    print(f"done: {args.steps} steps in {elapsed:.1f} s ({1000 * elapsed / max(1, args.steps):.1f} ms/step); "
+    run.finish()
+    steps = run.step_number - first
+    print(f"done: {steps} steps in {elapsed:.1f} s ({1000 * elapsed / max(1, steps):.1f} ms/step); "
           f"final val_loss {evaluate(model, data):.4f} on the whole validation split", flush=True)
 
 

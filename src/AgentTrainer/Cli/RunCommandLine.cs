@@ -73,6 +73,11 @@ public static class RunCommandLine
         Setting<bool?>("--api", "ControlPlane:Enabled", "serve the API and dashboard beside the run (default true)"),
         Setting<string>("--urls", "ControlPlane:Urls",
             "where the API and dashboard listen, ';'-separated (default http://127.0.0.1:7007)"),
+        Setting<bool?>("--remote", "Remote:Enabled",
+            "train nothing here: wait for trainers (PyTorch, other hosts) to attach over the trainer protocol; "
+            + "each one's run lands in --out/NAME"),
+        Setting<string>("--lost-after", "Remote:LostAfter",
+            "with --remote: a trainer silent this long (hh:mm:ss, default 00:01:00) is lost and its commands fail"),
     ];
 
     private static (Option Option, string Key) Setting<T>(string name, string key, string description) =>
