@@ -18,7 +18,8 @@ The client owns the lr (``run.learning_rate``, times your ``schedule(step)``), t
 threshold, and sets them in every param group; it saves checkpoints (model, optimizer, RNG, your data position)
 and loads one when told to roll back; it resets a named module; it evaluates through your callback; it pauses,
 resumes and stops. The service's trouble never stops your training: the client logs it, backs off and trains on.
-Without a url it talks to nobody and just trains (``Run(None, ...)``).
+Without a url it talks to nobody and just trains (``Run(None, ...)``). Without a token it uses
+$AGENTTRAINER_TOKEN, else the token file the host wrote at its first start (~/.config/agent-trainer/api-token).
 """
 import collections
 import json
@@ -38,6 +39,7 @@ PROTOCOL_VERSION = 1
 STATE_FILE = "agenttrainer-run.json"
 _MAX_BACKOFF_S = 30.0
 _MAX_OUTBOX = 1_000_000
+_FLUSH_S = 1.0
 
 log = logging.getLogger("agenttrainer")
 
@@ -110,6 +112,7 @@ class Run:
         self._inbox = queue.Queue()
         self._seen = set()
         self._stop = threading.Event()
+        self._ending = False
         self._threads = []
         self._service = None
         self._detached = url is None
@@ -162,6 +165,8 @@ class Run:
         self._report({"type": "finished", "outcome": outcome, "step": self.step_number})
         deadline = time.monotonic() + 30
         with self._outbox_lock:
+            self._ending = True
+            self._outbox_lock.notify_all()
             while self._outbox and not self._detached and time.monotonic() < deadline:
                 self._outbox_lock.wait(0.1)
         self._stop.set()
@@ -171,6 +176,7 @@ class Run:
     # ---- registration and sessions ----
 
     def _attach(self, url, token, name, task, description, seed, resume, device, eval_every, checkpoint_every):
+        token = token or _host_token()
         state_file = os.path.join(self.checkpoint_dir, STATE_FILE) if self.checkpoint_dir else None
         try:
             if resume and state_file and os.path.exists(state_file):
@@ -229,32 +235,32 @@ class Run:
                 self._outbox.clear()
                 return
             self._outbox.append(item)
-            self._outbox_lock.notify_all()
+            if len(self._outbox) >= self._max_items:
+                self._outbox_lock.notify_all()
 
     def _send_loop(self):
+        """Sends what the loop reported in bursts, one batch a second at most (a batch full, or the end, sends at
+        once): a request per step would cost the loop more than its reports are worth."""
         backoff, batch = _Backoff(), 1
         while not self._detached:
             with self._outbox_lock:
+                if not self._ending and len(self._outbox) < self._max_items:
+                    self._outbox_lock.wait(_FLUSH_S)
                 if not self._outbox:
-                    if self._stop.is_set():
+                    if self._ending:
                         return
-                    self._outbox_lock.wait(0.2)
+                    continue
                 items = [self._outbox[i] for i in range(min(len(self._outbox), self._max_items))]
-            if not items:
-                continue
             try:
                 self._service.call("POST", f"/api/v1/runs/{self.run_id}/reports", {"batch": batch, "items": items})
             except ServiceError as error:
                 if error.status == 409 and "already recorded" in str(error.detail):
                     pass  # our last answer was lost: the batch is in
-                elif error.status in (401, 403, 404) or error.status == 409 and "has ended" in str(error.detail):
-                    log.warning("agenttrainer: the service no longer takes this run's reports (%s)", error)
+                elif 400 <= error.status < 500:  # the run ended, or a report it cannot take: later ones cannot follow
+                    log.warning("agenttrainer: the service takes no more of this run's reports (%s); training goes on",
+                                error)
                     self._detached = True
                     break
-                elif 400 <= error.status < 500:
-                    log.error("agenttrainer: the service refused reports (%s); they are dropped", error)
-                    self._drop(len(items))
-                    continue
                 else:
                     log.warning("agenttrainer: reporting failed (%s); trying again", error)
                     backoff.failed(self._stop)
@@ -439,6 +445,19 @@ class Run:
         self._lr_now = self._learning_rate * self._schedule(self.step_number)
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr_now
+
+
+def _host_token():
+    """The host's API token as a trainer on the same machine finds it: $AGENTTRAINER_TOKEN, else the file the host
+    generated at its first start."""
+    if os.environ.get("AGENTTRAINER_TOKEN"):
+        return os.environ["AGENTTRAINER_TOKEN"]
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    try:
+        with open(os.path.join(config, "agent-trainer", "api-token")) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
 
 
 def _reset_parameters(module):

@@ -15,6 +15,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -77,6 +78,8 @@ public static partial class ControlPlaneSetup
             });
         services.AddSingleton<IValidateOptions<RemoteOptions>, RemoteOptionsValidator>();
         services.AddOptions<RemoteOptions>().Bind(builder.Configuration.GetSection(RemoteOptions.Section)).ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddHttpClient(); // the agent's model client for remote runs (the host may have configured it already)
         services.AddSingleton<RemoteRuns>();
         services.AddHostedService<RemoteRunWatchdog>();
         services.AddCors(cors => cors.AddDefaultPolicy(policy => policy.WithOrigins([.. settings.AllowedOrigins]).AllowAnyHeader().AllowAnyMethod()));

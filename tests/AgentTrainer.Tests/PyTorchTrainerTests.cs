@@ -53,15 +53,23 @@ public sealed partial class PyTorchTrainerTests : IDisposable
 
         // The rules agent proposes a rollback after the spike; the policy asks a person, who approves it.
         JsonElement review = default;
-        await ProcessApi.UntilAsync(async () =>
+        try
         {
-            using HttpResponseMessage response = await api.GetAsync("/api/reviews?status=awaiting_review");
-            review = response.IsSuccessStatusCode
-                ? (await response.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray()
-                    .FirstOrDefault(r => r.GetProperty("action").GetString() == "rollback_checkpoint")
-                : default;
-            return review.ValueKind == JsonValueKind.Object;
-        }, "a rollback waiting for review");
+            await ProcessApi.UntilAsync(async () =>
+            {
+                using HttpResponseMessage response = await api.GetAsync("/api/reviews?status=awaiting_review");
+                review = response.IsSuccessStatusCode
+                    ? (await response.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray()
+                        .FirstOrDefault(r => r.GetProperty("action").GetString() == "rollback_checkpoint")
+                    : default;
+                return review.ValueKind == JsonValueKind.Object;
+            }, "a rollback waiting for review");
+        }
+        catch (TimeoutException)
+        {
+            string proposals = await api.GetStringAsync("/api/events?type=proposal");
+            Assert.Fail($"no rollback to review; the proposals: {proposals}\ntrainer: {supervised.Output}");
+        }
         string proposal = review.GetProperty("proposal_id").GetString()!;
         using (HttpResponseMessage approved = await api.PostAsync($"/api/reviews/{proposal}/approve",
             new StringContent("""{"reviewer":"night-reviewer"}""", Encoding.UTF8, "application/json")))

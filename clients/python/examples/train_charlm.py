@@ -7,7 +7,8 @@ self-attention and a GELU MLP, a final layer norm and a linear head; GPT-2 initi
 global-norm clipping. Written for Debian's torch 1.13, which has no fused attention: it is written out.
 
 With --server it trains under AgentTrainer (the trainer protocol, through clients/python/agenttrainer.py):
-start a host that waits for trainers, then the trainer, with the host's API token in AGENTTRAINER_TOKEN.
+start a host that waits for trainers, then the trainer (the host's API token: $AGENTTRAINER_TOKEN, else the file
+the host wrote at its first start).
 
     /usr/bin/python3 clients/python/examples/train_charlm.py --steps 600 --threads 2
     ./agent-trainer run --remote true --agent rules --out runs/remote
@@ -226,7 +227,7 @@ def main(argv=None):
         return {"val_loss": loss}
 
     run = agenttrainer.Run(
-        args.server, os.environ.get("AGENTTRAINER_TOKEN"), name=args.name, model=model, optimizer=optimizer,
+        args.server, name=args.name, model=model, optimizer=optimizer,
         steps=args.steps, evaluate=validation_loss, checkpoint_dir=args.checkpoints if args.server else None,
         data_state=(lambda: data.position, data.seek), schedule=lambda step: cosine(step, args.steps),
         grad_clip=args.grad_clip, reset_module=lambda module: module.apply(CharGpt.reset_gpt_style), task="char-lm",

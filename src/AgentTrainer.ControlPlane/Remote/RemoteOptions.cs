@@ -19,7 +19,8 @@ public sealed class RemoteOptions
     /// <see cref="LostAfter"/>, at most 20 seconds.</summary>
     public TimeSpan? PollWait { get; set; }
 
-    public TimeSpan EffectivePollWait => PollWait ?? TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(20).Ticks, LostAfter.Ticks / 3));
+    public TimeSpan EffectivePollWait =>
+        PollWait ?? TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(20).Ticks, LostAfter.Ticks / 3));
 
     public int MaxBatchItems { get; set; } = 200;
 }
@@ -36,11 +37,13 @@ public sealed class RemoteOptionsValidator(IOptions<ControlPlaneOptions> control
         }
         if (options.LostAfter < TimeSpan.FromSeconds(1))
         {
-            errors.Add(Invariant($"--lost-after (Remote:LostAfter) must be at least 1 second; got {options.LostAfter}."));
+            errors.Add(Invariant(
+                $"--lost-after (Remote:LostAfter) must be at least 1 second; got {options.LostAfter}."));
         }
         if (options.PollWait is { } wait && (wait <= TimeSpan.Zero || wait >= options.LostAfter))
         {
-            errors.Add(Invariant($"Remote:PollWait must be above 0 and below Remote:LostAfter ({options.LostAfter}); got {options.PollWait}."));
+            errors.Add(Invariant($"Remote:PollWait must be above 0 and below Remote:LostAfter ({options.LostAfter}); ")
+                + Invariant($"got {options.PollWait}."));
         }
         if (options.MaxBatchItems is < 1 or > 10_000)
         {

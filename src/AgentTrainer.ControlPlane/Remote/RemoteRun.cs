@@ -180,7 +180,8 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
     /// <summary>Whether the trainer has said nothing since <paramref name="cutoff"/> (a long poll waiting counts
     /// as talking: a trainer that dies drops it).</summary>
     public bool SilentSince(DateTimeOffset cutoff) =>
-        Outcome is null && Volatile.Read(ref _pollsWaiting) == 0 && Interlocked.Read(ref _lastContactTicks) < cutoff.UtcTicks;
+        Outcome is null && Volatile.Read(ref _pollsWaiting) == 0
+        && Interlocked.Read(ref _lastContactTicks) < cutoff.UtcTicks;
 
     /// <summary>Ends the session for the host (the trainer fell silent, or the host stops): every command sent
     /// and not answered fails with <paramref name="reason"/> (an approval's is cancelled: owed again), every waiting
@@ -206,10 +207,13 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
         lock (_gate)
         {
             return !_known.TryGetValue(id, out CommandRecord? record)
-                ? new ProtocolProblem(StatusCodes.Status404NotFound, $"unknown command {id}: this session sent no such command.")
+                ? new ProtocolProblem(StatusCodes.Status404NotFound,
+                    $"unknown command {id}: this session sent no such command.")
                 : record.IsFinished
-                    ? ProtocolProblem.Conflict($"command {id} already has its outcome ({record.Status}); not recorded again.")
-                    : ProtocolProblem.Conflict($"command {id} was never sent to the trainer; it has no outcome to report yet.");
+                    ? ProtocolProblem.Conflict(
+                        $"command {id} already has its outcome ({record.Status}); not recorded again.")
+                    : ProtocolProblem.Conflict(
+                        $"command {id} was never sent to the trainer; it has no outcome to report yet.");
         }
     }
 
@@ -244,7 +248,8 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
     private string? Unfit(TrainerCommand command) => command switch
     {
         LoadCheckpointCommand load when _history.Find(load.CheckpointId) is null =>
-            $"the trainer reported no checkpoint {load.CheckpointId}; it has {string.Join(", ", Checkpoints.Select(c => c.Id))}.",
+            $"the trainer reported no checkpoint {load.CheckpointId}; "
+            + $"it has {string.Join(", ", Checkpoints.Select(c => c.Id))}.",
         ModelLayerOperationCommand layer => LayerNames.Problem(Layers, layer.Layer),
         _ => null,
     };
@@ -269,7 +274,8 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
                 RecordOutcome(outcome);
                 break;
             case FinishedReport finished:
-                End(finished.Outcome, Invariant($"not applied: the run ended ({finished.Outcome}) at step {_step} first"));
+                End(finished.Outcome,
+                    Invariant($"not applied: the run ended ({finished.Outcome}) at step {_step} first"));
                 break;
         }
     }
@@ -288,7 +294,10 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
         Events.OnStep(metrics);
         if (report.NonFinite)
         {
-            Events.OnEvent(new NonFiniteLossEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Consecutive = 1 });
+            Events.OnEvent(new NonFiniteLossEvent
+            {
+                Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Consecutive = 1,
+            });
         }
     }
 
@@ -296,12 +305,13 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
     {
         DateTimeOffset now = _time.GetUtcNow();
         double? valLoss = _lastEvaluatedStep == _step ? _lastValLoss : null;
-        var info = new CheckpointInfo(report.Id, _step, _branch, now, report.Bytes, valLoss, report.Path, InMemory: false,
-            LastValLoss: _lastValLoss);
+        var info = new CheckpointInfo(report.Id, _step, _branch, now, report.Bytes, valLoss, report.Path,
+            InMemory: false, LastValLoss: _lastValLoss);
         _history.Add(info, _appliedKeys);
         Events.OnEvent(new CheckpointSavedEvent
         {
-            Time = now, Step = _step, Branch = _branch, CheckpointId = report.Id, Path = report.Path, Bytes = report.Bytes,
+            Time = now, Step = _step, Branch = _branch, CheckpointId = report.Id, Path = report.Path,
+            Bytes = report.Bytes,
         });
     }
 
@@ -323,8 +333,11 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
             case LoadCheckpointCommand load:
                 Fork(_history.Find(load.CheckpointId)!);
                 break;
-            case UpdateOptimizerCommand update when update.LearningRate is not null || update.LearningRateFactor is not null:
-                _baseLearningRate = update.LearningRate ?? _baseLearningRate * update.LearningRateFactor!.Value;
+            case UpdateOptimizerCommand { LearningRate: { } learningRate }:
+                _baseLearningRate = learningRate;
+                break;
+            case UpdateOptimizerCommand { LearningRateFactor: { } factor }:
+                _baseLearningRate *= factor;
                 break;
             case PauseCommand or ResumeCommand:
                 _paused = record.Command is PauseCommand;
@@ -377,9 +390,13 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
             }
         }
         Commands.Close(_step, reason);
-        Events.OnEvent(new RunFinishedEvent { Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Outcome = outcome });
+        Events.OnEvent(new RunFinishedEvent
+        {
+            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Outcome = outcome,
+        });
         DateTimeOffset finishedAt = _time.GetUtcNow();
-        CheckpointInfo? best = Checkpoints.Where(c => c.ValLoss is { } loss && double.IsFinite(loss)).MinBy(c => c.ValLoss);
+        CheckpointInfo? best = Checkpoints.Where(c => c.ValLoss is { } loss && double.IsFinite(loss))
+            .MinBy(c => c.ValLoss);
         _recorder.WriteSummary(Summary(outcome) with
         {
             FinishedAt = finishedAt,
@@ -391,7 +408,8 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
                 BestCheckpoint = best?.Id,
                 BestCheckpointValLoss = best?.ValLoss,
             },
-            Sections = _contributors.Length == 0 ? null : _contributors.ToDictionary(c => c.SectionName, c => c.DescribeRun()),
+            Sections = _contributors.Length == 0 ? null
+                : _contributors.ToDictionary(c => c.SectionName, c => c.DescribeRun()),
         });
         _recorder.Dispose();
     }
@@ -407,7 +425,8 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
     private void PreloadStatistics(ResumePoint resume)
     {
         _recorder.DropMetrics((step, branch) => !resume.Precedes(step, branch));
-        (IReadOnlyList<StepMetrics> steps, IReadOnlyList<EvaluationMetrics> evaluations) = RunRecordReader.ReadMetrics(Folder);
+        (IReadOnlyList<StepMetrics> steps, IReadOnlyList<EvaluationMetrics> evaluations) =
+            RunRecordReader.ReadMetrics(Folder);
         foreach (EvaluationMetrics evaluation in evaluations)
         {
             _statistics.OnEvaluation(evaluation);
@@ -431,8 +450,8 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
 
     private void Publish() => Volatile.Write(ref _state, Snapshot());
 
-    private RunState Snapshot() => new(_step, _options.Steps, _branch, _learningRate, _baseLearningRate, _paused, _lastLoss,
-        _history.TrainedSteps, Math.Max(0, Budget.MaxTrainedSteps - _history.TrainedSteps));
+    private RunState Snapshot() => new(_step, _options.Steps, _branch, _learningRate, _baseLearningRate, _paused,
+        _lastLoss, _history.TrainedSteps, Math.Max(0, Budget.MaxTrainedSteps - _history.TrainedSteps));
 
     private void ReportCommandStatus(CommandRecord record, CommandStatusChange change)
     {

@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -16,7 +17,8 @@ namespace AgentTrainer.ControlPlane.Remote;
 
 /// <summary>The runs of trainers attached over the protocol: registration (a folder and a run token each), the
 /// sessions (a trainer that comes back continues as the next one), and the end of silent ones. Each session gets
-/// the host's agent and policy, as a built-in run would; the first run attached is the one the dashboard shows.</summary>
+/// the host's agent and policy, as a built-in run would; the first run attached is the one the dashboard
+/// shows.</summary>
 public sealed partial class RemoteRuns(
     IOptions<RemoteOptions> remoteOptions,
     IOptions<TrainingOptions> trainingOptions,
@@ -50,7 +52,7 @@ public sealed partial class RemoteRuns(
         byte[] hash = SHA256.HashData(Encoding.UTF8.GetBytes(token));
         lock (_gate)
         {
-            return _runs.Values.FirstOrDefault(entry => CryptographicOperations.FixedTimeEquals(entry.TokenHash, hash))?.Id;
+            return _runs.Values.FirstOrDefault(run => CryptographicOperations.FixedTimeEquals(run.TokenHash, hash))?.Id;
         }
     }
 
@@ -68,23 +70,25 @@ public sealed partial class RemoteRuns(
             {
                 if (_runs.ContainsKey(request.Name))
                 {
-                    return (null, ProtocolProblem.Conflict($"a run named '{request.Name}' is attached already; choose another name, or "
-                        + "continue it as its next session (POST /api/v1/runs/{id}/sessions with its token)."));
+                    return (null, ProtocolProblem.Conflict($"a run named '{request.Name}' is attached already; choose "
+                        + "another name, or continue it as its next session (POST /api/v1/runs/{id}/sessions with its "
+                        + "token)."));
                 }
             }
             if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
             {
-                return (null, ProtocolProblem.Conflict($"{folder} holds files already (an earlier run's, or someone's own); they are "
-                    + "left as they are. Choose another name."));
+                return (null, ProtocolProblem.Conflict($"{folder} holds files already (an earlier run's, or someone's "
+                    + "own); they are left as they are. Choose another name."));
             }
-            string token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-            var entry = new Entry(request.Name, request, SHA256.HashData(Encoding.UTF8.GetBytes(token)), Options(request, folder),
-                new RemoteRunHistory(time.GetUtcNow()), RunFolderLock.Acquire(folder), Dashboard: active.Current is null);
+            string token = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
+            var entry = new Entry(request.Name, request, SHA256.HashData(Encoding.UTF8.GetBytes(token)),
+                Options(request, folder), new RemoteRunHistory(time.GetUtcNow()), RunFolderLock.Acquire(folder),
+                Dashboard: active.Current is null);
+            await OpenSessionAsync(entry, resume: null).ConfigureAwait(false);
             lock (_gate)
             {
-                _runs[entry.Id] = entry;
+                _runs[entry.Id] = entry; // listed once its session is open (registrations come one at a time)
             }
-            await OpenSessionAsync(entry, resume: null).ConfigureAwait(false);
             LogAttached(logger, entry.Id, request.Framework, request.Device, folder);
             return (Attached(entry, token, resume: null), null);
         }
@@ -118,10 +122,11 @@ public sealed partial class RemoteRuns(
             }
             if (entry.History.Newest() is not { } checkpoint)
             {
-                return (null, ProtocolProblem.Conflict($"run {id}'s trainer reported no checkpoint to continue from; register a new run."));
+                return (null, ProtocolProblem.Conflict(
+                    $"run {id}'s trainer reported no checkpoint to continue from; register a new run."));
             }
-            await current.EndAsync(RunOutcomes.Lost, Invariant($"not applied: the trainer restarted at step {current.State.Step}"))
-                .ConfigureAwait(false);
+            string restarted = Invariant($"not applied: the trainer restarted at step {current.State.Step}");
+            await current.EndAsync(RunOutcomes.Lost, restarted).ConfigureAwait(false);
             var resume = new ResumePoint(checkpoint.Id, checkpoint.Step, checkpoint.Branch, entry.History.Sessions + 1,
                 entry.History.FirstStartedAt);
             await OpenSessionAsync(entry, resume).ConfigureAwait(false);
@@ -146,8 +151,9 @@ public sealed partial class RemoteRuns(
         foreach (RemoteRun run in silent)
         {
             long step = run.State.Step;
-            string reason = Invariant($"not applied: the trainer fell silent (nothing from it for {_remote.LostAfter.TotalSeconds:G4} s)")
-                + Invariant($" at step {step}; the run is lost until it comes back as the next session");
+            double seconds = _remote.LostAfter.TotalSeconds;
+            string reason = Invariant($"not applied: the trainer fell silent (nothing from it for {seconds:G4} s) at ")
+                + Invariant($"step {step}; the run is lost until it comes back as the next session");
             await run.EndAsync(RunOutcomes.Lost, reason).ConfigureAwait(false);
             LogLost(logger, run.Id, step, _remote.LostAfter.TotalSeconds);
         }
@@ -164,8 +170,8 @@ public sealed partial class RemoteRuns(
         var commands = new CommandQueue(time);
         commands.StartSession(session);
         AgentOptions agentSettings = agentOptions.Value;
-        AgentRun? agent = agentSettings.Provider == AgentProviders.None ? null : AgentRun.Create(agentSettings, entry.Options.Out,
-            commands, time, http.CreateClient(AgentFactory.ModelHttpClient), session);
+        AgentRun? agent = agentSettings.Provider == AgentProviders.None ? null : AgentRun.Create(agentSettings,
+            entry.Options.Out, commands, time, http.CreateClient(AgentFactory.ModelHttpClient), session);
         if (resume is not null)
         {
             agent?.Supervisor.ContinueAfterResume(RunRecordReader.ReadEvents(entry.Options.Out),
@@ -178,9 +184,10 @@ public sealed partial class RemoteRuns(
         var environment = new RunEnvironment(typeof(RemoteRuns).Assembly.GetName().Version?.ToString() ?? "unknown",
             "none (remote trainer)", entry.Request.Framework, Environment.OSVersion.ToString(),
             $"{entry.Request.Framework} on {entry.Request.Device}", 0);
-        IRunObserver[] observers = [.. entry.Dashboard ? [monitor] : Array.Empty<IRunObserver>(), .. agent?.Observers ?? []];
-        var run = new RemoteRun(entry.Id, entry.Options, entry.Request.Layers, environment, entry.History, resume, commands, time,
-            _remote.MaxBatchItems, observers);
+        IRunObserver[] observers =
+            [.. entry.Dashboard ? [monitor] : Array.Empty<IRunObserver>(), .. agent?.Observers ?? []];
+        var run = new RemoteRun(entry.Id, entry.Options, entry.Request.Layers, environment, entry.History, resume,
+            commands, time, _remote.MaxBatchItems, observers);
         entry.History.Sessions = session;
         entry.Current = run;
         entry.Agent = agent;
@@ -194,13 +201,16 @@ public sealed partial class RemoteRuns(
 
     private RunAttached Attached(Entry entry, string token, ResumePoint? resume) => new(
         entry.Id, token, entry.Current!.Session, entry.Options.Out, Schedule,
-        resume is null ? null : new ResumeFrom(resume.CheckpointId, resume.Step, resume.Branch, entry.History.Branches.Count));
+        resume is null ? null
+            : new ResumeFrom(resume.CheckpointId, resume.Step, resume.Branch, entry.History.Branches.Count));
 
-    /// <summary>The run's settings as run.json records them: what the trainer registered, and the host's schedule.</summary>
+    /// <summary>The run's settings as run.json records them: what the trainer registered, and the host's
+    /// schedule.</summary>
     private TrainingOptions Options(RegisterRunRequest request, string folder) => new()
     {
         Task = request.Task, Steps = (int)request.Steps, LearningRate = request.Optimizer.LearningRate,
-        WeightDecay = request.Optimizer.WeightDecay, GradClip = request.Optimizer.GradClip, Optimizer = request.Optimizer.Name,
+        WeightDecay = request.Optimizer.WeightDecay, GradClip = request.Optimizer.GradClip,
+        Optimizer = request.Optimizer.Name,
         Schedule = "trainer's own", Seed = request.Seed, Device = request.Device, Out = folder,
         EvalEvery = trainingOptions.Value.EvalEvery, CheckpointEvery = trainingOptions.Value.CheckpointEvery,
         LogEvery = trainingOptions.Value.LogEvery,
@@ -214,18 +224,23 @@ public sealed partial class RemoteRuns(
         }
         if (!_remote.Enabled)
         {
-            return ProtocolProblem.Conflict("this host trains a run of its own; start one with `agent-trainer run --remote` for "
-                + "trainers to attach to.");
+            return ProtocolProblem.Conflict("this host trains a run of its own; start one with "
+                + "`agent-trainer run --remote` for trainers to attach to.");
         }
         OptimizerSettings optimizer = request.Optimizer;
-        string? problem = !RunName().IsMatch(request.Name) ? $"name '{request.Name}' must be 1 to 64 letters, digits, '.', '_' or '-', "
-                + "starting with a letter or digit."
-            : string.IsNullOrWhiteSpace(request.Task) || request.Task.Length > 100 ? "task must name what is trained (1 to 100 characters)."
-            : request.Steps is < 1 or > int.MaxValue ? Invariant($"steps must be between 1 and {int.MaxValue}; got {request.Steps}.")
+        double maxLr = NumericLimits.MaxLearningRate;
+        string? problem = !RunName().IsMatch(request.Name)
+                ? $"name '{request.Name}' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter "
+                    + "or digit."
+            : string.IsNullOrWhiteSpace(request.Task) || request.Task.Length > 100
+                ? "task must name what is trained (1 to 100 characters)."
+            : request.Steps is < 1 or > int.MaxValue
+                ? Invariant($"steps must be between 1 and {int.MaxValue}; got {request.Steps}.")
             : request.Layers.Count is 0 or > 10_000 || request.Layers.Any(string.IsNullOrWhiteSpace)
                 ? "layers must name the model's modules (1 to 10000 names, none empty)."
-            : !double.IsFinite(optimizer.LearningRate) || optimizer.LearningRate <= 0 || optimizer.LearningRate > NumericLimits.MaxLearningRate
-                ? Invariant($"optimizer.learning_rate must be above 0 and at most {NumericLimits.MaxLearningRate:G4}; got {optimizer.LearningRate}.")
+            : !double.IsFinite(optimizer.LearningRate) || optimizer.LearningRate <= 0 || optimizer.LearningRate > maxLr
+                ? Invariant($"optimizer.learning_rate must be above 0 and at most {maxLr:G4}; ")
+                    + Invariant($"got {optimizer.LearningRate}.")
             : !double.IsFinite(optimizer.WeightDecay) || optimizer.WeightDecay < 0
                 ? Invariant($"optimizer.weight_decay must be a finite number, 0 or more; got {optimizer.WeightDecay}.")
             : !double.IsFinite(optimizer.GradClip) || optimizer.GradClip < 0
@@ -234,8 +249,9 @@ public sealed partial class RemoteRuns(
         return problem is null ? null : ProtocolProblem.Invalid(problem);
     }
 
-    private static ProtocolProblem WrongVersion(int version) => ProtocolProblem.Invalid(Invariant(
-        $"protocol_version {version} is not spoken here: this host speaks version {TrainerProtocol.Version} ({TrainerProtocol.Prefix})."));
+    private static ProtocolProblem WrongVersion(int version) => ProtocolProblem.Invalid(
+        Invariant($"protocol_version {version} is not spoken here: this host speaks version ")
+        + Invariant($"{TrainerProtocol.Version} ({TrainerProtocol.Prefix})."));
 
     public async ValueTask DisposeAsync()
     {
@@ -247,7 +263,8 @@ public sealed partial class RemoteRuns(
         }
         foreach (Entry entry in entries)
         {
-            await entry.Current!.EndAsync(RunOutcomes.Interrupted, "not applied: the host stopped").ConfigureAwait(false);
+            await entry.Current!.EndAsync(RunOutcomes.Interrupted, "not applied: the host stopped")
+                .ConfigureAwait(false);
             if (entry.Agent is { } agent)
             {
                 await agent.DisposeAsync().ConfigureAwait(false);
@@ -261,13 +278,16 @@ public sealed partial class RemoteRuns(
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex RunName();
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Trainer attached: run {Run} ({Framework} on {Device}); records in {Folder}")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Trainer attached: run {Run} ({Framework} on {Device}); records in {Folder}")]
     private static partial void LogAttached(ILogger logger, string run, string framework, string device, string folder);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Run {Run} continues as session {Session} from {Checkpoint} (step {Step})")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Run {Run} continues as session {Session} from {Checkpoint} (step {Step})")]
     private static partial void LogResumed(ILogger logger, string run, int session, string checkpoint, long step);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {Run} lost at step {Step}: its trainer said nothing for {Seconds} s")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Run {Run} lost at step {Step}: its trainer said nothing for {Seconds} s")]
     private static partial void LogLost(ILogger logger, string run, long step, double seconds);
 
     /// <summary>A run attached here: its registration, token (hashed), settings, history and current session.</summary>

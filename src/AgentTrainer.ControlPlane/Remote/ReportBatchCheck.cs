@@ -27,6 +27,7 @@ public static partial class ReportBatchCheck
     public interface ISession
     {
         long LastBatch { get; }
+
         /// <summary>The step the next step report must carry.</summary>
         long NextStep { get; }
         int MaxBatchItems { get; }
@@ -42,11 +43,12 @@ public static partial class ReportBatchCheck
 
     public static ProtocolProblem? Check(ReportBatch batch, ISession session)
     {
-        if (batch.Batch != session.LastBatch + 1)
+        long last = session.LastBatch;
+        if (batch.Batch != last + 1)
         {
-            return batch.Batch <= session.LastBatch
-                ? ProtocolProblem.Conflict(Invariant($"batch {batch.Batch} was already recorded (the last was {session.LastBatch}); not recorded again."))
-                : ProtocolProblem.Conflict(Invariant($"batch {batch.Batch} is out of order: the next is {session.LastBatch + 1}."));
+            return ProtocolProblem.Conflict(batch.Batch <= last
+                ? Invariant($"batch {batch.Batch} was already recorded (the last was {last}); not recorded again.")
+                : Invariant($"batch {batch.Batch} is out of order: the next is {last + 1}."));
         }
         if (batch.Items.Count == 0)
         {
@@ -54,8 +56,8 @@ public static partial class ReportBatchCheck
         }
         if (batch.Items.Count > session.MaxBatchItems)
         {
-            return new ProtocolProblem(StatusCodes.Status413PayloadTooLarge,
-                Invariant($"a batch holds at most {session.MaxBatchItems} items; got {batch.Items.Count}. Send it in parts."));
+            return new ProtocolProblem(StatusCodes.Status413PayloadTooLarge, Invariant(
+                $"a batch holds at most {session.MaxBatchItems} items; got {batch.Items.Count}. Send it in parts."));
         }
         long step = session.NextStep;
         var checkpoints = new HashSet<string>(StringComparer.Ordinal);
@@ -63,26 +65,20 @@ public static partial class ReportBatchCheck
         for (int index = 0; index < batch.Items.Count; index++)
         {
             TrainerReport item = batch.Items[index];
+            bool final = index == batch.Items.Count - 1;
             ProtocolProblem? problem = item switch
             {
                 StepReport report => Invalid(CheckStep(report, ref step)),
-                EvaluationReport report => Invalid(AtStep("evaluation", report.Step, step)
-                    ?? NonNegative("val_loss", report.ValLoss) ?? Fraction("accuracy", report.Accuracy)
-                    ?? NonNegative("bits_per_char", report.BitsPerChar)),
+                EvaluationReport report => Invalid(CheckEvaluation(report, step)),
                 CheckpointReport report => CheckCheckpoint(report, step, session, checkpoints),
                 OutcomeReport report => CheckOutcome(report, session, answered, ref step),
-                FinishedReport report => Invalid(index != batch.Items.Count - 1 ? "finished must be the batch's last item."
-                    : !TrainerOutcomes.Contains(report.Outcome)
-                        ? $"outcome '{report.Outcome}' is not one of {string.Join(", ", TrainerOutcomes)}."
-                        : AtStep("finished", report.Step, step)),
+                FinishedReport report => Invalid(CheckFinished(report, step, final)),
                 _ => ProtocolProblem.Invalid("unknown item."),
             };
             if (problem is not null)
             {
-                return problem with
-                {
-                    Detail = Invariant($"item {index + 1} ({Type(item)}): {problem.Detail} Nothing of the batch was recorded."),
-                };
+                string where = Invariant($"item {index + 1} ({Type(item)})");
+                return problem with { Detail = $"{where}: {problem.Detail} Nothing of the batch was recorded." };
             }
         }
         return null;
@@ -92,8 +88,10 @@ public static partial class ReportBatchCheck
     {
         string? problem = AtStep("step", report.Step, step)
             ?? (report.NonFinite ? null // its loss (null when not finite) or its gradient was not finite
-                : report.Loss is not { } finite ? "loss is null: send non_finite true for a step whose loss was not finite."
-                : !double.IsFinite(finite) ? "loss must be a finite number (send non_finite true and loss null instead)." : null)
+                : report.Loss is not { } finite
+                    ? "loss is null: send non_finite true for a step whose loss was not finite."
+                : !double.IsFinite(finite)
+                    ? "loss must be a finite number (send non_finite true and loss null instead)." : null)
             ?? Positive("learning_rate", report.LearningRate)
             ?? (report.NonFinite ? null : NonNegative("grad_norm", report.GradNorm))
             ?? NonNegative("step_ms", report.StepMs)
@@ -102,20 +100,37 @@ public static partial class ReportBatchCheck
         return problem;
     }
 
-    private static ProtocolProblem? CheckCheckpoint(CheckpointReport report, long step, ISession session, HashSet<string> ids)
+    private static string? CheckEvaluation(EvaluationReport report, long step) =>
+        AtStep("evaluation", report.Step, step)
+        ?? NonNegative("val_loss", report.ValLoss)
+        ?? Fraction("accuracy", report.Accuracy)
+        ?? NonNegative("bits_per_char", report.BitsPerChar);
+
+    private static string? CheckFinished(FinishedReport report, long step, bool last) =>
+        !last ? "finished must be the batch's last item."
+        : !TrainerOutcomes.Contains(report.Outcome)
+            ? $"outcome '{report.Outcome}' is not one of {string.Join(", ", TrainerOutcomes)}."
+        : AtStep("finished", report.Step, step);
+
+    private static ProtocolProblem? CheckCheckpoint(
+        CheckpointReport report, long step, ISession session, HashSet<string> ids)
     {
         if (!CheckpointId().IsMatch(report.Id))
         {
-            return ProtocolProblem.Invalid($"checkpoint id '{report.Id}' must be 1 to 100 letters, digits, '.', '_' or '-'.");
+            return ProtocolProblem.Invalid(
+                $"checkpoint id '{report.Id}' must be 1 to 100 letters, digits, '.', '_' or '-'.");
         }
         if (session.CheckpointStep(report.Id) is not null || !ids.Add(report.Id))
         {
-            return ProtocolProblem.Conflict($"checkpoint {report.Id} was already reported; give each checkpoint its own id.");
+            return ProtocolProblem.Conflict(
+                $"checkpoint {report.Id} was already reported; give each checkpoint its own id.");
         }
-        return Invalid(AtStep("checkpoint", report.Step, step) ?? (report.Bytes < 0 ? "bytes must be 0 or more." : null));
+        return Invalid(AtStep("checkpoint", report.Step, step)
+            ?? (report.Bytes < 0 ? "bytes must be 0 or more." : null));
     }
 
-    private static ProtocolProblem? CheckOutcome(OutcomeReport report, ISession session, HashSet<string> answered, ref long step)
+    private static ProtocolProblem? CheckOutcome(
+        OutcomeReport report, ISession session, HashSet<string> answered, ref long step)
     {
         if (answered.Contains(report.CommandId))
         {
@@ -132,7 +147,8 @@ public static partial class ReportBatchCheck
         }
         if (report.Step != step)
         {
-            return ProtocolProblem.Invalid(Invariant($"the outcome is at step {report.Step}, but the trainer is at step {step}."));
+            return ProtocolProblem.Invalid(
+                Invariant($"the outcome is at step {report.Step}, but the trainer is at step {step}."));
         }
         if (report.Succeeded && record.Command is LoadCheckpointCommand load)
         {
@@ -141,21 +157,25 @@ public static partial class ReportBatchCheck
         return null;
     }
 
-    private static ProtocolProblem? Invalid(string? problem) => problem is null ? null : ProtocolProblem.Invalid(problem);
+    private static ProtocolProblem? Invalid(string? problem) =>
+        problem is null ? null : ProtocolProblem.Invalid(problem);
 
     private static string? AtStep(string what, long reported, long expected) =>
         reported == expected ? null
-            : Invariant($"{what} at step {reported}, but the next is step {expected} (steps are numbered from 0, in order).");
+            : Invariant($"{what} at step {reported}, but the next is step {expected}")
+            + " (steps are numbered from 0, in order).";
 
     private static string? Positive(string field, double value) =>
-        double.IsFinite(value) && value > 0 ? null : Invariant($"{field} must be a finite number above 0; got {value}.");
+        double.IsFinite(value) && value > 0 ? null
+            : Invariant($"{field} must be a finite number above 0; got {value}.");
 
     private static string? NonNegative(string field, double? value) =>
         value is not { } number || (double.IsFinite(number) && number >= 0) ? null
             : Invariant($"{field} must be a finite number, 0 or more; got {number}.");
 
     private static string? Fraction(string field, double? value) =>
-        value is not { } number || number is >= 0 and <= 1 ? null : Invariant($"{field} must lie in [0, 1]; got {number}.");
+        value is not { } number || number is >= 0 and <= 1 ? null
+            : Invariant($"{field} must lie in [0, 1]; got {number}.");
 
     private static string Type(TrainerReport item) => item switch
     {

@@ -16,8 +16,9 @@ public static class TrainerProtocol
 /// paths); <paramref name="Steps"/>: the steps it means to train; <paramref name="Framework"/> and
 /// <paramref name="Device"/> describe it for the records ("torch 1.13.0", "cpu, 2 threads").</summary>
 public sealed record RegisterRunRequest(
-    int ProtocolVersion, string Name, string Task, long Steps, IReadOnlyList<string> Layers, OptimizerSettings Optimizer,
-    TrainerCapabilities Capabilities, string Framework, string Device, string? Description = null, int Seed = 0);
+    int ProtocolVersion, string Name, string Task, long Steps, IReadOnlyList<string> Layers,
+    OptimizerSettings Optimizer, TrainerCapabilities Capabilities, string Framework, string Device,
+    string? Description = null, int Seed = 0);
 
 /// <summary>The optimizer as it starts: its name and the settings commands change.</summary>
 public sealed record OptimizerSettings(string Name, double LearningRate, double WeightDecay, double GradClip);

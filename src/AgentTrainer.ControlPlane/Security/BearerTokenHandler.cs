@@ -12,7 +12,8 @@ namespace AgentTrainer.ControlPlane.Security;
 /// <summary>Authenticates <c>Authorization: Bearer TOKEN</c>: the host's <see cref="ApiToken"/> (role operator), or a
 /// run token a trainer got at registration (role trainer, scoped to its run by the run claim).</summary>
 public sealed class BearerTokenHandler(
-    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiToken token, RemoteRuns runs)
+    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiToken token,
+    RemoteRuns runs)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "Bearer";
@@ -39,16 +40,17 @@ public sealed class BearerTokenHandler(
         }
         string? candidate = TokenOf(Request);
         Claim[]? claims = candidate is null ? null
-            : token.Matches(candidate) ? [new Claim(ClaimTypes.Name, OperatorRole), new Claim(ClaimTypes.Role, OperatorRole)]
+            : token.Matches(candidate) ? [new(ClaimTypes.Name, OperatorRole), new(ClaimTypes.Role, OperatorRole)]
             : runs.RunOf(candidate) is { } run
-                ? [new Claim(ClaimTypes.Name, $"trainer of {run}"), new Claim(ClaimTypes.Role, TrainerRole), new Claim(RunClaim, run)]
+                ? [new(ClaimTypes.Name, $"trainer of {run}"), new(ClaimTypes.Role, TrainerRole), new(RunClaim, run)]
                 : null;
         if (claims is null)
         {
             return Task.FromResult(AuthenticateResult.Fail("The bearer token is not valid."));
         }
         var identity = new ClaimsIdentity(claims, SchemeName);
-        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
+        var ticket = new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName);
+        return Task.FromResult(AuthenticateResult.Success(ticket));
     }
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
