@@ -72,7 +72,7 @@ public sealed partial class PyTorchTrainerTests : IDisposable
         }
         string proposal = review.GetProperty("proposal_id").GetString()!;
         using (HttpResponseMessage approved = await api.PostAsync($"/api/reviews/{proposal}/approve",
-            new StringContent("""{"reviewer":"night-reviewer"}""", Encoding.UTF8, "application/json")))
+            Json("""{"reviewer":"night-reviewer"}""")))
         {
             Assert.Equal(HttpStatusCode.OK, approved.StatusCode);
         }
@@ -115,7 +115,7 @@ public sealed partial class PyTorchTrainerTests : IDisposable
         await ProcessApi.UntilRunAsync(api, state => state.GetProperty("status").GetString() == RunOutcomes.Lost, "the run to be lost");
         Assert.InRange((DateTime.UtcNow - killed).TotalSeconds, 0, 3 + 3);
         using (HttpResponseMessage refused = await api.PostAsync("/api/commands",
-            new StringContent("""{"kind":"evaluate"}""", Encoding.UTF8, "application/json")))
+            Json("""{"kind":"evaluate"}""")))
         {
             Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode); // nothing waits on a lost trainer
         }
@@ -130,7 +130,71 @@ public sealed partial class PyTorchTrainerTests : IDisposable
         // Every step recorded once: the killed session's steps after the checkpoint are dropped, the second's kept.
         (IReadOnlyList<Core.Metrics.StepMetrics> steps, _) = RunRecordReader.ReadMetrics(run);
         Assert.Equal(Enumerable.Range(0, 600).Select(s => (long)s), steps.Select(s => s.Step));
+
+        host.Signal("TERM"); // the host waits for trainers until stopped, and then stops
+        Assert.Equal(0, (await host.WaitAsync(TimeSpan.FromSeconds(30))).ExitCode);
     }
+
+    [Fact]
+    public async Task The_Python_client_applies_every_command_kind_at_a_step_boundary_and_reports_each_outcome()
+    {
+        using AgentTrainerProcess host = Host("--agent", "none");
+        using HttpClient api = await ConnectAsync(host);
+        using AgentTrainerProcess trainer = Trainer(api.BaseAddress, "commands", "--steps", "100000");
+        await ProcessApi.UntilRunAsync(api, state => state.GetProperty("step").GetInt64() >= 20, "20 steps");
+
+        async Task<JsonElement> ApplyAsync(string command)
+        {
+            using HttpResponseMessage sent = await api.PostAsync("/api/commands", Json(command));
+            Assert.Equal(HttpStatusCode.Accepted, sent.StatusCode);
+            string id = (await sent.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+            JsonElement view = default;
+            await ProcessApi.UntilAsync(async () => (view = await api.GetFromJsonAsync<JsonElement>($"/api/commands/{id}"))
+                .GetProperty("status").GetString() is "succeeded" or "failed", id);
+            return view;
+        }
+        static string Outcome(JsonElement view) => $"{view.GetProperty("status").GetString()}: {view.GetProperty("reason").GetString()}";
+
+        Assert.Equal("succeeded: paused", Outcome(await ApplyAsync("""{"kind":"pause"}""")));
+        long pausedAt = (await api.GetFromJsonAsync<JsonElement>("/api/run")).GetProperty("step").GetInt64();
+        await Task.Delay(1500);
+        JsonElement paused = await api.GetFromJsonAsync<JsonElement>("/api/run");
+        Assert.Equal((pausedAt, "paused"), (paused.GetProperty("step").GetInt64(), paused.GetProperty("status").GetString()));
+        Assert.Matches(@"^succeeded: val_loss \d+\.\d{4}$", Outcome(await ApplyAsync("""{"kind":"evaluate"}""")));
+        Assert.Equal("succeeded: resumed", Outcome(await ApplyAsync("""{"kind":"resume"}""")));
+        Assert.Equal("succeeded: weight_decay 0.01 -> 0.05; lr 0.001 -> 0.0005; grad_clip 1 -> 0.5", Outcome(await ApplyAsync(
+            """{"kind":"update_optimizer","learning_rate_factor":0.5,"weight_decay":0.05,"grad_clip":0.5}""")));
+        Assert.Matches(@"^succeeded: re-initialised block0\.mlp_in \(\d+ parameters\) and cleared its optimizer state$",
+            Outcome(await ApplyAsync("""{"kind":"model_layer_operation","layer":"block0.mlp_in"}""")));
+        Assert.Matches(@"^succeeded: saved ckpt-\d{6}-b0-s1$", Outcome(await ApplyAsync("""{"kind":"save_checkpoint"}""")));
+        using (HttpResponseMessage unknown = await api.PostAsync("/api/commands", Json("""{"kind":"model_layer_operation","layer":"no.such"}""")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode); // the layers it registered are known here
+        }
+        // The next steps train at the new lr (half the base, times a schedule still near 1 this early).
+        Assert.Equal(5e-4, (await api.GetFromJsonAsync<JsonElement>("/api/run")).GetProperty("base_learning_rate").GetDouble(), 12);
+        await ProcessApi.UntilRunAsync(api, state => state.GetProperty("learning_rate").GetDouble() is > 4.99e-4 and <= 5e-4,
+            "steps trained at the halved lr");
+        Assert.Equal("succeeded: stopping after writing a checkpoint", Outcome(await ApplyAsync("""{"kind":"stop"}""")));
+        (int exit, string output, string error) = await trainer.WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.True(exit == 0, output + error);
+        Assert.Equal(RunOutcomes.Stopped, RunRecordReader.ReadSummary(Path.Combine(_folder, "runs", "commands"))!.Status);
+    }
+
+    [Fact]
+    public async Task A_trainer_whose_service_cannot_be_reached_trains_on_and_ends_as_it_would_alone()
+    {
+        using AgentTrainerProcess alone = Trainer(null, "alone", "--steps", "200");
+        using AgentTrainerProcess unreachable = Trainer(new Uri("http://127.0.0.1:9/"), "unreachable", "--steps", "200");
+        (int exit, string output, string error) = await unreachable.WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.True(exit == 0, output + error);
+        Assert.Contains("cannot attach", error + output);
+        (int aloneExit, string aloneOutput, _) = await alone.WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Equal(0, aloneExit);
+        Assert.Equal(FinalValLoss(aloneOutput), FinalValLoss(output));
+    }
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     [GeneratedRegex(@"final val_loss (\d+\.\d+)")]
     private static partial Regex FinalLine();

@@ -24,8 +24,8 @@ namespace AgentTrainer.App.Bench;
 public sealed partial class ProtocolBenchmark(BenchSettings settings, string python, Action<string> report)
 {
     private const int Pairs = 3;
-    private const int CommandsSent = 30;
-    private static readonly TimeSpan CommandInterval = TimeSpan.FromMilliseconds(400);
+    private const int CommandsSent = 20;
+    private static readonly TimeSpan CommandPoll = TimeSpan.FromMilliseconds(5);
 
     public async Task<ProtocolFigures> RunAsync(string folder, int threads)
     {
@@ -48,21 +48,18 @@ public sealed partial class ProtocolBenchmark(BenchSettings settings, string pyt
         // The host's first requests compile its endpoints: a short attached run first, unmeasured.
         await RunExampleAsync([.. common[..2], "20", .. common[3..], "--server", server.ToString(), "--name", "warm-up",
             "--checkpoints", Path.Combine(folder, "checkpoints", "warm-up")], token).ConfigureAwait(false);
+        string[] Attached(string name) => [.. common, "--server", server.ToString(), "--name", name,
+            "--checkpoints", Path.Combine(folder, "checkpoints", name)];
         double aloneMs = 0, attachedMs = 0;
-        var latencies = new List<double>();
         for (int pair = 0; pair < Pairs; pair++)
         {
             aloneMs += await RunExampleAsync([.. common]).ConfigureAwait(false);
-            string name = $"pair-{pair}";
-            Task<double> attached = RunExampleAsync([.. common, "--server", server.ToString(), "--name", name,
-                "--checkpoints", Path.Combine(folder, "checkpoints", name)], token);
-            if (pair == 0)
-            {
-                latencies.AddRange(await SendCommandsAsync(api, name, Path.Combine(folder, "remote", name), attached)
-                    .ConfigureAwait(false));
-            }
-            attachedMs += await attached.ConfigureAwait(false);
+            attachedMs += await RunExampleAsync(Attached($"pair-{pair}"), token).ConfigureAwait(false);
         }
+        // Commands on a run of their own: watching for fresh report batches costs the host a little.
+        Task<double> commanded = RunExampleAsync(Attached("commands"), token);
+        List<double> latencies = await SendCommandsAsync(api, "commands", Path.Combine(folder, "remote", "commands"),
+            commanded).ConfigureAwait(false);
         report($"alone {aloneMs / Pairs:F1} ms/step, attached {attachedMs / Pairs:F1} ms/step; "
             + $"{latencies.Count} commands, p99 {TrainerBenchmark.Percentile([.. latencies.Order()], 0.99)} steps to apply");
         await host.StopAsync().ConfigureAwait(false);
@@ -72,24 +69,35 @@ public sealed partial class ProtocolBenchmark(BenchSettings settings, string pyt
             aloneMs / Pairs, attachedMs / Pairs, torchSharpMs / pyTorchMs, torchSharpMs, pyTorchMs);
     }
 
-    /// <summary>While the trainer runs: a no-op lr command (factor 1) every 400 ms through the protocol's command
-    /// endpoint; each one's latency is the step it was applied at less the step it was submitted at.</summary>
+    /// <summary>While the trainer runs: a no-op lr command (factor 1) through the protocol's command endpoint, each
+    /// sent just after a report batch arrived (so the host's step is the trainer's, not up to a second behind it);
+    /// its latency is the step it was applied at less the step it was submitted at.</summary>
     private static async Task<List<double>> SendCommandsAsync(HttpClient api, string run, string runFolder, Task trainer)
     {
-        string commands = $"{TrainerProtocol.Prefix}/runs/{run}/commands";
-        while (!trainer.IsCompleted && !(await api.GetAsync($"{TrainerProtocol.Prefix}/runs/{run}").ConfigureAwait(false)).IsSuccessStatusCode)
-        {
-            await Task.Delay(100).ConfigureAwait(false);
-        }
+        string path = $"{TrainerProtocol.Prefix}/runs/{run}";
+        long lastBatch = -1;
         var sent = new List<string>();
-        for (int i = 0; i < CommandsSent && !trainer.IsCompleted; i++)
+        while (sent.Count < CommandsSent && !trainer.IsCompleted)
         {
-            await Task.Delay(CommandInterval).ConfigureAwait(false);
-            using HttpResponseMessage response = await api.PostAsJsonAsync<TrainerCommand>(commands,
+            await Task.Delay(CommandPoll).ConfigureAwait(false);
+            using HttpResponseMessage state = await api.GetAsync(path).ConfigureAwait(false);
+            if (!state.IsSuccessStatusCode)
+            {
+                continue; // not registered yet
+            }
+            long batch = (await state.Content.ReadFromJsonAsync<RemoteRunView>(ApiJson.Options).ConfigureAwait(false))!.LastBatch;
+            bool fresh = lastBatch >= 0 && batch != lastBatch;
+            lastBatch = batch;
+            if (!fresh)
+            {
+                continue;
+            }
+            using HttpResponseMessage response = await api.PostAsJsonAsync<TrainerCommand>($"{path}/commands",
                 UpdateOptimizerCommand.ScaleLearningRate(1.0), ApiJson.Options).ConfigureAwait(false);
             if (response.IsSuccessStatusCode)
             {
-                sent.Add((await response.Content.ReadFromJsonAsync<CommandForTrainer>(ApiJson.Options).ConfigureAwait(false))!.Id);
+                sent.Add((await response.Content.ReadFromJsonAsync<CommandForTrainer>(ApiJson.Options)
+                    .ConfigureAwait(false))!.Id);
             }
         }
         await trainer.ConfigureAwait(false);

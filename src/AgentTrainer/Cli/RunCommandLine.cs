@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using AgentTrainer.App.Hosting;
+using AgentTrainer.ControlPlane.Remote;
 using AgentTrainer.Core.Options;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -234,8 +235,10 @@ public static class RunCommandLine
                 + "address with --urls, or run without the API: --api false.").ConfigureAwait(false);
             return ExitCodes.InvalidOptions;
         }
+        // A host for remote trainers trains nothing here: no progress bar, it runs until stopped.
+        bool remote = host.Services.GetRequiredService<IOptions<RemoteOptions>>().Value.Enabled;
         await Task.WhenAll(
-            host.Services.GetRequiredService<ConsoleProgress>().RenderAsync(),
+            remote ? Task.CompletedTask : host.Services.GetRequiredService<ConsoleProgress>().RenderAsync(),
             host.WaitForShutdownAsync()).ConfigureAwait(false);
         return host.Services.GetRequiredService<RunExit>().Code;
     }
