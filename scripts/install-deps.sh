@@ -9,6 +9,10 @@ packages=()
 [[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] || packages+=(dataset-fashion-mnist)
 [[ -f /usr/share/games/fortunes/fortunes ]] || packages+=(fortunes)
 [[ -d /usr/share/fonts/truetype/dejavu ]] || packages+=(fonts-dejavu-core)
+# PyTorch for the trainer protocol's client and its tests; OpenBLAS, or Debian's torch runs on the reference BLAS
+# (about 15x slower).
+[[ -f /usr/lib/python3/dist-packages/torch/__init__.py ]] || packages+=(python3-torch)
+[[ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ]] || packages+=(libopenblas0-pthread)
 [[ ${1:-} == --browser && ! -x /usr/bin/chromium ]] && packages+=(chromium)
 ((${#packages[@]} == 0)) && exit 0
 

@@ -1,5 +1,6 @@
 using AgentTrainer.ControlPlane.Api;
 using AgentTrainer.ControlPlane.Live;
+using AgentTrainer.ControlPlane.Remote;
 using AgentTrainer.ControlPlane.Security;
 using AgentTrainer.Core.Records;
 using Microsoft.AspNetCore.Authentication;
@@ -14,6 +15,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -24,8 +26,12 @@ namespace AgentTrainer.ControlPlane;
 /// authentication, request guards, problem details, OpenAPI, the API and the dashboard.</summary>
 public static partial class ControlPlaneSetup
 {
-    /// <summary>What every mutating endpoint requires: the bearer token.</summary>
+    /// <summary>What every mutating endpoint requires: the host's bearer token.</summary>
     public const string OperatorPolicy = "operator";
+
+    /// <summary>What the trainer protocol requires: a token, the host's or a run's (each run's endpoints check
+    /// which run).</summary>
+    public const string TrainerPolicy = "trainer";
 
     /// <summary>What reading requires: nothing on loopback, the token when listening beyond it.</summary>
     public const string ReaderPolicy = "reader";
@@ -57,7 +63,8 @@ public static partial class ControlPlaneSetup
         services.AddAuthentication(BearerTokenHandler.SchemeName).AddScheme<AuthenticationSchemeOptions, BearerTokenHandler>(BearerTokenHandler.SchemeName, null);
         bool readsOpen = settings.ParsedUrls().All(ControlPlaneOptionsValidator.IsLoopback);
         services.AddAuthorizationBuilder()
-            .AddPolicy(OperatorPolicy, policy => policy.RequireAuthenticatedUser())
+            .AddPolicy(OperatorPolicy, policy => policy.RequireRole(BearerTokenHandler.OperatorRole))
+            .AddPolicy(TrainerPolicy, policy => policy.RequireAuthenticatedUser())
             .AddPolicy(ReaderPolicy, policy =>
             {
                 if (readsOpen)
@@ -66,9 +73,15 @@ public static partial class ControlPlaneSetup
                 }
                 else
                 {
-                    policy.RequireAuthenticatedUser();
+                    policy.RequireRole(BearerTokenHandler.OperatorRole);
                 }
             });
+        services.AddSingleton<IValidateOptions<RemoteOptions>, RemoteOptionsValidator>();
+        services.AddOptions<RemoteOptions>().Bind(builder.Configuration.GetSection(RemoteOptions.Section)).ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddHttpClient(); // the agent's model client for remote runs (the host may have configured it already)
+        services.AddSingleton<RemoteRuns>();
+        services.AddHostedService<RemoteRunWatchdog>();
         services.AddCors(cors => cors.AddDefaultPolicy(policy => policy.WithOrigins([.. settings.AllowedOrigins]).AllowAnyHeader().AllowAnyMethod()));
         services.AddHostFiltering(hosts =>
         {
@@ -109,6 +122,7 @@ public static partial class ControlPlaneSetup
         ReviewApi.Map(api);
         AuditApi.Map(api);
         StreamApi.Map(api);
+        TrainerProtocolApi.Map(app);
         return app;
     }
 

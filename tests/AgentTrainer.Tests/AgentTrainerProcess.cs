@@ -16,21 +16,39 @@ public sealed class AgentTrainerProcess : IDisposable
     private readonly TaskCompletionSource _errorClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public AgentTrainerProcess(IEnumerable<string> arguments, IDictionary<string, string>? environment = null)
+        : this("dotnet", [Path.Combine(AppContext.BaseDirectory, "agent-trainer.dll"), .. arguments], HostEnvironment(environment))
     {
-        var start = new ProcessStartInfo("dotnet")
+    }
+
+    /// <summary>A free loopback port and the tests' token, then the caller's settings.</summary>
+    private static Dictionary<string, string> HostEnvironment(IDictionary<string, string>? more)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["AGENTTRAINER_ControlPlane__Urls"] = "http://127.0.0.1:0",
+            ["AGENTTRAINER_ControlPlane__Token"] = Token,
+        };
+        foreach ((string key, string value) in more ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+        return environment;
+    }
+
+    /// <summary>Another program (a PyTorch trainer), with its output collected the same way.</summary>
+    public AgentTrainerProcess(string executable, IEnumerable<string> arguments, IDictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = AppContext.BaseDirectory,
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "agent-trainer.dll"));
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
-        start.Environment["AGENTTRAINER_ControlPlane__Urls"] = "http://127.0.0.1:0";
-        start.Environment["AGENTTRAINER_ControlPlane__Token"] = Token;
-        foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
+        foreach ((string key, string value) in environment)
         {
             start.Environment[key] = value;
         }

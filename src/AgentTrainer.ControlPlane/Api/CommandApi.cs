@@ -29,36 +29,19 @@ public static class CommandApi
     }
 
     private static async Task<Results<Accepted<CommandView>, ProblemHttpResult>> Submit(
-        HttpRequest request, ActiveRun active, RunMonitor monitor, CommandQueue queue, string? source)
+        HttpRequest request, ActiveRun active, RunMonitor monitor, string? source)
     {
         if (source is not null && !Sources.Contains(source))
         {
             return ApiProblems.BadRequest($"source '{source}' is not one of {string.Join(", ", Sources)}.");
         }
-        (JsonElement body, ProblemHttpResult? problem) = await ApiRequest.ReadJsonAsync(request).ConfigureAwait(false);
+        RunHandle handle = active.Required;
+        (TrainerCommand? command, ProblemHttpResult? problem) = await ReadAsync(request, handle.Run, monitor.Outcome).ConfigureAwait(false);
         if (problem is not null)
         {
             return problem;
         }
-        if (!body.TryGetProperty("kind", out JsonElement kind) || kind.ValueKind != JsonValueKind.String || !CommandKinds.All.Contains(kind.GetString()))
-        {
-            return ApiProblems.BadRequest($"The command needs a \"kind\": one of {string.Join(", ", CommandKinds.All)}.");
-        }
-        (TrainerCommand? command, ProblemHttpResult? invalid) = ApiRequest.Bind<TrainerCommand>(body);
-        if (invalid is not null)
-        {
-            return invalid;
-        }
-        RunHandle handle = active.Required;
-        if (monitor.Outcome is { } outcome)
-        {
-            return ApiProblems.Conflict($"The run has ended ({outcome}); it takes no more commands.");
-        }
-        if (Check(command!, handle.Run) is { } wrong)
-        {
-            return ApiProblems.BadRequest(wrong);
-        }
-        CommandRecord record = queue.Submit(command!, source == "human" ? CommandSource.Human : CommandSource.Api);
+        CommandRecord record = handle.Run.Commands.Submit(command!, source == "human" ? CommandSource.Human : CommandSource.Api);
         CommandView view = monitor.Command(record.Id) ?? new CommandView(record.Id, command!.Kind, record.Source, command, record.Status, record.Reason,
             handle.Run.State.Step, record.History[0].At, record.History[^1].At);
         return TypedResults.Accepted($"/api/commands/{record.Id}", view);
@@ -66,6 +49,33 @@ public static class CommandApi
 
     private static Results<Ok<CommandView>, ProblemHttpResult> Find(string id, RunMonitor monitor) =>
         monitor.Command(id) is { } view ? TypedResults.Ok(view) : ApiProblems.NotFound($"No command '{id}' in this run.");
+
+    /// <summary>Reads a command for <paramref name="run"/> from the body, or says why it cannot be taken: bad JSON,
+    /// no kind, a field that does not fit, a run that ended (<paramref name="outcome"/>), or what is wrong for it now.</summary>
+    public static async Task<(TrainerCommand? Command, ProblemHttpResult? Problem)> ReadAsync(
+        HttpRequest request, ISupervisedRun run, string? outcome)
+    {
+        (JsonElement body, ProblemHttpResult? problem) = await ApiRequest.ReadJsonAsync(request).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return (null, problem);
+        }
+        if (!body.TryGetProperty("kind", out JsonElement kind) || kind.ValueKind != JsonValueKind.String
+            || !CommandKinds.All.Contains(kind.GetString()))
+        {
+            return (null, ApiProblems.BadRequest($"The command needs a \"kind\": one of {string.Join(", ", CommandKinds.All)}."));
+        }
+        (TrainerCommand? command, ProblemHttpResult? invalid) = ApiRequest.Bind<TrainerCommand>(body);
+        if (invalid is not null)
+        {
+            return (null, invalid);
+        }
+        if (outcome is not null)
+        {
+            return (null, ApiProblems.Conflict($"The run has ended ({outcome}); it takes no more commands."));
+        }
+        return Check(command!, run) is { } wrong ? (null, ApiProblems.BadRequest(wrong)) : (command, null);
+    }
 
     /// <summary>What makes the command wrong for this run now, or null. The trainer checks again when it applies it.</summary>
     private static string? Check(TrainerCommand command, ISupervisedRun run) => command.Validate() ?? command switch

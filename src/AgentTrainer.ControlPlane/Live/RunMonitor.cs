@@ -71,6 +71,18 @@ public sealed class RunMonitor(LiveStream stream) : IRunObserver
         }
     }
 
+    /// <summary>The run continues as a later session in this process (a remote trainer came back): what that
+    /// session will record again is dropped, and the run is no longer over.</summary>
+    public void Continue(ResumePoint resume)
+    {
+        lock (_gate)
+        {
+            _steps.RemoveAll(p => !resume.Precedes(p.Step, p.Branch));
+            _evaluations.RemoveAll(p => !resume.Precedes(p.Step, p.Branch));
+            _outcome = null;
+        }
+    }
+
     /// <summary>Steps and evaluations, optionally of one branch and after a step; long series are
     /// thinned to at most <paramref name="maxPoints"/> per branch (always keeping the latest point).</summary>
     public MetricsView Metrics(int? branch, long? sinceStep, int maxPoints)

@@ -5,29 +5,58 @@ using Microsoft.AspNetCore.Http;
 using AgentTrainer.ControlPlane.Api;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using AgentTrainer.ControlPlane.Remote;
 
 namespace AgentTrainer.ControlPlane.Security;
 
-/// <summary>Authenticates <c>Authorization: Bearer TOKEN</c> against the run's <see cref="ApiToken"/>.</summary>
-public sealed class BearerTokenHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiToken token)
+/// <summary>Authenticates <c>Authorization: Bearer TOKEN</c>: the host's <see cref="ApiToken"/> (role operator), or a
+/// run token a trainer got at registration (role trainer, scoped to its run by the run claim).</summary>
+public sealed class BearerTokenHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiToken token,
+    RemoteRuns runs)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "Bearer";
+    public const string OperatorRole = "operator";
+    public const string TrainerRole = "trainer";
+
+    /// <summary>The run a trainer's token is scoped to.</summary>
+    public const string RunClaim = "run";
+
+    /// <summary>The bearer token of a request, or null when it carries none.</summary>
+    public static string? TokenOf(HttpRequest request)
+    {
+        string? header = request.Headers.Authorization;
+        return header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? header["Bearer ".Length..].Trim()
+            : null;
+    }
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
-        string? header = Request.Headers.Authorization;
-        if (string.IsNullOrEmpty(header))
+        if (string.IsNullOrEmpty(Request.Headers.Authorization))
         {
             return Task.FromResult(AuthenticateResult.NoResult());
         }
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || !token.Matches(header["Bearer ".Length..].Trim()))
+        string? candidate = TokenOf(Request);
+        Claim[]? claims = candidate is null ? null
+            : token.Matches(candidate) ? [new(ClaimTypes.Name, OperatorRole), new(ClaimTypes.Role, OperatorRole)]
+            : runs.RunOf(candidate) is { } run
+                ? [new(ClaimTypes.Name, $"trainer of {run}"), new(ClaimTypes.Role, TrainerRole), new(RunClaim, run)]
+                : null;
+        if (claims is null)
         {
             return Task.FromResult(AuthenticateResult.Fail("The bearer token is not valid."));
         }
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "operator")], SchemeName);
-        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
+        var identity = new ClaimsIdentity(claims, SchemeName);
+        var ticket = new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName);
+        return Task.FromResult(AuthenticateResult.Success(ticket));
     }
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        ApiProblems.Write(Context, StatusCodes.Status403Forbidden, "Not allowed with this token",
+            "A run token reads and writes its own run over the trainer protocol (/api/v1/runs/ID) and nothing else; "
+            + "this takes the host's API token.");
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {

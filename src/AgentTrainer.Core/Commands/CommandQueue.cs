@@ -81,11 +81,31 @@ public sealed class CommandQueue : IDisposable
         }
     }
 
+    /// <summary>Waits (asynchronously) until a command is submitted, the wait is over or the token is cancelled;
+    /// true when one waits.</summary>
+    public async Task<bool> WaitForCommandAsync(TimeSpan wait, CancellationToken cancellation)
+    {
+        if (!_pending.IsEmpty)
+        {
+            return true;
+        }
+        if (!await _available.WaitAsync(wait, cancellation).ConfigureAwait(false))
+        {
+            return false;
+        }
+        _available.Release(); // leave the count for TryTake
+        return true;
+    }
+
     public void Start(CommandRecord record, long step) => Move(record, CommandStatus.Running, step, null);
 
     public void Succeed(CommandRecord record, long step, string result) => Move(record, CommandStatus.Succeeded, step, result);
 
     public void Fail(CommandRecord record, long? step, string reason) => Move(record, CommandStatus.Failed, step, reason);
+
+    /// <summary>A command taken but not applied in any state the run continues from (its trainer was lost before
+    /// confirming it): cancelled, as one the run never reached.</summary>
+    public void Cancel(CommandRecord record, long step, string reason) => Move(record, CommandStatus.Cancelled, step, reason);
 
     /// <summary>The run ends: every command still waiting, and every one submitted from now on, is
     /// cancelled with the reason. No command is left pending for ever.</summary>

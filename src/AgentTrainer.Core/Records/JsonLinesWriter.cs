@@ -62,6 +62,8 @@ public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Queues a line, serialised as <typeparamref name="T"/> (a base type writes its discriminator).</summary>
+    private int _disposed;
+
     public void Write<T>(T line) where T : notnull => _lines.Writer.TryWrite((line, typeof(T)));
 
     private async Task PumpAsync()
@@ -102,8 +104,13 @@ public sealed class JsonLinesWriter : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>Drains and closes the file; later calls do nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         _lines.Writer.TryComplete();
         await _closing.CancelAsync().ConfigureAwait(false); // no more waiting between bursts: drain now
         await _pump.ConfigureAwait(false);

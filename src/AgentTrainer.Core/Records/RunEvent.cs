@@ -44,6 +44,14 @@ public sealed record CommandEvent : RunEvent
     public required TrainerCommand Arguments { get; init; }
     public required CommandStatus Status { get; init; }
     public string? Reason { get; init; }
+
+    /// <summary>A command's status change, at <paramref name="step"/> of <paramref name="branch"/> when the change
+    /// names no step.</summary>
+    public static CommandEvent Of(CommandRecord record, CommandStatusChange change, long step, int branch) => new()
+    {
+        Time = change.At, Step = change.Step ?? step, Branch = branch, Id = record.Id, Kind = record.Command.Kind,
+        Source = record.Source, Arguments = record.Command, Status = change.Status, Reason = change.Reason,
+    };
 }
 
 public sealed record CheckpointSavedEvent : RunEvent

@@ -97,4 +97,7 @@ public static class RunOutcomes
 
     /// <summary>Ended by an error (see run.json's "error"); the last disk checkpoint can be resumed.</summary>
     public const string Failed = "failed";
+
+    /// <summary>A remote trainer stopped talking (see the trainer protocol); it may come back as the next session.</summary>
+    public const string Lost = "lost";
 }

@@ -604,12 +604,7 @@ public sealed class InteractiveTrainer : IDisposable
     private void ReportCommandStatus(CommandRecord record, CommandStatusChange change)
     {
         RunState state = State;
-        _observer.OnEvent(new CommandEvent
-        {
-            Time = change.At, Step = change.Step ?? state.Step, Branch = state.Branch, Id = record.Id,
-            Kind = record.Command.Kind,
-            Source = record.Source, Arguments = record.Command, Status = change.Status, Reason = change.Reason,
-        });
+        _observer.OnEvent(CommandEvent.Of(record, change, state.Step, state.Branch));
     }
 
     public void Dispose()

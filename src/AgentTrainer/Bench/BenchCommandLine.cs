@@ -15,9 +15,14 @@ public static class BenchCommandLine
         var latencySteps = new Option<int>("--latency-steps") { Description = "steps during which commands are sent", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0: all cores", DefaultValueFactory = _ => 0 };
         var text = new Option<string>("--text") { Description = "char-lm corpus", DefaultValueFactory = _ => "/usr/share/games/fortunes" };
-        var command = new Command("bench", "Measure the interactive trainer's overhead, rollback cost, command latency, agent and live-stream overhead.")
+        var python = new Option<string>("--python")
         {
-            output, steps, warmup, latencySteps, threads, text,
+            Description = "the Python with torch that runs the PyTorch example", DefaultValueFactory = _ => "/usr/bin/python3",
+        };
+        var command = new Command("bench", "Measure the interactive trainer's overhead, rollback cost, command latency, agent, live-stream and "
+            + "trainer-protocol overhead, and TorchSharp against PyTorch.")
+        {
+            output, steps, warmup, latencySteps, threads, text, python,
         };
         command.Subcommands.Add(StreamClientsProcess.Create());
         command.SetAction(parse =>
@@ -29,7 +34,7 @@ public static class BenchCommandLine
             }
             var settings = new BenchSettings(parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(latencySteps),
                 parse.GetValue(threads), Seed: 1, parse.GetValue(text)!);
-            BenchFigures figures = new TrainerBenchmark(settings, Console.WriteLine).Run();
+            BenchFigures figures = new TrainerBenchmark(settings, parse.GetValue(python)!, Console.WriteLine).Run();
             string json = JsonSerializer.Serialize(figures, RunJson.Indented);
             File.WriteAllText(parse.GetValue(output)!, json);
             Console.WriteLine(json);

@@ -16,6 +16,22 @@ public sealed record BenchFigures
 
     /// <summary>Median over step pairs of the same ratio.</summary>
     public required double OwnLoopOverheadRatioMedianPair { get; init; }
+    /// <summary>The PyTorch example's throughput alone over its throughput attached over the trainer protocol to a
+    /// host running the rules agent (goal: at most 1.03).</summary>
+    public required double ProtocolOverheadRatio { get; init; }
+
+    /// <summary>Steps from a command's submission to its application in the PyTorch example, 99th percentile (goal:
+    /// at most 1).</summary>
+    public required double ProtocolCommandLatencyP99Steps { get; init; }
+    public required int ProtocolCommandsMeasured { get; init; }
+    public required double PytorchAloneMsPerStep { get; init; }
+    public required double PytorchAttachedMsPerStep { get; init; }
+
+    /// <summary>The built-in char-lm's bare TorchSharp loop's ms/step over the PyTorch example's bare loop's (same
+    /// model, batch, context and threads): below 1, the .NET trainer is faster.</summary>
+    public required double TorchsharpVsPytorchStepRatio { get; init; }
+    public required double TorchsharpBareMsPerStep { get; init; }
+    public required double PytorchBareMsPerStep { get; init; }
     public required double TrainerStepsPerS { get; init; }
     public required int MeasuredSteps { get; init; }
     public required long CheckpointBytes { get; init; }

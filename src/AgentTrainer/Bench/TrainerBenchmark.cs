@@ -9,7 +9,7 @@ namespace AgentTrainer.App.Bench;
 
 /// <summary>Measures the interactive trainer against a bare loop, side by side in one process:
 /// throughput overhead, rollback cost beside raw copies, and command latency.</summary>
-public sealed class TrainerBenchmark(BenchSettings settings, Action<string> report)
+public sealed class TrainerBenchmark(BenchSettings settings, string python, Action<string> report)
 {
     public BenchFigures Run()
     {
@@ -59,6 +59,8 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
         (double agentRules, double agentSlow, int decisions) = new AgentBenchmark(settings, report).RunAsync(folder).GetAwaiter().GetResult();
         StreamFigures stream = new StreamBenchmark(settings, report).RunAsync(folder).GetAwaiter().GetResult();
         (double ownLoop, double ownLoopMedian) = new OwnLoopBenchmark(settings, report).Run(folder);
+        ProtocolFigures protocol = new ProtocolBenchmark(settings, python, report).RunAsync(folder, run.Runtime.Threads)
+            .GetAwaiter().GetResult();
 
         return new BenchFigures
         {
@@ -67,6 +69,14 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
             BareStepsPerS = Math.Round(bareRate, 3),
             OwnLoopOverheadRatio = Math.Round(ownLoop, 4),
             OwnLoopOverheadRatioMedianPair = Math.Round(ownLoopMedian, 4),
+            ProtocolOverheadRatio = Math.Round(protocol.OverheadRatio, 4),
+            ProtocolCommandLatencyP99Steps = protocol.CommandLatencyP99Steps,
+            ProtocolCommandsMeasured = protocol.CommandsMeasured,
+            PytorchAloneMsPerStep = Math.Round(protocol.AloneMsPerStep, 2),
+            PytorchAttachedMsPerStep = Math.Round(protocol.AttachedMsPerStep, 2),
+            TorchsharpVsPytorchStepRatio = Math.Round(protocol.TorchSharpOverPyTorch, 4),
+            TorchsharpBareMsPerStep = Math.Round(protocol.TorchSharpMsPerStep, 2),
+            PytorchBareMsPerStep = Math.Round(protocol.PyTorchMsPerStep, 2),
             TrainerStepsPerS = Math.Round(trainerRate, 3),
             MeasuredSteps = settings.Steps,
             CheckpointBytes = rollback.Bytes,
@@ -148,7 +158,7 @@ public sealed class TrainerBenchmark(BenchSettings settings, Action<string> repo
         return times[repeats / 2];
     }
 
-    private static double Percentile(double[] sorted, double fraction) =>
+    internal static double Percentile(double[] sorted, double fraction) =>
         sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(fraction * sorted.Length) - 1)];
 
     private sealed record RollbackFigures(long Bytes, double MemoryMs, double CopyMs, double DiskMs, double ReadMs);

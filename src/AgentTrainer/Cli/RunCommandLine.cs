@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using AgentTrainer.App.Hosting;
+using AgentTrainer.ControlPlane.Remote;
 using AgentTrainer.Core.Options;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -73,6 +74,11 @@ public static class RunCommandLine
         Setting<bool?>("--api", "ControlPlane:Enabled", "serve the API and dashboard beside the run (default true)"),
         Setting<string>("--urls", "ControlPlane:Urls",
             "where the API and dashboard listen, ';'-separated (default http://127.0.0.1:7007)"),
+        Setting<bool?>("--remote", "Remote:Enabled",
+            "train nothing here: wait for trainers (PyTorch, other hosts) to attach over the trainer protocol; "
+            + "each one's run lands in --out/NAME"),
+        Setting<string>("--lost-after", "Remote:LostAfter",
+            "with --remote: a trainer silent this long (hh:mm:ss, default 00:01:00) is lost and its commands fail"),
     ];
 
     private static (Option Option, string Key) Setting<T>(string name, string key, string description) =>
@@ -229,8 +235,10 @@ public static class RunCommandLine
                 + "address with --urls, or run without the API: --api false.").ConfigureAwait(false);
             return ExitCodes.InvalidOptions;
         }
+        // A host for remote trainers trains nothing here: no progress bar, it runs until stopped.
+        bool remote = host.Services.GetRequiredService<IOptions<RemoteOptions>>().Value.Enabled;
         await Task.WhenAll(
-            host.Services.GetRequiredService<ConsoleProgress>().RenderAsync(),
+            remote ? Task.CompletedTask : host.Services.GetRequiredService<ConsoleProgress>().RenderAsync(),
             host.WaitForShutdownAsync()).ConfigureAwait(false);
         return host.Services.GetRequiredService<RunExit>().Code;
     }

@@ -1,5 +1,6 @@
 using AgentTrainer.Agents;
 using AgentTrainer.ControlPlane;
+using AgentTrainer.ControlPlane.Remote;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
@@ -79,8 +80,16 @@ public static class AgentTrainerHost
         services.AddSingleton<ConsoleProgress>();
         services.AddSingleton<IRunObserver>(provider => provider.GetRequiredService<ConsoleProgress>());
         services.AddRunMonitoring();
-        services.AddSingleton<RunExit>();
-        services.AddHostedService<TrainingService>();
+        if (builder.Configuration.GetValue($"{RemoteOptions.Section}:{nameof(RemoteOptions.Enabled)}", false))
+        {
+            // Trainers attach over the protocol (RemoteRuns); the host trains nothing and runs until stopped.
+            services.AddSingleton(new RunExit { Code = ExitCodes.Success });
+        }
+        else
+        {
+            services.AddSingleton<RunExit>();
+            services.AddHostedService<TrainingService>();
+        }
     }
 
     /// <summary>The tasks of <c>--task-assembly</c>, beside any the embedding host registered itself.</summary>

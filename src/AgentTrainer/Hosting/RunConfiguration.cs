@@ -5,6 +5,7 @@ using System.Reflection;
 using System.Text.Json;
 using AgentTrainer.Agents;
 using AgentTrainer.ControlPlane;
+using AgentTrainer.ControlPlane.Remote;
 using AgentTrainer.Core.Options;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
@@ -27,6 +28,7 @@ public static class RunConfiguration
         [TrainingOptions.Section] = typeof(TrainingOptions),
         [AgentOptions.Section] = typeof(AgentOptions),
         [ControlPlaneOptions.Section] = typeof(ControlPlaneOptions),
+        [RemoteOptions.Section] = typeof(RemoteOptions),
         ["Logging"] = null,
     };
 

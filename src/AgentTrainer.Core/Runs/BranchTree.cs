@@ -1,6 +1,4 @@
-using AgentTrainer.Core.Runs;
-
-namespace AgentTrainer.Training.Trainer;
+namespace AgentTrainer.Core.Runs;
 
 /// <summary>Every branch of the run: the root (0) and one per checkpoint load, each with its
 /// parent and the step it forked at. History of old branches is kept (metrics carry the branch).</summary>
