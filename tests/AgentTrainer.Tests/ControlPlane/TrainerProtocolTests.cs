@@ -166,7 +166,9 @@ public sealed class TrainerProtocolTests
         {
             Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
         }
-        Assert.Equal(RunOutcomes.Lost, RunRecordReader.ReadSummary(trainer.Attached.Folder)!.Status);
+        // run.json is written last, once the agent has settled what it saw before the end.
+        await ApiFixture.Until(() => RunRecordReader.ReadSummary(trainer.Attached.Folder)!.Status == RunOutcomes.Lost,
+            "run.json to say the run is lost");
 
         // Back from its last checkpoint, which holds the approved rollback but not the approved reset: session 2, the
         // rollback is not sent again, the reset is (once).
