@@ -114,9 +114,12 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     {
         for (int attempt = 1; ; attempt++)
         {
-            ILocator card = page.Locator("article.review[data-status=awaiting_review]").First;
-            await card.WaitForAsync(new() { Timeout = 90_000 });
-            string proposalId = (await card.GetAttributeAsync("data-review-id"))!;
+            ILocator waiting = page.Locator("article.review[data-status=awaiting_review]").First;
+            await waiting.WaitForAsync(new() { Timeout = 90_000 });
+            string proposalId = (await waiting.GetAttributeAsync("data-review-id"))!;
+            // Held by its id: "the first waiting card" is looked up again at each action, and a newer proposal
+            // landing meanwhile would take the click.
+            ILocator card = page.Locator($"article.review[data-review-id='{proposalId}']");
             Assert.Contains("Sent to review by: approval.required_for", await card.InnerTextAsync());
             await card.Locator("input.comment").FillAsync("looks right");
             await card.Locator("button.approve").ClickAsync();
