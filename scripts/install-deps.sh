@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what AgentTrainer needs from Debian and is not on a fresh machine: the data sets, a font
+# Installs what AgentTrainer needs from Debian and is not on a fresh machine: the data sets, PyTorch with
+# OpenBLAS (the trainer protocol's Python client and its tests), a font
 # for the eval report's plots (ScottPlot's SkiaSharp reads fonts from /usr/share/fonts); with
 # --browser also Chromium, for the dashboard's browser test (Playwright drives Debian's build and
 # downloads nothing). Idempotent: installs only what is missing.

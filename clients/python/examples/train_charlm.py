@@ -233,7 +233,7 @@ def main(argv=None):
         grad_clip=args.grad_clip, reset_module=lambda module: module.apply(CharGpt.reset_gpt_style), task="char-lm",
         seed=args.seed, resume=args.resume, eval_every=None if args.server else args.eval_every)
     faults = dict(args.fault)
-    started, first = time.perf_counter(), run.step_number
+    started, trained = time.perf_counter(), 0
     while run.continues:
         if run.step_number in faults:  # each fault strikes once, even when a rollback passes its step again
             factor = faults.pop(run.step_number)
@@ -248,10 +248,10 @@ def main(argv=None):
         if math.isfinite(loss.item()) and math.isfinite(grad_norm.item()):
             optimizer.step()  # a non-finite step is reported, never trained through
         run.step(loss.item(), grad_norm=grad_norm.item(), samples=args.batch_size)
+        trained += 1  # a rollback's steps are trained again: they count
     elapsed = time.perf_counter() - started
     run.finish()
-    steps = run.step_number - first
-    print(f"done: {steps} steps in {elapsed:.1f} s ({1000 * elapsed / max(1, steps):.1f} ms/step); "
+    print(f"done: {trained} steps trained in {elapsed:.1f} s ({1000 * elapsed / max(1, trained):.1f} ms/step); "
           f"final val_loss {evaluate(model, data):.4f} on the whole validation split", flush=True)
 
 

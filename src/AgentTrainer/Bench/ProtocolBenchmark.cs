@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using AgentTrainer.App.Hosting;
 using AgentTrainer.ControlPlane;
@@ -85,7 +86,8 @@ public sealed partial class ProtocolBenchmark(BenchSettings settings, string pyt
             {
                 continue; // not registered yet
             }
-            long batch = (await state.Content.ReadFromJsonAsync<RemoteRunView>(ApiJson.Options).ConfigureAwait(false))!.LastBatch;
+            long batch = (await state.Content.ReadFromJsonAsync<JsonElement>().ConfigureAwait(false))
+                .GetProperty("last_batch").GetInt64();
             bool fresh = lastBatch >= 0 && batch != lastBatch;
             lastBatch = batch;
             if (!fresh)
