@@ -135,6 +135,19 @@ public class CommandQueueTests
     [InlineData("{\"kind\":\"update_optimizer\",\"grad_clip\":-1}", "grad_clip must be")]
     [InlineData("{\"kind\":\"load_checkpoint\",\"checkpoint_id\":\" \"}", "needs a checkpoint_id")]
     [InlineData("{\"kind\":\"model_layer_operation\",\"layer\":\"fc1\",\"operation\":\"delete\"}", "is not one of reset_parameters")]
+    [InlineData("{\"kind\":\"model_layer_operation\",\"layer\":\"fc1\",\"operation\":\"scale_learning_rate\"}",
+        "needs a factor")]
+    [InlineData("{\"kind\":\"model_layer_operation\",\"layer\":\"fc1\",\"operation\":\"scale_learning_rate\",\"factor\":-1}",
+        "factor must be a number above 0")]
+    [InlineData("{\"kind\":\"model_layer_operation\",\"layer\":\"fc1\",\"operation\":\"freeze\",\"factor\":2}",
+        "operation 'freeze' takes no factor")]
+    [InlineData("{\"kind\":\"update_optimizer\",\"grad_clip_percentile\":101}",
+        "grad_clip_percentile must be a number above 0 and at most 100; got 101")]
+    [InlineData("{\"kind\":\"update_optimizer\",\"grad_clip_percentile\":-5}", "grad_clip_percentile must be")]
+    [InlineData("{\"kind\":\"update_optimizer\",\"grad_clip\":1,\"grad_clip_percentile\":90}",
+        "give grad_clip or grad_clip_percentile, not both")]
+    [InlineData("{\"kind\":\"skip_data\",\"batches\":0}", "skip_data needs batches from 1 to 1000000; got 0")]
+    [InlineData("{\"kind\":\"skip_data\",\"batches\":-3}", "skip_data needs batches from 1")]
     public void Validate_ExplainsWhatIsWrong(string json, string expected)
     {
         TrainerCommand command = System.Text.Json.JsonSerializer.Deserialize<TrainerCommand>(json, Records.RunJson.Options)!;

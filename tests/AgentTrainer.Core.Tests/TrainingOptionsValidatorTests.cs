@@ -119,6 +119,22 @@ public class TrainingOptionsValidatorTests
         Assert.Single(Failures(new TrainingOptions { MaxTrainedSteps = -1 }));
         Assert.Empty(Failures(new TrainingOptions { MaxTrainedSteps = 600 }));
     }
+
+    [Theory]
+    [InlineData(0.5, 0, 100, "--skip-batch-loss-factor (Training:Guards:SkipBatchLossFactor) must be a number above 1 and at "
+        + "most 1E+06 (or 0: off); got 0.5.")]
+    [InlineData(0, 120, 100, "--adaptive-grad-clip (Training:Guards:AdaptiveGradClipPercentile) must be a number at least 0 "
+        + "and at most 100 (a percentile; 0: off); got 120.")]
+    [InlineData(0, -1, 100, "--adaptive-grad-clip (Training:Guards:AdaptiveGradClipPercentile) must be a number at least 0")]
+    [InlineData(0, 0, 1, "--grad-norm-window (Training:Guards:GradNormWindow) must be from 2 to 100000; got 1.")]
+    public void StepGuards_OutOfRange_AreRefusedWithTheBound(double factor, double percentile, int window, string expected)
+    {
+        var options = new TrainingOptions();
+        options.Guards.SkipBatchLossFactor = factor;
+        options.Guards.AdaptiveGradClipPercentile = percentile;
+        options.Guards.GradNormWindow = window;
+        Assert.StartsWith(expected, Assert.Single(Failures(options)), StringComparison.Ordinal);
+    }
 }
 
 public class RunBudgetTests
@@ -141,4 +157,5 @@ public class RunBudgetTests
         Assert.Equal(at, RunBudget.From(new TrainingOptions { Deadline = "2026-11-27T07:00:00+01:00" }, Local(26, 23)).Deadline);
         Assert.Equal(new RunBudget(1200, null), RunBudget.From(new TrainingOptions { MaxTrainedSteps = 1200 }, Local(26, 23)));
     }
+
 }

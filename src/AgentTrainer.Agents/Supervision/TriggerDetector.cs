@@ -29,8 +29,10 @@ public sealed class TriggerDetector(Policy policy, int decideEvery)
     public string? Observe(StepMetrics metrics)
     {
         _seen++;
-        string? trigger = metrics.NonFinite ? NonFiniteLoss : Detect(metrics);
-        if (!metrics.NonFinite)
+        // A batch the loss guard passed over was not trained on: no trouble in the run, nor a loss to compare with.
+        bool skipped = metrics.Skipped == true;
+        string? trigger = metrics.NonFinite ? NonFiniteLoss : skipped ? WhenScheduled(metrics) : Detect(metrics);
+        if (!metrics.NonFinite && !skipped)
         {
             Remember(_losses, metrics.Loss);
             Remember(_gradNorms, metrics.GradNorm);
@@ -55,8 +57,10 @@ public sealed class TriggerDetector(Policy policy, int decideEvery)
                 return GradNormExplosion;
             }
         }
-        return (metrics.Step + 1) % decideEvery == 0 ? Scheduled : null;
+        return WhenScheduled(metrics);
     }
+
+    private string? WhenScheduled(StepMetrics metrics) => (metrics.Step + 1) % decideEvery == 0 ? Scheduled : null;
 
     /// <summary>Above factor times both the window's minimum and its median: the cheap test (the median is at
     /// least the minimum) rules most steps out without sorting.</summary>

@@ -11,6 +11,7 @@ namespace AgentTrainer.Core.Commands;
 [JsonDerivedType(typeof(SaveCheckpointCommand), CommandKinds.SaveCheckpoint)]
 [JsonDerivedType(typeof(LoadCheckpointCommand), CommandKinds.LoadCheckpoint)]
 [JsonDerivedType(typeof(ModelLayerOperationCommand), CommandKinds.ModelLayerOperation)]
+[JsonDerivedType(typeof(SkipDataCommand), CommandKinds.SkipData)]
 [JsonDerivedType(typeof(EvaluateCommand), CommandKinds.Evaluate)]
 [JsonDerivedType(typeof(PauseCommand), CommandKinds.Pause)]
 [JsonDerivedType(typeof(ResumeCommand), CommandKinds.Resume)]
@@ -36,28 +37,39 @@ public sealed record UpdateOptimizerCommand : TrainerCommand
     public double? WeightDecay { get; init; }
     public double? GradClip { get; init; }
 
+    /// <summary>Sets the clipping threshold to this percentile (0 to 100) of the gradient norms of the last
+    /// <see cref="TrainerGuardOptions.GradNormWindow"/> trained steps: adaptive clipping, measured once.</summary>
+    public double? GradClipPercentile { get; init; }
+
     protected override string KindName => CommandKinds.UpdateOptimizer;
 
     public static UpdateOptimizerCommand ScaleLearningRate(double factor) => new() { LearningRateFactor = factor };
 
     public override string? Validate()
     {
-        if (LearningRate is null && LearningRateFactor is null && WeightDecay is null && GradClip is null)
+        if (LearningRate is null && LearningRateFactor is null && WeightDecay is null && GradClip is null
+            && GradClipPercentile is null)
         {
-            return "update_optimizer needs at least one of learning_rate, learning_rate_factor, weight_decay, grad_clip.";
+            return "update_optimizer needs at least one of learning_rate, learning_rate_factor, weight_decay, "
+                + "grad_clip, grad_clip_percentile.";
         }
         if (LearningRate is not null && LearningRateFactor is not null)
         {
             return "give learning_rate or learning_rate_factor, not both.";
         }
+        if (GradClip is not null && GradClipPercentile is not null)
+        {
+            return "give grad_clip or grad_clip_percentile, not both.";
+        }
         return OutOfRange("learning_rate", LearningRate, NumericLimits.MaxLearningRate, zeroAllowed: false)
             ?? OutOfRange("learning_rate_factor", LearningRateFactor, NumericLimits.MaxScaleFactor, zeroAllowed: false)
             ?? OutOfRange("weight_decay", WeightDecay, NumericLimits.MaxWeightDecay, zeroAllowed: true)
-            ?? OutOfRange("grad_clip", GradClip, NumericLimits.MaxGradClip, zeroAllowed: true, " (0 turns clipping off)");
+            ?? OutOfRange("grad_clip", GradClip, NumericLimits.MaxGradClip, zeroAllowed: true, " (0 turns clipping off)")
+            ?? OutOfRange("grad_clip_percentile", GradClipPercentile, 100, zeroAllowed: false);
     }
 
     /// <summary>What is wrong with a field that must lie in (0 or [0, up to <paramref name="maximum"/>], or null.</summary>
-    private static string? OutOfRange(string field, double? value, double maximum, bool zeroAllowed, string note = "")
+    internal static string? OutOfRange(string field, double? value, double maximum, bool zeroAllowed, string note = "")
     {
         if (value is not { } number || (double.IsFinite(number) && (zeroAllowed ? number >= 0 : number > 0) && number <= maximum))
         {
@@ -85,8 +97,14 @@ public sealed record LoadCheckpointCommand(string CheckpointId) : TrainerCommand
         string.IsNullOrWhiteSpace(CheckpointId) ? "load_checkpoint needs a checkpoint_id." : null;
 }
 
-public sealed record ModelLayerOperationCommand(string Layer, string Operation = LayerOperations.ResetParameters) : TrainerCommand
+/// <summary>An operation on one module and everything inside it: re-initialise it, freeze or unfreeze it (a frozen
+/// layer's parameters are left out of every update, weight decay included), or train it at a multiple of the run's
+/// learning rate (<see cref="Factor"/>, for <see cref="LayerOperations.ScaleLearningRate"/>; 1 restores it).</summary>
+public sealed record ModelLayerOperationCommand(string Layer, string Operation = LayerOperations.ResetParameters)
+    : TrainerCommand
 {
+    public double? Factor { get; init; }
+
     protected override string KindName => CommandKinds.ModelLayerOperation;
 
     public override string? Validate()
@@ -95,10 +113,29 @@ public sealed record ModelLayerOperationCommand(string Layer, string Operation =
         {
             return "model_layer_operation needs a layer name.";
         }
-        return LayerOperations.All.Contains(Operation)
-            ? null
-            : $"operation '{Operation}' is not one of {string.Join(", ", LayerOperations.All)}.";
+        if (!LayerOperations.All.Contains(Operation))
+        {
+            return $"operation '{Operation}' is not one of {string.Join(", ", LayerOperations.All)}.";
+        }
+        if (Operation != LayerOperations.ScaleLearningRate)
+        {
+            return Factor is null ? null : $"operation '{Operation}' takes no factor.";
+        }
+        return Factor is null
+            ? $"operation '{LayerOperations.ScaleLearningRate}' needs a factor (the layer's lr multiplier)."
+            : UpdateOptimizerCommand.OutOfRange("factor", Factor, NumericLimits.MaxScaleFactor, zeroAllowed: false);
     }
+}
+
+/// <summary>Moves the data position past this many batches without training on them: the rollback-and-skip repair of
+/// a loss spike caused by bad data (PaLM skipped 200 to 500 batches).</summary>
+public sealed record SkipDataCommand(long Batches) : TrainerCommand
+{
+    protected override string KindName => CommandKinds.SkipData;
+
+    public override string? Validate() => Batches is >= 1 and <= NumericLimits.MaxSkippedBatches ? null
+        : string.Create(CultureInfo.InvariantCulture,
+            $"skip_data needs batches from 1 to {NumericLimits.MaxSkippedBatches}; got {Batches}.");
 }
 
 public sealed record EvaluateCommand : TrainerCommand
@@ -127,16 +164,22 @@ public static class CommandKinds
     public const string SaveCheckpoint = "save_checkpoint";
     public const string LoadCheckpoint = "load_checkpoint";
     public const string ModelLayerOperation = "model_layer_operation";
+    public const string SkipData = "skip_data";
     public const string Evaluate = "evaluate";
     public const string Pause = "pause";
     public const string Resume = "resume";
     public const string Stop = "stop";
 
-    public static readonly string[] All = [UpdateOptimizer, SaveCheckpoint, LoadCheckpoint, ModelLayerOperation, Evaluate, Pause, Resume, Stop];
+    public static readonly string[] All = [
+        UpdateOptimizer, SaveCheckpoint, LoadCheckpoint, ModelLayerOperation, SkipData, Evaluate, Pause, Resume, Stop,
+    ];
 }
 
 public static class LayerOperations
 {
     public const string ResetParameters = "reset_parameters";
-    public static readonly string[] All = [ResetParameters];
+    public const string Freeze = "freeze";
+    public const string Unfreeze = "unfreeze";
+    public const string ScaleLearningRate = "scale_learning_rate";
+    public static readonly string[] All = [ResetParameters, Freeze, Unfreeze, ScaleLearningRate];
 }

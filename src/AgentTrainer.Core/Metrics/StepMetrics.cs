@@ -1,6 +1,7 @@
 namespace AgentTrainer.Core.Metrics;
 
-/// <summary>What one optimisation step did. <see cref="NonFinite"/> steps were not applied.</summary>
+/// <summary>What one optimisation step did. <see cref="NonFinite"/> steps were not applied, nor were
+/// <see cref="Skipped"/> ones (true: the trainer's loss guard passed the batch over; its loss is the batch's).</summary>
 public sealed record StepMetrics(
     long Step,
     int Epoch,
@@ -10,7 +11,8 @@ public sealed record StepMetrics(
     double GradNorm,
     double StepMs,
     double SamplesPerSecond,
-    bool NonFinite);
+    bool NonFinite,
+    bool? Skipped = null);
 
 /// <summary>Validation figures and layer health at one evaluation. Accuracy is set for classifiers,
 /// BitsPerChar for language models.</summary>

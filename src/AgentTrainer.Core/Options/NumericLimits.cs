@@ -12,6 +12,8 @@ public static class NumericLimits
 
     /// <summary>The most a factor (a fault's, a command's lr factor) may scale by: 1e6 already diverges any run.</summary>
     public const double MaxScaleFactor = 1e6;
+    /// <summary>The most batches one skip_data may pass over (PaLM's repairs skipped at most 500).</summary>
+    public const long MaxSkippedBatches = 1_000_000;
     public const int MaxBatchSize = 65_536;
     public const int MaxContextLength = 4_096;
     public const int MaxEmbeddingSize = 8_192;

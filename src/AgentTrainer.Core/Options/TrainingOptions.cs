@@ -98,6 +98,9 @@ public sealed class TrainingOptions
 
     public CharLmOptions CharLm { get; set; } = new();
 
+    /// <summary>Guards the trainer applies at every step itself, with or without an agent.</summary>
+    public TrainerGuardOptions Guards { get; set; } = new();
+
     /// <summary>Faults injected into the run, to create the instabilities an agent must repair.</summary>
     public List<FaultOptions> Faults { get; set; } = [];
 }
@@ -109,6 +112,24 @@ public sealed class DataOptions
 
     /// <summary>A text file or a folder of text files for char-lm. Debian's fortunes package installs its corpus here.</summary>
     public string TextPath { get; set; } = "/usr/share/games/fortunes";
+}
+
+/// <summary>Step-level guards (Training:Guards): they act inside the step, before any agent could see it, and
+/// their state (the loss average, the recent gradient norms) is part of every checkpoint.</summary>
+public sealed class TrainerGuardOptions
+{
+    /// <summary>A batch whose loss is this many times the moving average of recent trained losses is not
+    /// trained on: counted, reported (a batch_skipped event) and passed over, as metaseq does. 0: off.</summary>
+    public double SkipBatchLossFactor { get; set; }
+
+    /// <summary>Adaptive clipping: before every step the clipping threshold is set to this percentile of the
+    /// gradient norms of the last <see cref="GradNormWindow"/> trained steps. 0: off (the threshold is
+    /// <see cref="TrainingOptions.GradClip"/>, or what commands set).</summary>
+    public double AdaptiveGradClipPercentile { get; set; }
+
+    /// <summary>The trained steps whose gradient norms the adaptive threshold (and the grad_clip_percentile
+    /// command) is taken from.</summary>
+    public int GradNormWindow { get; set; } = 100;
 }
 
 public sealed class CharLmOptions

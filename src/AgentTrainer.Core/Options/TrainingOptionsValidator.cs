@@ -85,6 +85,16 @@ public sealed class TrainingOptionsValidator(OwnTaskNames? ownTasks = null) : IV
             errors.Add($"--out ({Key("Out")}) must name an output folder.");
         }
 
+        TrainerGuardOptions guards = options.Guards;
+        if (guards.SkipBatchLossFactor != 0)
+        {
+            Number("--skip-batch-loss-factor", "Guards:SkipBatchLossFactor", guards.SkipBatchLossFactor,
+                Bound.Exclusive(1), Bound.Inclusive(NumericLimits.MaxScaleFactor), " (or 0: off)");
+        }
+        Number("--adaptive-grad-clip", "Guards:AdaptiveGradClipPercentile", guards.AdaptiveGradClipPercentile,
+            Bound.Inclusive(0), Bound.Inclusive(100), " (a percentile; 0: off)");
+        Within("--grad-norm-window", "Guards:GradNormWindow", guards.GradNormWindow, 2, 100_000);
+
         CharLmOptions lm = options.CharLm;
         Within("--context-length", "CharLm:ContextLength", lm.ContextLength, 2, NumericLimits.MaxContextLength);
         Within("--embedding-size", "CharLm:EmbeddingSize", lm.EmbeddingSize, 1, NumericLimits.MaxEmbeddingSize);

@@ -14,6 +14,7 @@ namespace AgentTrainer.Core.Records;
 [JsonDerivedType(typeof(BranchCreatedEvent), "branch_created")]
 [JsonDerivedType(typeof(FaultInjectedEvent), "fault_injected")]
 [JsonDerivedType(typeof(NonFiniteLossEvent), "non_finite_loss")]
+[JsonDerivedType(typeof(BatchSkippedEvent), "batch_skipped")]
 [JsonDerivedType(typeof(RunFinishedEvent), "run_finished")]
 [JsonDerivedType(typeof(BestModelRestoredEvent), "best_model_restored")]
 [JsonDerivedType(typeof(AgentDecisionEvent), "agent_decision")]
@@ -91,6 +92,17 @@ public sealed record FaultInjectedEvent : RunEvent
 public sealed record NonFiniteLossEvent : RunEvent
 {
     public required int Consecutive { get; init; }
+}
+
+/// <summary>The trainer's loss guard passed a batch over: its loss was <see cref="Factor"/> times the moving average
+/// of recent trained losses or more (Training:Guards:SkipBatchLossFactor). <see cref="Skipped"/> counts the run's
+/// skipped batches so far, on this lineage.</summary>
+public sealed record BatchSkippedEvent : RunEvent
+{
+    public required double Loss { get; init; }
+    public required double LossAverage { get; init; }
+    public required double Factor { get; init; }
+    public required long Skipped { get; init; }
 }
 
 /// <summary>At the end, the best checkpoint's weights replaced the last state's: they were better on the

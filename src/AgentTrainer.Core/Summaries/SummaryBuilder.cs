@@ -13,7 +13,8 @@ public static class SummaryBuilder
         IReadOnlyList<EvaluationMetrics> evaluations,
         SummaryContext context)
     {
-        StepMetrics[] finite = [.. steps.Where(s => !s.NonFinite)];
+        // Trained steps only: a batch the loss guard passed over says nothing of how the model trains.
+        StepMetrics[] finite = [.. steps.Where(s => !s.NonFinite && s.Skipped != true)];
         return new TrainingSummary
         {
             Step = context.Step,
@@ -77,6 +78,7 @@ public static class SummaryBuilder
             PriorVolatility = PriorVolatility(losses),
             Spikes = Spikes(window),
             NonFiniteSteps = all.TakeLast(100).Count(s => s.NonFinite),
+            SkippedBatches = all.TakeLast(100).Count(s => s.Skipped == true),
             RecentGradNorm = grads.Length > 0 ? grads[Math.Max(0, grads.Length - 10)..].Average() : double.NaN,
             MedianGradNorm = Median(grads),
             BestValLoss = best?.ValLoss,

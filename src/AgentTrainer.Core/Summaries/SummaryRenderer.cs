@@ -73,7 +73,8 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
         $"- trend per 100 steps: short (50 steps) {Percent(s.ShortTrend)}, long (200 steps) {Percent(s.LongTrend)}",
         $"- volatility around the trend: {Percent(s.Volatility)} (before the last {SummaryBuilder.PriorGap} steps: "
             + $"{Percent(s.PriorVolatility)}); spikes (>2x the trend) in the last 100 steps: {s.Spikes}",
-        $"- non-finite losses in the last 100 steps: {s.NonFiniteSteps}",
+        $"- non-finite losses in the last 100 steps: {s.NonFiniteSteps}"
+            + (s.SkippedBatches > 0 ? $"; batches the loss guard skipped (not trained on): {s.SkippedBatches}" : ""),
         $"- gradient norm: recent {Number(s.RecentGradNorm)}, median {Number(s.MedianGradNorm)}",
         s.BestValLoss is { } best ? $"- best validation loss: {Number(best)} at step {s.BestValStep}" : "- best validation loss: none yet",
         s.StepsSinceIntervention is { } since ? $"- steps since the last intervention: {since}" : "- no intervention yet",

@@ -54,6 +54,9 @@ public sealed record SummarySignals
 
     public required int Spikes { get; init; }
     public required int NonFiniteSteps { get; init; }
+
+    /// <summary>Batches the trainer's loss guard passed over in the last 100 steps (not trained on).</summary>
+    public int SkippedBatches { get; init; }
     public required double RecentGradNorm { get; init; }
     public required double MedianGradNorm { get; init; }
     public double? BestValLoss { get; init; }

@@ -27,6 +27,8 @@ public sealed class InteractiveTrainer : IDisposable
     private readonly LearningRateSchedule _schedule;
     private readonly FaultInjector _faults;
     private readonly WeightChangeMeter _weightChange;
+    private readonly StepGuards _guards;
+    private readonly LayerTraining _layerTraining;
     private readonly HashSet<string> _appliedKeys = new(StringComparer.Ordinal);
     private readonly BudgetMeter _budget;
     private readonly MemoryStream _captureBuffer = new(); // reused by every capture (see CheckpointSerializer.Capture)
@@ -80,6 +82,8 @@ public sealed class InteractiveTrainer : IDisposable
         _schedule = new LearningRateSchedule(options.Schedule, options.Steps, options.WarmupSteps);
         _faults = new FaultInjector(options.Faults);
         _weightChange = new WeightChangeMeter(target.Model.named_children());
+        _guards = new StepGuards(options.Guards);
+        _layerTraining = new LayerTraining(_layers, _optimizer);
         _baseLearningRate = options.LearningRate;
         _weightDecay = options.WeightDecay;
         _gradClip = options.GradClip;
@@ -160,9 +164,10 @@ public sealed class InteractiveTrainer : IDisposable
             double learningRate = BeginStep();
             long trainStarted = Stopwatch.GetTimestamp();
             bool corrupt = _faults.TakeCorruptBatch();
-            (double loss, double gradNorm) = task.Train(_dataPosition, corrupt, _gradClip);
+            (double loss, double gradNorm, bool skipped) = task.Train(_dataPosition, corrupt, GradClip, _guards.SkipAbove);
             double elapsedMs = Stopwatch.GetElapsedTime(trainStarted).TotalMilliseconds;
-            var report = new StepReport(loss, gradNorm, learningRate, task.SamplesPerBatch, elapsedMs);
+            var report = new StepReport(
+                loss, skipped ? null : gradNorm, learningRate, task.SamplesPerBatch, elapsedMs, skipped);
             outcome = EndStep(report, started, stepLimit, cancellation);
         }
         return outcome;
@@ -214,8 +219,9 @@ public sealed class InteractiveTrainer : IDisposable
         _weightChange.AfterStep();
     }
 
-    /// <summary>The gradient-norm clipping threshold (0: none), as commands set it.</summary>
-    public double GradClip => _gradClip;
+    /// <summary>The gradient-norm clipping threshold of the next step (0: none): the adaptive guard's when it is on,
+    /// else the settings' or the latest command's.</summary>
+    public double GradClip => _guards.AdaptiveGradClip ?? _gradClip;
 
     /// <summary>Hand back the best model at the end (see <see cref="Finish"/>):
     /// <see cref="TrainingOptions.LoadBestAtEnd"/>, which the host turns on by default when an agent supervises the
@@ -282,13 +288,21 @@ public sealed class InteractiveTrainer : IDisposable
 
     private void RecordStep(StepReport report)
     {
-        (double lossValue, double? gradNorm, double learningRate, long samples, double elapsedMs) = report;
+        (double lossValue, double? gradNorm, double learningRate, long samples, double elapsedMs, bool skipped) = report;
         // A non-finite loss or gradient is reported and its update skipped, never trained through.
         bool nonFinite = !double.IsFinite(lossValue) || gradNorm is { } norm && !double.IsFinite(norm);
         _consecutiveNonFinite = nonFinite ? _consecutiveNonFinite + 1 : 0;
         var metrics = new StepMetrics(
             _step, (int)(_dataPosition / _target.BatchesPerEpoch), _branch, lossValue, learningRate,
-            gradNorm ?? double.NaN, elapsedMs, samples / (elapsedMs / 1000.0), nonFinite);
+            gradNorm ?? double.NaN, elapsedMs, samples / (elapsedMs / 1000.0), nonFinite, skipped ? true : null);
+        if (skipped)
+        {
+            _guards.BatchSkipped();
+        }
+        else if (!nonFinite)
+        {
+            _guards.Trained(lossValue, gradNorm);
+        }
         _step++;
         _dataPosition++;
         _budget.StepTaken();
@@ -300,6 +314,14 @@ public sealed class InteractiveTrainer : IDisposable
             _observer.OnEvent(new NonFiniteLossEvent
             {
                 Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Consecutive = _consecutiveNonFinite,
+            });
+        }
+        if (skipped)
+        {
+            _observer.OnEvent(new BatchSkippedEvent
+            {
+                Time = _time.GetUtcNow(), Step = metrics.Step, Branch = _branch, Loss = lossValue,
+                LossAverage = _guards.LossAverage, Factor = _options.Guards.SkipBatchLossFactor, Skipped = _guards.Skipped,
             });
         }
     }
@@ -376,7 +398,9 @@ public sealed class InteractiveTrainer : IDisposable
                 UpdateOptimizerCommand update => UpdateOptimizer(update),
                 SaveCheckpointCommand save => $"saved {SaveCheckpoint(save.ToDisk).Id}",
                 LoadCheckpointCommand load => LoadCheckpoint(load.CheckpointId),
-                ModelLayerOperationCommand layer => ResetLayer(layer.Layer),
+                ModelLayerOperationCommand { Operation: LayerOperations.ResetParameters } reset => ResetLayer(reset.Layer),
+                ModelLayerOperationCommand layer => _layerTraining.Apply(layer),
+                SkipDataCommand skip => SkipData(skip.Batches),
                 EvaluateCommand => EvaluateNow(),
                 PauseCommand => SetPaused(true),
                 ResumeCommand => SetPaused(false),
@@ -401,6 +425,8 @@ public sealed class InteractiveTrainer : IDisposable
     private string UpdateOptimizer(UpdateOptimizerCommand update)
     {
         var changes = new List<string>();
+        // First, like weight decay below: with too few norms measured the command fails whole.
+        double? clip = update.GradClipPercentile is { } percentile ? _guards.Percentile(percentile) : update.GradClip;
         double learningRate = update.LearningRate ?? _baseLearningRate * (update.LearningRateFactor ?? 1);
         if (!double.IsFinite(learningRate) || learningRate <= 0 || learningRate > NumericLimits.MaxLearningRate)
         {
@@ -423,10 +449,11 @@ public sealed class InteractiveTrainer : IDisposable
             changes.Add(Change("weight_decay", _weightDecay, decay));
             _weightDecay = decay;
         }
-        if (update.GradClip is { } clip)
+        if (clip is { } threshold)
         {
-            changes.Add(Change("grad_clip", _gradClip, clip));
-            _gradClip = clip;
+            string from = update.GradClipPercentile is { } p ? Invariant($" (p{p:G4} of recent gradient norms)") : "";
+            changes.Add(Change("grad_clip", _gradClip, threshold) + from);
+            _gradClip = threshold;
         }
         return string.Join("; ", changes);
     }
@@ -456,7 +483,8 @@ public sealed class InteractiveTrainer : IDisposable
     private TrainerPosition CurrentPosition() => new(
         _step, _dataPosition, _branch, _baseLearningRate, _weightDecay, _gradClip,
         [.. _appliedKeys.Order(StringComparer.Ordinal)],
-        ModelSignature, _lastEvaluatedStep == _step ? _lastValLoss : null, _budget.TrainedSteps, _lastValLoss);
+        ModelSignature, _lastEvaluatedStep == _step ? _lastValLoss : null, _budget.TrainedSteps, _lastValLoss,
+        _guards.Save(), _layerTraining.Save());
 
     private byte[] Capture(TrainerPosition position) =>
         CheckpointSerializer.Capture(position, _target.Model, _optimizer.Optimizer, _target.SaveState, _captureBuffer);
@@ -517,6 +545,8 @@ public sealed class InteractiveTrainer : IDisposable
         _baseLearningRate = position.BaseLearningRate;
         _weightDecay = position.WeightDecay;
         _gradClip = position.GradClip;
+        _guards.Restore(position.Guards);
+        _layerTraining.Restore(position.Layers);
         _consecutiveNonFinite = 0;
         _lastEvaluatedStep = -1;
         _lastValLoss = position.LineageValLoss; // the latest evaluation of the lineage now resumed
@@ -531,6 +561,19 @@ public sealed class InteractiveTrainer : IDisposable
         _weightChange.Restart();
         long count = parameters.Sum(p => p.numel());
         return Invariant($"re-initialised {layer} ({count} parameters) and cleared its optimizer state");
+    }
+
+    /// <summary>Passes over the next batches untrained (the data position moves; the step does not).</summary>
+    private string SkipData(long batches)
+    {
+        if (_taskStep is null)
+        {
+            throw new CommandRejectedException(
+                "your own loop keeps its own data position; skip_data reaches built-in and registered tasks only.");
+        }
+        long from = _dataPosition;
+        _dataPosition += batches;
+        return Invariant($"skipped {batches} batches (data position {from} -> {_dataPosition})");
     }
 
     private string SetPaused(bool paused)

@@ -32,11 +32,15 @@ internal sealed class ModelLayers
     /// <exception cref="CommandRejectedException">the model has no such layer</exception>
     public Parameter[] Reset(string layer)
     {
-        nn.Module module = Find(layer, problem => new CommandRejectedException(problem));
-        Parameter[] parameters = [.. module.parameters()];
-        Models.ParameterInit.ResetLike(_model, module);
+        Parameter[] parameters = ParametersOf(layer);
+        Models.ParameterInit.ResetLike(_model, _modules[layer]);
         return parameters;
     }
+
+    /// <summary>A layer's parameters, its nested modules' included.</summary>
+    /// <exception cref="CommandRejectedException">the model has no such layer</exception>
+    public Parameter[] ParametersOf(string layer) =>
+        [.. Find(layer, problem => new CommandRejectedException(problem)).parameters()];
 
     /// <summary>Multiplies a layer's parameters by <paramref name="factor"/> (a fault).</summary>
     public void Scale(string layer, double factor)

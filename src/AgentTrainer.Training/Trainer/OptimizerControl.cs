@@ -22,6 +22,7 @@ public sealed class OptimizerControl : IDisposable
 {
     private readonly Dictionary<IntPtr, int> _stateIndex;
     private readonly OptimizerState[] _states;
+    private IReadOnlyDictionary<IntPtr, double> _learningRateFactors = new Dictionary<IntPtr, double>();
 
     /// <summary>The optimizer the options name, over <paramref name="parameters"/>.</summary>
     public OptimizerControl(TrainingOptions options, IEnumerable<Parameter> parameters)
@@ -74,6 +75,16 @@ public sealed class OptimizerControl : IDisposable
         }
     }
 
+    /// <summary>Whether per-parameter lr multipliers (<see cref="SetLearningRateFactors"/>) reach this optimizer's
+    /// update: ours, AdamW's and SGD's.</summary>
+    public bool HasLayerControl => Optimizer is AdamW or SGD;
+
+    /// <summary>Each parameter's lr multiplier, by handle (missing: 1; 0: left out of the update, weight decay and
+    /// optimizer state included, as PyTorch leaves a parameter without a gradient).</summary>
+    public void SetLearningRateFactors(IReadOnlyDictionary<IntPtr, double> factors) => _learningRateFactors = factors;
+
+    private double FactorOf(Parameter parameter) => _learningRateFactors.GetValueOrDefault(parameter.Handle, 1);
+
     /// <summary>One update of every parameter from its gradient (see the remarks on why it is ours, for AdamW and
     /// SGD; any other optimizer takes its own <c>step()</c>).</summary>
     public void Step()
@@ -104,20 +115,22 @@ public sealed class OptimizerControl : IDisposable
         using Scalar eps = options.eps!.Value.ToScalar();
         foreach (Parameter parameter in group.Parameters)
         {
-            if (parameter.grad is not { } grad)
+            double factor = FactorOf(parameter);
+            if (parameter.grad is not { } grad || factor == 0)
             {
                 continue;
             }
             var state = (AdamW.State)_states[_stateIndex[parameter.Handle]];
             state.step += 1;
-            parameter.mul_(decay);
+            using Scalar? ownDecay = factor == 1 ? null : (1 - (lr * factor * options.weight_decay!.Value)).ToScalar();
+            parameter.mul_(ownDecay ?? decay);
             double biasCorrection1 = 1 - Math.Pow(beta1, state.step);
             double biasCorrection2 = 1 - Math.Pow(beta2, state.step);
             state.exp_avg.mul_(beta1Scalar).add_(grad, alpha: oneMinusBeta1);
             state.exp_avg_sq.mul_(beta2Scalar).addcmul_(grad, grad, value: oneMinusBeta2);
             using Scalar root = Math.Sqrt(biasCorrection2).ToScalar();
             Tensor denominator = state.exp_avg_sq.sqrt().div_(root).add_(eps, Scalars.One);
-            using Scalar stepSize = (-(lr / biasCorrection1)).ToScalar();
+            using Scalar stepSize = (-(lr * factor / biasCorrection1)).ToScalar();
             parameter.addcdiv_(state.exp_avg, denominator, value: stepSize);
         }
     }
@@ -130,7 +143,8 @@ public sealed class OptimizerControl : IDisposable
         using Scalar descent = (-options.LearningRate!.Value).ToScalar();
         foreach (Parameter parameter in group.Parameters)
         {
-            if (parameter.grad is not { } grad)
+            double factor = FactorOf(parameter);
+            if (parameter.grad is not { } grad || factor == 0)
             {
                 continue;
             }
@@ -151,7 +165,8 @@ public sealed class OptimizerControl : IDisposable
                 }
                 grad = state.momentum_buffer;
             }
-            parameter.add_(grad, alpha: descent);
+            using Scalar? ownDescent = factor == 1 ? null : (-options.LearningRate!.Value * factor).ToScalar();
+            parameter.add_(grad, alpha: ownDescent ?? descent);
         }
     }
 

@@ -7,7 +7,7 @@ namespace AgentTrainer.Training.Trainer;
 
 /// <summary>One optimizer step of a task, taken by the trainer itself: the batch at the data position (broken
 /// when a fault says so), forward, loss, backward, global-norm clipping and the update. A non-finite loss or
-/// gradient is not trained through: its update is skipped.</summary>
+/// gradient is not trained through: its update is skipped; nor is a batch whose loss the loss guard refuses.</summary>
 /// <param name="updateWeights">the update itself, the trainer's (<see cref="InteractiveTrainer.UpdateWeights"/>)</param>
 internal sealed class TaskStep(ITrainingTask task, OptimizerControl optimizer, int seed, Action updateWeights)
 {
@@ -15,8 +15,11 @@ internal sealed class TaskStep(ITrainingTask task, OptimizerControl optimizer, i
 
     public long SamplesPerBatch => task.SamplesPerBatch;
 
-    /// <returns>the batch's loss, and the gradient norm before clipping (NaN when the loss was not finite)</returns>
-    public (double Loss, double GradNorm) Train(long dataPosition, bool corrupt, double gradClip)
+    /// <param name="skipAbove">a loss at or above this is not trained on (null: every batch is)</param>
+    /// <returns>the batch's loss, the gradient norm before clipping (NaN when the loss was not finite or the batch
+    /// skipped), and whether it was skipped</returns>
+    public (double Loss, double GradNorm, bool Skipped) Train(
+        long dataPosition, bool corrupt, double gradClip, double? skipAbove)
     {
         using DisposeScope scope = torch.NewDisposeScope();
         (Tensor input, Tensor target) = !corrupt ? task.Batch(dataPosition)
@@ -25,9 +28,9 @@ internal sealed class TaskStep(ITrainingTask task, OptimizerControl optimizer, i
         optimizer.Optimizer.zero_grad();
         Tensor loss = task.Loss(task.Model.forward(input), target);
         double lossValue = loss.item<float>();
-        if (!double.IsFinite(lossValue))
+        if (!double.IsFinite(lossValue) || lossValue >= skipAbove)
         {
-            return (lossValue, double.NaN);
+            return (lossValue, double.NaN, double.IsFinite(lossValue));
         }
         loss.backward();
         double gradNorm = nn.utils.clip_grad_norm_(_parameters, gradClip > 0 ? gradClip : double.PositiveInfinity);
@@ -35,6 +38,6 @@ internal sealed class TaskStep(ITrainingTask task, OptimizerControl optimizer, i
         {
             updateWeights();
         }
-        return (lossValue, gradNorm);
+        return (lossValue, gradNorm, false);
     }
 }

@@ -36,6 +36,7 @@ public sealed record TrainingTarget(
 }
 
 /// <summary>One step as it was taken: its loss, the gradient norm before clipping (null when not measured), the
-/// learning rate it used, the examples it saw, and how long it took.</summary>
+/// learning rate it used, the examples it saw, how long it took, and whether the loss guard passed its batch
+/// over.</summary>
 internal readonly record struct StepReport(
-    double Loss, double? GradNorm, double LearningRate, long Samples, double ElapsedMs);
+    double Loss, double? GradNorm, double LearningRate, long Samples, double ElapsedMs, bool Skipped = false);

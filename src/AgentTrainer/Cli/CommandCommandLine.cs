@@ -28,6 +28,22 @@ public static class CommandCommandLine
         Add(root, api, noWait, new Command("save-checkpoint", "Save a checkpoint now.") { memoryOnly }, parse => new SaveCheckpointCommand { ToDisk = !parse.GetValue(memoryOnly) });
         Add(root, api, noWait, new Command("rollback", "Restore a checkpoint; training continues on a new branch.") { checkpoint }, parse => new LoadCheckpointCommand(parse.GetValue(checkpoint)!));
         Add(root, api, noWait, new Command("reset-layer", "Re-initialise a layer and its optimizer state.") { layer }, parse => new ModelLayerOperationCommand(parse.GetValue(layer)!));
+        var batches = new Argument<long>("batches") { Description = "how many batches to pass over" };
+        var layerFactor = new Argument<double>("factor") { Description = "the layer's lr multiplier (1: the run's lr)" };
+        var percentile = new Argument<double>("percentile") { Description = "0 to 100" };
+        Add(root, api, noWait, new Command("freeze", "Leave a layer out of every update.") { layer },
+            parse => new ModelLayerOperationCommand(parse.GetValue(layer)!, LayerOperations.Freeze));
+        Add(root, api, noWait, new Command("unfreeze", "Train a frozen layer again.") { layer },
+            parse => new ModelLayerOperationCommand(parse.GetValue(layer)!, LayerOperations.Unfreeze));
+        Add(root, api, noWait, new Command("layer-lr", "Train a layer at a multiple of the run's lr.") { layer, layerFactor },
+            parse => new ModelLayerOperationCommand(parse.GetValue(layer)!, LayerOperations.ScaleLearningRate)
+            {
+                Factor = parse.GetValue(layerFactor),
+            });
+        Add(root, api, noWait, new Command("clip-percentile", "Clip at a percentile of recent gradient norms.") { percentile },
+            parse => new UpdateOptimizerCommand { GradClipPercentile = parse.GetValue(percentile) });
+        Add(root, api, noWait, new Command("skip-data", "Pass over the next batches without training on them.") { batches },
+            parse => new SkipDataCommand(parse.GetValue(batches)));
         Add(root, api, noWait, new Command("evaluate", "Evaluate on the validation set now."), _ => new EvaluateCommand());
         Add(root, api, noWait, new Command("stop", "Stop the run (it writes a checkpoint first)."), _ => new StopCommand());
         return root;
