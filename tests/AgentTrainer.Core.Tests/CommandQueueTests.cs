@@ -148,6 +148,13 @@ public class CommandQueueTests
         "give grad_clip or grad_clip_percentile, not both")]
     [InlineData("{\"kind\":\"skip_data\",\"batches\":0}", "skip_data needs batches from 1 to 1000000; got 0")]
     [InlineData("{\"kind\":\"skip_data\",\"batches\":-3}", "skip_data needs batches from 1")]
+    [InlineData("{\"kind\":\"explore\",\"learning_rate_factors\":[2],\"steps\":50}", "explore needs 2 to 8 learning_rate_factors; got 1")]
+    [InlineData("{\"kind\":\"explore\",\"learning_rate_factors\":[1,2,3,4,5,6,7,8,9],\"steps\":50}", "got 9")]
+    [InlineData("{\"kind\":\"explore\",\"learning_rate_factors\":[1,1],\"steps\":50}", "must differ from each other")]
+    [InlineData("{\"kind\":\"explore\",\"learning_rate_factors\":[1,-2],\"steps\":50}", "learning_rate_factors must be a number above 0")]
+    [InlineData("{\"kind\":\"explore\",\"learning_rate_factors\":[1,2],\"steps\":0}", "steps of at least 1 per branch; got 0")]
+    [InlineData("{\"kind\":\"explore\",\"learning_rate_factors\":[1,2],\"steps\":5,\"min_improvement\":1.5}",
+        "min_improvement must be a fraction from 0 to below 1")]
     public void Validate_ExplainsWhatIsWrong(string json, string expected)
     {
         TrainerCommand command = System.Text.Json.JsonSerializer.Deserialize<TrainerCommand>(json, Records.RunJson.Options)!;

@@ -125,7 +125,8 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     public void OnStep(StepMetrics metrics)
     {
         _failure?.Throw();
-        string? trigger = _triggers.Observe(metrics);
+        // An exploration's branches are the run testing settings: nothing to decide on until it has chosen one.
+        string? trigger = _run?.State.Exploring == true ? null : _triggers.Observe(metrics);
         // Held until the guard has acted on a non-finite loss; with PauseWhileDeciding, until the decision is made.
         bool holdThroughDecision = trigger is not null && _options.PauseWhileDeciding;
         bool held = _loop is not null && (metrics.NonFinite || holdThroughDecision);

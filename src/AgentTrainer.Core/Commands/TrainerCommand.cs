@@ -12,6 +12,7 @@ namespace AgentTrainer.Core.Commands;
 [JsonDerivedType(typeof(LoadCheckpointCommand), CommandKinds.LoadCheckpoint)]
 [JsonDerivedType(typeof(ModelLayerOperationCommand), CommandKinds.ModelLayerOperation)]
 [JsonDerivedType(typeof(SkipDataCommand), CommandKinds.SkipData)]
+[JsonDerivedType(typeof(ExploreCommand), CommandKinds.Explore)]
 [JsonDerivedType(typeof(EvaluateCommand), CommandKinds.Evaluate)]
 [JsonDerivedType(typeof(PauseCommand), CommandKinds.Pause)]
 [JsonDerivedType(typeof(ResumeCommand), CommandKinds.Resume)]
@@ -138,6 +139,44 @@ public sealed record SkipDataCommand(long Batches) : TrainerCommand
             $"skip_data needs batches from 1 to {NumericLimits.MaxSkippedBatches}; got {Batches}.");
 }
 
+/// <summary>Tests settings instead of guessing them: forks one branch per learning-rate factor from the present
+/// step (the ×1 candidate continues the current branch), trains each <see cref="Steps"/> steps from the same
+/// state on the same batches, evaluates each on the same held-out batches, and continues the best. Another
+/// candidate must beat the current settings by <see cref="MinImprovement"/> (a fraction) to be chosen: noise
+/// alone never moves a run. Every branch stays in the records.</summary>
+public sealed record ExploreCommand : TrainerCommand
+{
+    public const int MinBranches = 2;
+    public const int MaxBranches = 8;
+
+    public required IReadOnlyList<double> LearningRateFactors { get; init; }
+    public required long Steps { get; init; }
+    public double MinImprovement { get; init; } = 0.01;
+
+    protected override string KindName => CommandKinds.Explore;
+
+    public override string? Validate()
+    {
+        if (LearningRateFactors is not { Count: >= MinBranches and <= MaxBranches })
+        {
+            return string.Create(CultureInfo.InvariantCulture,
+                $"explore needs {MinBranches} to {MaxBranches} learning_rate_factors; got {LearningRateFactors?.Count ?? 0}.");
+        }
+        if (LearningRateFactors.Distinct().Count() != LearningRateFactors.Count)
+        {
+            return "explore's learning_rate_factors must differ from each other.";
+        }
+        if (Steps < 1)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"explore needs steps of at least 1 per branch; got {Steps}.");
+        }
+        return LearningRateFactors.Select(f => UpdateOptimizerCommand.OutOfRange(
+                "learning_rate_factors", f, NumericLimits.MaxScaleFactor, zeroAllowed: false)).FirstOrDefault(p => p is not null)
+            ?? (MinImprovement is >= 0 and < 1 ? null : string.Create(CultureInfo.InvariantCulture,
+                $"explore's min_improvement must be a fraction from 0 to below 1; got {MinImprovement:G4}."));
+    }
+}
+
 public sealed record EvaluateCommand : TrainerCommand
 {
     protected override string KindName => CommandKinds.Evaluate;
@@ -165,13 +204,15 @@ public static class CommandKinds
     public const string LoadCheckpoint = "load_checkpoint";
     public const string ModelLayerOperation = "model_layer_operation";
     public const string SkipData = "skip_data";
+    public const string Explore = "explore";
     public const string Evaluate = "evaluate";
     public const string Pause = "pause";
     public const string Resume = "resume";
     public const string Stop = "stop";
 
     public static readonly string[] All = [
-        UpdateOptimizer, SaveCheckpoint, LoadCheckpoint, ModelLayerOperation, SkipData, Evaluate, Pause, Resume, Stop,
+        UpdateOptimizer, SaveCheckpoint, LoadCheckpoint, ModelLayerOperation, SkipData, Explore, Evaluate, Pause, Resume,
+        Stop,
     ];
 }
 

@@ -15,6 +15,7 @@ namespace AgentTrainer.Core.Records;
 [JsonDerivedType(typeof(FaultInjectedEvent), "fault_injected")]
 [JsonDerivedType(typeof(NonFiniteLossEvent), "non_finite_loss")]
 [JsonDerivedType(typeof(BatchSkippedEvent), "batch_skipped")]
+[JsonDerivedType(typeof(ExplorationFinishedEvent), "exploration_finished")]
 [JsonDerivedType(typeof(RunFinishedEvent), "run_finished")]
 [JsonDerivedType(typeof(BestModelRestoredEvent), "best_model_restored")]
 [JsonDerivedType(typeof(AgentDecisionEvent), "agent_decision")]
@@ -104,6 +105,21 @@ public sealed record BatchSkippedEvent : RunEvent
     public required double Factor { get; init; }
     public required long Skipped { get; init; }
 }
+
+/// <summary>An exploration compared its branches, all trained from <see cref="ForkStep"/> for the same steps on the
+/// same batches and evaluated on the same held-out batches, and the run continues on <see cref="ChosenBranch"/>
+/// (<see cref="RunEvent.Branch"/>).</summary>
+public sealed record ExplorationFinishedEvent : RunEvent
+{
+    public required string CommandId { get; init; }
+    public required long ForkStep { get; init; }
+    public required IReadOnlyList<ExploredBranch> Candidates { get; init; }
+    public required int ChosenBranch { get; init; }
+    public required string Reason { get; init; }
+}
+
+/// <summary>One explored branch: its lr (the base lr at the fork times its factor) and its validation loss.</summary>
+public sealed record ExploredBranch(int Branch, double LearningRateFactor, double LearningRate, double ValLoss);
 
 /// <summary>At the end, the best checkpoint's weights replaced the last state's: they were better on the
 /// whole held-out set (figures here) than the last state (<see cref="LastValLoss"/>).</summary>

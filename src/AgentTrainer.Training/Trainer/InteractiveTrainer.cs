@@ -46,6 +46,7 @@ public sealed class InteractiveTrainer : IDisposable
     private double? _lastValLoss;
     private double _bestValLoss = double.PositiveInfinity;
     private long _lastEvaluatedStep = -1;
+    private Exploration? _exploration;
     private RunState _state;
 
     /// <summary>A trainer that takes the task's steps itself (<see cref="Run"/>).</summary>
@@ -177,6 +178,7 @@ public sealed class InteractiveTrainer : IDisposable
     /// run ended, or null while it goes on.</summary>
     internal string? AtBoundary(long stepLimit, CancellationToken cancellation)
     {
+        AdvanceExploration();
         ApplyCommands(cancellation);
         return cancellation.IsCancellationRequested ? RunOutcomes.Interrupted
             : _stopRequested ? RunOutcomes.Stopped
@@ -237,6 +239,13 @@ public sealed class InteractiveTrainer : IDisposable
     public TrainerResult Finish(string outcome)
     {
         _commands.Close(_step, Invariant($"not applied: the run ended ({outcome}) at step {_step} first"));
+        if (_exploration is { } unfinished)
+        {
+            _commands.Fail(unfinished.Record, _step,
+                Invariant($"the run ended ({outcome}) at step {_step} while exploring; {unfinished.Current} of ")
+                + Invariant($"{unfinished.Factors.Count} branches trained"));
+            _exploration = null;
+        }
         EvaluationMetrics last = Evaluate(maxBatches: 0);
         CheckpointInfo final = SaveCheckpoint(toDisk: true);
         CheckpointInfo best = BestCheckpoint() ?? final;
@@ -393,14 +402,20 @@ public sealed class InteractiveTrainer : IDisposable
         }
         try
         {
-            string result = record.Command switch
+            // null: the command goes on after this boundary (an exploration), and succeeds when it ends.
+            string? result = record.Command switch
             {
+                _ when _exploration is not null && !AllowedWhileExploring(record.Command) => throw new
+                    CommandRejectedException(Invariant($"an exploration is training its branches until step ")
+                        + Invariant($"{_exploration.EndStep} of its last; only pause, resume, stop, evaluate and ")
+                        + "save_checkpoint are applied meanwhile."),
                 UpdateOptimizerCommand update => UpdateOptimizer(update),
                 SaveCheckpointCommand save => $"saved {SaveCheckpoint(save.ToDisk).Id}",
                 LoadCheckpointCommand load => LoadCheckpoint(load.CheckpointId),
                 ModelLayerOperationCommand { Operation: LayerOperations.ResetParameters } reset => ResetLayer(reset.Layer),
                 ModelLayerOperationCommand layer => _layerTraining.Apply(layer),
                 SkipDataCommand skip => SkipData(skip.Batches),
+                ExploreCommand explore => StartExploration(record, explore),
                 EvaluateCommand => EvaluateNow(),
                 PauseCommand => SetPaused(true),
                 ResumeCommand => SetPaused(false),
@@ -412,7 +427,10 @@ public sealed class InteractiveTrainer : IDisposable
                 _appliedKeys.Add(applied);
             }
             Volatile.Write(ref _state, SnapshotState());
-            _commands.Succeed(record, _step, result);
+            if (result is not null)
+            {
+                _commands.Succeed(record, _step, result);
+            }
         }
 #pragma warning disable CA1031 // a command that cannot be applied fails with its reason; the run goes on
         catch (Exception error) when (error is not OutOfMemoryException)
@@ -420,6 +438,86 @@ public sealed class InteractiveTrainer : IDisposable
         {
             _commands.Fail(record, _step, error.Message);
         }
+    }
+
+    private static bool AllowedWhileExploring(TrainerCommand command) =>
+        command is PauseCommand or ResumeCommand or StopCommand or EvaluateCommand or SaveCheckpointCommand;
+
+    /// <summary>Starts an exploration at this boundary (its command succeeds when it ends; see
+    /// <see cref="AdvanceExploration"/>): the present kept as a checkpoint, the first candidate set up.</summary>
+    private string? StartExploration(CommandRecord record, ExploreCommand explore)
+    {
+        long needed = explore.Steps * explore.LearningRateFactors.Count;
+        if (_step + explore.Steps > _options.Steps)
+        {
+            throw new CommandRejectedException(Invariant(
+                $"branches of {explore.Steps} steps from step {_step} would end past the run's last step {_options.Steps}."));
+        }
+        if (_budget.StepsLeft < needed)
+        {
+            throw new CommandRejectedException(Invariant(
+                $"exploring {explore.LearningRateFactors.Count} branches of {explore.Steps} steps trains {needed} ")
+                + Invariant($"steps; the budget has {_budget.StepsLeft} left."));
+        }
+        CheckpointInfo fork = SaveCheckpoint(toDisk: false);
+        _exploration = new Exploration(
+            record, explore, _step, Checkpoints.Load(fork.Id), _baseLearningRate) { ForkCheckpointId = fork.Id };
+        StartCandidate(_exploration);
+        return null;
+    }
+
+    /// <summary>Sets up the next candidate: the current settings go on on the current branch; any other starts from
+    /// the fork's state on a branch of its own, at its lr.</summary>
+    private void StartCandidate(Exploration exploration)
+    {
+        double factor = exploration.Factors[exploration.Current];
+        if (exploration.Current == 0 && factor == 1)
+        {
+            return;
+        }
+        TrainerPosition position = Restore(exploration.ForkState);
+        BranchInfo branch = Branches.Fork(position.Branch, position.Step, exploration.ForkCheckpointId);
+        _observer.OnEvent(new BranchCreatedEvent
+        {
+            Time = _time.GetUtcNow(), Step = position.Step, Branch = branch.Id, ParentBranch = position.Branch,
+            ForkStep = position.Step, CheckpointId = exploration.ForkCheckpointId,
+        });
+        MoveTo(position, branch.Id);
+        _baseLearningRate = exploration.BaseLearningRate * factor;
+        Volatile.Write(ref _state, SnapshotState());
+    }
+
+    /// <summary>At a boundary: when the candidate training reached its last step, it is evaluated and kept; then the
+    /// next one starts, or, after the last, the run continues on the best (its command succeeds).</summary>
+    private void AdvanceExploration()
+    {
+        if (_exploration is not { } exploration || _step < exploration.EndStep)
+        {
+            return;
+        }
+        double valLoss = _lastEvaluatedStep == _step ? _lastValLoss ?? double.NaN : Evaluate().ValLoss;
+        exploration.Finished(_branch, valLoss, Capture(CurrentPosition()));
+        if (!exploration.Done)
+        {
+            StartCandidate(exploration);
+            return;
+        }
+        (ExploredBranch winner, byte[] state, string reason) = exploration.Choose();
+        if (winner.Branch != _branch)
+        {
+            MoveTo(Restore(state), winner.Branch);
+        }
+        _exploration = null;
+        Volatile.Write(ref _state, SnapshotState());
+        _observer.OnEvent(new ExplorationFinishedEvent
+        {
+            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, CommandId = exploration.Record.Id,
+            ForkStep = exploration.ForkStep, Candidates = exploration.Results, ChosenBranch = winner.Branch,
+            Reason = reason,
+        });
+        _commands.Succeed(exploration.Record, _step, Invariant(
+            $"explored {exploration.Factors.Count} branches from step {exploration.ForkStep}; continuing on branch ")
+            + Invariant($"{winner.Branch} at lr {winner.LearningRate:G4}: {reason}"));
     }
 
     private string UpdateOptimizer(UpdateOptimizerCommand update)
@@ -642,7 +740,7 @@ public sealed class InteractiveTrainer : IDisposable
 
     private RunState SnapshotState() =>
         new(_step, _options.Steps, _branch, _baseLearningRate * _schedule.Multiplier(_step), _baseLearningRate, _paused,
-            _lastLoss, _budget.TrainedSteps, _budget.StepsLeft);
+            _lastLoss, _budget.TrainedSteps, _budget.StepsLeft, _exploration is not null);
 
     private void ReportCommandStatus(CommandRecord record, CommandStatusChange change)
     {
