@@ -1,6 +1,7 @@
 using AgentTrainer.Core.Options;
 using AgentTrainer.Agents.Decisions;
 using AgentTrainer.Agents.Providers;
+using AgentTrainer.Core.Policies;
 using AgentTrainer.Core.Summaries;
 using Microsoft.SemanticKernel.ChatCompletion;
 using Microsoft.SemanticKernel.Connectors.AzureOpenAI;
@@ -22,11 +23,16 @@ public static class AgentFactory
         _ => throw new ArgumentException($"Agent provider '{options.Provider}' has no model.", nameof(options)),
     };
 
-    public static TrainingAgent CreateAgent(AgentOptions options, TimeProvider time, HttpClient? http = null)
+    /// <param name="tools">the tools the agent is offered (the policy's <see cref="Policy.OfferedTools"/>)</param>
+    public static TrainingAgent CreateAgent(
+        AgentOptions options, IReadOnlyList<InterventionAction> tools, TimeProvider time, HttpClient? http = null)
     {
         IChatCompletionService model = CreateModel(options, http);
-        var renderer = new SummaryRenderer(File.ReadAllText(ContentPaths.Resolve(options.SummaryTemplate)), options.SummaryMaxCharacters);
-        return new TrainingAgent(options.Provider, model, File.ReadAllText(ContentPaths.Resolve(options.SystemPrompt)), renderer, options.Resilience, options.MaxTurns, time);
+        var renderer = new SummaryRenderer(
+            File.ReadAllText(ContentPaths.Resolve(options.SummaryTemplate)), options.SummaryMaxCharacters);
+        string systemPrompt = File.ReadAllText(ContentPaths.Resolve(options.SystemPrompt));
+        return new TrainingAgent(
+            options.Provider, model, systemPrompt, renderer, options.Resilience, options.MaxTurns, time, tools);
     }
 
     /// <summary>The name of the model's HttpClient in a host's <c>IHttpClientFactory</c>.</summary>

@@ -23,7 +23,8 @@ public sealed class AgentLoopbackTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private TrainingAgent Agent(int maxRetries = 3, string fallback = AgentProviders.Keep) =>
+    private TrainingAgent Agent(
+        int maxRetries = 3, string fallback = AgentProviders.Keep, IReadOnlyList<InterventionAction>? tools = null) =>
         new("openai", new OpenAIChatCompletionService("loopback", _server.BaseUrl, "test-key", httpClient: AgentFactory.NewHttpClient()),
             "You supervise a training run.", new SummaryRenderer("step {{step}}\n{{signals}}"),
             new ResilienceOptions
@@ -31,7 +32,7 @@ public sealed class AgentLoopbackTests : IAsyncLifetime
                 MaxRetries = maxRetries, BaseDelay = TimeSpan.FromSeconds(2), AttemptTimeout = TimeSpan.FromSeconds(20), TotalTimeout = TimeSpan.FromMinutes(5),
                 Fallback = fallback,
             },
-            maxTurns: 2, _time);
+            maxTurns: 2, _time, tools);
 
     /// <summary>Runs a decision while moving fake time forward, as the real clock would.</summary>
     private async Task<DecisionRecord> Decide(TrainingAgent agent, Func<Proposal, GateDecision>? gate = null)
@@ -77,6 +78,26 @@ public sealed class AgentLoopbackTests : IAsyncLifetime
         string[] Required(string tool) => [.. request["tools"]!.AsArray()
             .Single(t => (string)t!["function"]!["name"]! == $"{InterventionTools.PluginName}-{tool}")!["function"]!["parameters"]!["required"]!
             .AsArray().Select(n => (string)n!).Order()];
+    }
+
+    [Theory]
+    [InlineData("policies/unattended.yaml", false)]
+    [InlineData("policies/supervised.yaml", false)]
+    [InlineData("policies/research.yaml", true)]
+    public async Task ExploreIsAdvertised_OnlyUnderAPolicyWithAnExploreSection(string policyFile, bool offered)
+    {
+        Policy policy = PolicyLoader.Load(ContentPaths.Resolve(policyFile));
+        _server.Then(LoopbackOpenAIServer.ToolCall(
+            offered ? ToolNames.ExploreLearningRate : ToolNames.KeepLearningRate, """{"reason":"testing the lr"}"""));
+        await Decide(Agent(tools: policy.OfferedTools));
+        string[] advertised = [.. _server.Requests.First()["tools"]!.AsArray()
+            .Select(t => ((string)t!["function"]!["name"]!)[(InterventionTools.PluginName.Length + 1)..]).Order()];
+        string[] five = [.. InterventionActions.Always.Select(InterventionActions.Name).Order()];
+        Assert.Equal(offered ? [.. five.Append(ToolNames.ExploreLearningRate).Order()] : five, advertised);
+        if (offered)
+        {
+            Assert.Equal(InterventionAction.ExploreLearningRate, Assert.Single(_proposals).Action);
+        }
     }
 
     [Fact]

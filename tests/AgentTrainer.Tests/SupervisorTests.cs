@@ -44,6 +44,40 @@ public class SupervisorTests
         Assert.Contains(harness.Events, e => e is CommandEvent { Source: CommandSource.Agent, Kind: CommandKinds.LoadCheckpoint, Status: CommandStatus.Succeeded });
     }
 
+    [Theory]
+    [InlineData(1e-5, true)]       // far too low: a higher lr must win
+    [InlineData(3e-3, false)]      // the synthetic task's own lr: kept unless beaten by the margin
+    public void UnderResearchYaml_TheRulesAgentTestsAHeldLr_AndTheRunContinuesOnTheBestBranch(double lr, bool tooLow)
+    {
+        using var harness = new TrainerHarness(o =>
+        {
+            o.Steps = 400;
+            o.Schedule = ScheduleNames.Constant;
+            o.LearningRate = lr;
+        }, Rules("policies/research.yaml", every: 50));
+        harness.Trainer.Run(CancellationToken.None);
+
+        ProposalEvent explore = Assert.Single(harness.Events.OfType<ProposalEvent>(),
+            p => p.Action == InterventionAction.ExploreLearningRate);
+        Assert.Equal((Verdict.Apply, 100L), (explore.Verdict, explore.Step));
+        ExplorationFinishedEvent[] rounds = [.. harness.Events.OfType<ExplorationFinishedEvent>()];
+        Assert.NotEmpty(rounds);
+        Assert.All(rounds, r => Assert.Equal(5, r.Candidates.Count));
+        ExploredBranch chosen = rounds[^1].Candidates.Single(c => c.Branch == rounds[^1].ChosenBranch);
+        if (tooLow)
+        {
+            Assert.True(harness.Trainer.State.BaseLearningRate >= 1e-4, $"lr {harness.Trainer.State.BaseLearningRate}");
+        }
+        Assert.Equal(chosen.LearningRate, harness.Trainer.State.BaseLearningRate, 12);
+        Assert.Contains(harness.Events, e => e is CommandEvent
+        {
+            Kind: CommandKinds.Explore, Source: CommandSource.Agent, Status: CommandStatus.Succeeded,
+        });
+        // Nothing was decided while the branches trained: the agent waited for the exploration's choice.
+        long end = rounds[^1].Step;
+        Assert.DoesNotContain(harness.Agent!.Supervisor.Decisions, d => d.Step > 100 && d.Step < end);
+    }
+
     [Fact]
     public void ANonFiniteLoss_IsRolledBackByTheGuard_WithoutAskingTheModel()
     {

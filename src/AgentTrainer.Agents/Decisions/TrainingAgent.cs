@@ -29,7 +29,9 @@ public sealed class TrainingAgent
     private long _decisions;
     private string _idPrefix = "dec-";
 
-    public TrainingAgent(string provider, IChatCompletionService model, string systemPrompt, SummaryRenderer renderer, ResilienceOptions resilience, int maxTurns, TimeProvider time)
+    /// <param name="tools">the tools offered (the policy's); null: the five every policy offers</param>
+    public TrainingAgent(string provider, IChatCompletionService model, string systemPrompt, SummaryRenderer renderer,
+        ResilienceOptions resilience, int maxTurns, TimeProvider time, IReadOnlyList<InterventionAction>? tools = null)
     {
         Provider = provider;
         ModelId = model.Attributes.TryGetValue(AIServiceExtensions.ModelIdKey, out object? id) && id is string name ? name : provider;
@@ -38,7 +40,7 @@ public sealed class TrainingAgent
         _maxTurns = maxTurns;
         IKernelBuilder builder = Kernel.CreateBuilder();
         builder.Services.AddSingleton(model);
-        builder.Plugins.AddFromObject(new InterventionTools(Propose), InterventionTools.PluginName);
+        builder.Plugins.Add(InterventionTools.Plugin(Propose, tools ?? InterventionActions.Always));
         _kernel = builder.Build();
         _pipeline = new ModelCallPipeline(model, resilience, time);
     }

@@ -38,7 +38,7 @@ public sealed class AgentRun : IAsyncDisposable
         var reviews = new ReviewQueue(database, time);
         var audit = new AuditLog(database);
         var transcript = new JsonLinesWriter(Path.Combine(runFolder, AgentSupervisor.TranscriptFile));
-        TrainingAgent agent = AgentFactory.CreateAgent(options, time, http);
+        TrainingAgent agent = AgentFactory.CreateAgent(options, policy.OfferedTools, time, http);
         agent.StartSession(session);
         var supervisor = new AgentSupervisor(options, agent, gate, commands, reviews, time, transcript);
         return new AgentRun(options, policy, supervisor, audit, reviews);

@@ -25,7 +25,7 @@ public sealed class InterventionDispatcher(PolicyGate gate, CommandQueue command
     /// <returns>the command's id; null when the proposal changes nothing</returns>
     public string? Apply(Proposal proposal, IReadOnlyList<CheckpointSummary> checkpoints)
     {
-        if (proposal.ToCommand() is not { } command)
+        if (proposal.ToCommand(gate.Policy) is not { } command)
         {
             return null;
         }

@@ -57,7 +57,7 @@ public sealed class ReviewWorkflow(
             bool beforeRestart = _approvedBeforeRestart.Contains(item.ProposalId);
             GateDecision decision = gate.Decide(
                 proposal, gateState, beforeRestart ? Approval.ApprovedBeforeRestart : Approval.Approved);
-            if (decision.Verdict == Verdict.Apply && proposal.ToCommand() is { } command)
+            if (decision.Verdict == Verdict.Apply && proposal.ToCommand(gate.Policy) is { } command)
             {
                 Queue(item, proposal, command, decision, state);
             }

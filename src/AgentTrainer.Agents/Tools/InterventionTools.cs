@@ -11,6 +11,16 @@ public sealed class InterventionTools(Func<InterventionAction, string, string?, 
 {
     public const string PluginName = "training";
 
+    /// <summary>The plugin offering exactly <paramref name="offered"/>: a tool the policy does not name is not
+    /// advertised to the model at all.</summary>
+    public static KernelPlugin Plugin(
+        Func<InterventionAction, string, string?, string?, string> propose, IReadOnlyList<InterventionAction> offered)
+    {
+        HashSet<string> names = [.. offered.Select(InterventionActions.Name)];
+        KernelPlugin all = KernelPluginFactory.CreateFromObject(new InterventionTools(propose), PluginName);
+        return KernelPluginFactory.CreateFromFunctions(PluginName, all.Where(function => names.Contains(function.Name)));
+    }
+
     [KernelFunction(ToolNames.DoubleLearningRate)]
     [Description("Double the learning rate of every parameter group. For a smooth but slow decline with a small, steady gradient norm.")]
     public string DoubleLearningRate([Description("Short reason citing the numbers relied on.")] string reason) =>
@@ -39,5 +49,13 @@ public sealed class InterventionTools(Func<InterventionAction, string, string?, 
         [Description("Name of a listed layer, e.g. hidden1 or block0.")] string layer_name,
         [Description("Short reason citing the numbers relied on.")] string reason) =>
         propose(InterventionAction.ResetLayer, reason, null, layer_name);
+
+    [KernelFunction(ToolNames.ExploreLearningRate)]
+    [Description("Test the learning rate instead of guessing it: train a short branch at each of several multiples of "
+        + "the current lr from the same state, compare them on the same held-out batches, and continue the best. "
+        + "For a run that looks healthy but may train at the wrong lr (a smooth decline that is too slow, or a "
+        + "plateau reached too early).")]
+    public string ExploreLearningRate([Description("Short reason citing the numbers relied on.")] string reason) =>
+        propose(InterventionAction.ExploreLearningRate, reason, null, null);
 }
 #pragma warning restore CA1707

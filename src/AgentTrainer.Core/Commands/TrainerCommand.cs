@@ -143,7 +143,9 @@ public sealed record SkipDataCommand(long Batches) : TrainerCommand
 /// step (the ×1 candidate continues the current branch), trains each <see cref="Steps"/> steps from the same
 /// state on the same batches, evaluates each on the same held-out batches, and continues the best. Another
 /// candidate must beat the current settings by <see cref="MinImprovement"/> (a fraction) to be chosen: noise
-/// alone never moves a run. Every branch stays in the records.</summary>
+/// alone never moves a run. When the best is the lowest or highest factor tried, the best lr may lie further out:
+/// another round explores around it, from its state, up to <see cref="MaxRounds"/> (a line search that brackets
+/// the lr). Every branch stays in the records.</summary>
 public sealed record ExploreCommand : TrainerCommand
 {
     public const int MinBranches = 2;
@@ -152,6 +154,7 @@ public sealed record ExploreCommand : TrainerCommand
     public required IReadOnlyList<double> LearningRateFactors { get; init; }
     public required long Steps { get; init; }
     public double MinImprovement { get; init; } = 0.01;
+    public int MaxRounds { get; init; } = 1;
 
     protected override string KindName => CommandKinds.Explore;
 
@@ -173,7 +176,9 @@ public sealed record ExploreCommand : TrainerCommand
         return LearningRateFactors.Select(f => UpdateOptimizerCommand.OutOfRange(
                 "learning_rate_factors", f, NumericLimits.MaxScaleFactor, zeroAllowed: false)).FirstOrDefault(p => p is not null)
             ?? (MinImprovement is >= 0 and < 1 ? null : string.Create(CultureInfo.InvariantCulture,
-                $"explore's min_improvement must be a fraction from 0 to below 1; got {MinImprovement:G4}."));
+                $"explore's min_improvement must be a fraction from 0 to below 1; got {MinImprovement:G4}."))
+            ?? (MaxRounds is >= 1 and <= 10 ? null : string.Create(CultureInfo.InvariantCulture,
+                $"explore's max_rounds must be from 1 to 10; got {MaxRounds}."));
     }
 }
 

@@ -37,6 +37,26 @@ public sealed record Policy
 
     /// <summary>A gradient norm this many times the recent median triggers a decision at once.</summary>
     public double GradNormExplosionFactor { get; init; } = 10;
+
+    /// <summary>The explore_learning_rate tool and its limits; null (no explore: section): the agent is not offered
+    /// it.</summary>
+    public ExplorePolicy? Explore { get; init; }
+
+    /// <summary>The tools the agent is offered: the five always, and those whose section the policy has.</summary>
+    public IReadOnlyList<InterventionAction> OfferedTools =>
+        Explore is null ? InterventionActions.Always : [.. InterventionActions.Always, InterventionAction.ExploreLearningRate];
+}
+
+/// <summary>How the agent may test the lr (policy section explore:): the factors each round tries around the lr, the
+/// steps each branch trains, the rounds an exploration may take, and how many explorations a run may have.</summary>
+public sealed record ExplorePolicy
+{
+    public IReadOnlyList<double> LearningRateFactors { get; init; } = [0.1, 0.3, 1, 3, 10];
+    public long Steps { get; init; } = 50;
+
+    /// <summary>Rounds one exploration may take while its best is the lowest or highest factor tried.</summary>
+    public int MaxRounds { get; init; } = 3;
+    public int MaxPerRun { get; init; } = 1;
 }
 
 public static class GuardActions

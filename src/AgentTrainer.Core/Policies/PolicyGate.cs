@@ -42,6 +42,7 @@ public sealed class PolicyGate(Policy policy)
     private readonly List<LearningRateChange> _lrChanges = [];
     private int _rollbacks;
     private int _startOvers;
+    private int _explorations;
     private long? _lastIntervention;
 
     public Policy Policy => policy;
@@ -100,6 +101,7 @@ public sealed class PolicyGate(Policy policy)
                     _rollbacks++;
                     _startOvers += startOver ? 1 : 0;
                     break;
+                case InterventionAction.ExploreLearningRate: _explorations++; break;
             }
         }
     }
@@ -131,6 +133,7 @@ public sealed class PolicyGate(Policy policy)
                 MaxRegression = policy.MaxRegression,
                 BudgetStepsLeft = state.BudgetStepsLeft,
                 ResettableLayers = [.. LayerNames.TopLevel(state.Layers).Where(Resettable)],
+                ExplorationsLeft = policy.Explore is { } explore ? Math.Max(0, explore.MaxPerRun - _explorations) : 0,
                 NeedApproval = [.. policy.ApprovalRequiredFor.Select(InterventionActions.Name)],
             };
         }
@@ -167,7 +170,8 @@ public sealed class PolicyGate(Policy policy)
             InterventionAction.DoubleLearningRate => CheckLearningRate(2, state),
             InterventionAction.HalveLearningRate => CheckLearningRate(0.5, state),
             InterventionAction.RollbackCheckpoint => CheckRollback(proposal, state, beforeRestart),
-            _ => CheckReset(proposal, state),
+            InterventionAction.ResetLayer => CheckReset(proposal, state),
+            _ => CheckExplore(state),
         };
         if (refusal is not null)
         {
@@ -287,6 +291,24 @@ public sealed class PolicyGate(Policy policy)
                 Invariant($"{checkpoint.Id}'s validation loss {loss:G4} is {(loss / best) - 1:P1} worse ")
                 + Invariant($"than the run's best {best:G4} (at most {policy.MaxRegression:P0}), and the run ")
                 + Invariant($"is not in trouble (no non-finite loss; now {state.CurrentValLoss:G4})."));
+    }
+
+    /// <summary>An exploration must be offered, within the run's count, and paid for: every branch's steps.</summary>
+    private GateDecision? CheckExplore(GateState state)
+    {
+        if (policy.Explore is not { } explore)
+        {
+            return Refuse("explore", $"{policy.Name} offers no exploration (it has no explore: section).");
+        }
+        if (_explorations >= explore.MaxPerRun)
+        {
+            return Refuse("explore.max_per_run",
+                $"{_explorations} explorations already; the policy allows {explore.MaxPerRun} per run.");
+        }
+        long needed = explore.Steps * explore.LearningRateFactors.Count; // one round: more go only while paid for
+        return needed <= state.BudgetStepsLeft ? null : Refuse("budget.explore", Invariant(
+            $"exploring {explore.LearningRateFactors.Count} branches of {explore.Steps} steps trains {needed} steps; ")
+            + Invariant($"the budget has {state.BudgetStepsLeft} left."));
     }
 
     private GateDecision? CheckReset(Proposal proposal, GateState state)

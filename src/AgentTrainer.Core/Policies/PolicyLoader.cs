@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Commands;
 using System.Globalization;
 using AgentTrainer.Core.Options;
 using YamlDotNet.Core;
@@ -57,7 +58,7 @@ public static class PolicyLoader
             var sections = Keys(root, "",
             [
                 "name", "description", "learning_rate", "cooldown_steps", "rollback", "reset_layer", "approval",
-                "staleness_steps", "guards",
+                "staleness_steps", "guards", "explore",
             ]);
             var defaults = new Policy { Name = "", Source = source };
             YamlMappingNode? lr = Section(
@@ -68,6 +69,9 @@ public static class PolicyLoader
             YamlMappingNode? approval = Section(sections, "approval", ["required_for", "timeout_minutes"]);
             YamlMappingNode? guards = Section(
                 sections, "guards", ["non_finite_loss", "loss_spike_factor", "grad_norm_explosion_factor"]);
+
+            YamlMappingNode? explore = Section(
+                sections, "explore", ["learning_rate_factors", "steps", "max_rounds", "max_per_run"]);
 
             string name = Text(sections, "name", "name") ?? "";
             if (name.Length == 0)
@@ -110,6 +114,7 @@ public static class PolicyLoader
                 GradNormExplosionFactor = Number(
                     guards, "grad_norm_explosion_factor", "guards.grad_norm_explosion_factor",
                     defaults.GradNormExplosionFactor, positive: true),
+                Explore = explore is null ? null : ReadExplore(explore),
             };
             if (policy.MinLearningRate >= policy.MaxLearningRate && lr is not null)
             {
@@ -127,6 +132,44 @@ public static class PolicyLoader
                     + $"got {policy.MaxChangeFactor}.");
             }
             return policy;
+        }
+
+        private ExplorePolicy ReadExplore(YamlMappingNode explore)
+        {
+            var defaults = new ExplorePolicy();
+            List<double>? factors = Numbers(explore, "learning_rate_factors", "explore.learning_rate_factors");
+            if (factors is not null && new ExploreCommand { LearningRateFactors = factors, Steps = 1 }.Validate() is { } problem)
+            {
+                Errors.Add($"{source}:{explore.Start.Line}: explore.learning_rate_factors: {problem}");
+            }
+            return new ExplorePolicy
+            {
+                LearningRateFactors = factors ?? defaults.LearningRateFactors,
+                Steps = Whole(explore, "steps", "explore.steps", defaults.Steps, minimum: 1),
+                MaxRounds = (int)Whole(explore, "max_rounds", "explore.max_rounds", defaults.MaxRounds, minimum: 1),
+                MaxPerRun = (int)Whole(explore, "max_per_run", "explore.max_per_run", defaults.MaxPerRun, minimum: 0),
+            };
+        }
+
+        private List<double>? Numbers(YamlMappingNode parent, string key, string rule)
+        {
+            YamlNode? node = Child(parent, key);
+            if (node is null)
+            {
+                return null;
+            }
+            var numbers = new List<double>();
+            foreach (YamlNode item in node is YamlSequenceNode sequence ? sequence.Children : [node])
+            {
+                if (item is not YamlScalarNode { Value: { } text }
+                    || !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+                {
+                    Errors.Add($"{source}:{item.Start.Line}: {rule}: must be a list of numbers.");
+                    return null;
+                }
+                numbers.Add(value);
+            }
+            return numbers;
         }
 
         private Dictionary<string, YamlNode> Keys(YamlMappingNode mapping, string prefix, string[] allowed)

@@ -12,6 +12,7 @@ public static class ToolNames
     public const string KeepLearningRate = "keep_learning_rate";
     public const string RollbackCheckpoint = "rollback_checkpoint";
     public const string ResetLayer = "reset_layer";
+    public const string ExploreLearningRate = "explore_learning_rate";
 
     public const string ReasonArgument = "reason";
     public const string CheckpointArgument = "checkpoint_id";
@@ -27,6 +28,7 @@ public enum InterventionAction
     [JsonStringEnumMemberName(ToolNames.KeepLearningRate)] KeepLearningRate,
     [JsonStringEnumMemberName(ToolNames.RollbackCheckpoint)] RollbackCheckpoint,
     [JsonStringEnumMemberName(ToolNames.ResetLayer)] ResetLayer,
+    [JsonStringEnumMemberName(ToolNames.ExploreLearningRate)] ExploreLearningRate,
 }
 
 public static class InterventionActions
@@ -37,13 +39,21 @@ public static class InterventionActions
         InterventionAction.HalveLearningRate => ToolNames.HalveLearningRate,
         InterventionAction.KeepLearningRate => ToolNames.KeepLearningRate,
         InterventionAction.RollbackCheckpoint => ToolNames.RollbackCheckpoint,
-        _ => ToolNames.ResetLayer,
+        InterventionAction.ResetLayer => ToolNames.ResetLayer,
+        _ => ToolNames.ExploreLearningRate,
     };
 
     public static InterventionAction? Parse(string name) =>
         Enum.GetValues<InterventionAction>().Cast<InterventionAction?>().FirstOrDefault(action => Name(action!.Value) == name);
 
     public static readonly string[] AllNames = [.. Enum.GetValues<InterventionAction>().Select(Name)];
+
+    /// <summary>The tools every policy offers; the others only a policy with their section.</summary>
+    public static readonly InterventionAction[] Always =
+    [
+        InterventionAction.DoubleLearningRate, InterventionAction.HalveLearningRate, InterventionAction.KeepLearningRate,
+        InterventionAction.RollbackCheckpoint, InterventionAction.ResetLayer,
+    ];
 
     /// <summary>For people: the tool's name, with the checkpoint or layer it names, e.g. rollback_checkpoint(ckpt-000300-b0).</summary>
     public static string Describe(InterventionAction action, string? target) =>
@@ -62,13 +72,18 @@ public sealed record Proposal
     public string? CheckpointId { get; init; }
     public string? Layer { get; init; }
 
-    /// <summary>The command that carries the proposal out (null for keep).</summary>
-    public TrainerCommand? ToCommand() => Action switch
+    /// <summary>The command that carries the proposal out under <paramref name="policy"/> (null for keep, and for an
+    /// exploration the policy does not offer).</summary>
+    public TrainerCommand? ToCommand(Policy policy) => Action switch
     {
         InterventionAction.DoubleLearningRate => UpdateOptimizerCommand.ScaleLearningRate(2),
         InterventionAction.HalveLearningRate => UpdateOptimizerCommand.ScaleLearningRate(0.5),
         InterventionAction.RollbackCheckpoint => new LoadCheckpointCommand(CheckpointId ?? ""),
         InterventionAction.ResetLayer => new ModelLayerOperationCommand(Layer ?? ""),
+        InterventionAction.ExploreLearningRate when policy.Explore is { } explore => new ExploreCommand
+        {
+            LearningRateFactors = explore.LearningRateFactors, Steps = explore.Steps, MaxRounds = explore.MaxRounds,
+        },
         _ => null,
     };
 

@@ -112,6 +112,9 @@ public sealed record BatchSkippedEvent : RunEvent
 public sealed record ExplorationFinishedEvent : RunEvent
 {
     public required string CommandId { get; init; }
+
+    /// <summary>1 for the first round; another round explores around a best that was the lowest or highest tried.</summary>
+    public required int Round { get; init; }
     public required long ForkStep { get; init; }
     public required IReadOnlyList<ExploredBranch> Candidates { get; init; }
     public required int ChosenBranch { get; init; }

@@ -123,6 +123,7 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
             + $"({(l.BestValLoss is { } best ? Number(best) : "none yet")}) unless the run is in trouble; starts over (back to step 0) left: "
             + $"{l.StartOversLeft}",
         $"- resettable layers: {(l.ResettableLayers.Count > 0 ? string.Join(", ", l.ResettableLayers.Take(MaxLayers)) : "none")}",
-        $"- needs human approval: {(l.NeedApproval.Count > 0 ? string.Join(", ", l.NeedApproval) : "nothing")}",
+        $"- needs human approval: {(l.NeedApproval.Count > 0 ? string.Join(", ", l.NeedApproval) : "nothing")}"
+            + (l.ExplorationsLeft > 0 ? $"\n- explorations of the lr left: {l.ExplorationsLeft}" : ""),
     });
 }

@@ -100,4 +100,7 @@ public sealed record PolicyLimits
 
     /// <summary>Steps the run's budget still allows.</summary>
     public long BudgetStepsLeft { get; init; } = long.MaxValue;
+
+    /// <summary>Explorations (explore_learning_rate) still allowed; 0 when the policy offers none.</summary>
+    public int ExplorationsLeft { get; init; }
 }

@@ -48,6 +48,12 @@ public sealed record RunFigures
     /// that moment by more than <see cref="RunFiguresReader.RegressionTolerance"/>: a model thrown away for a worse one.</summary>
     public required int RollbacksToWorse { get; init; }
     public required int LayerResets { get; init; }
+
+    /// <summary>Explorations the run finished (explore_learning_rate), and of those the ones that moved the lr (the
+    /// branch chosen was not the current lr's, in some round). One that kept the lr changed nothing: it is not an
+    /// intervention, though its branches' steps count as trained.</summary>
+    public int Explorations { get; init; }
+    public int ExplorationsMoved { get; init; }
     public required int Refused { get; init; }
     public required int SentToReview { get; init; }
     public required int Decisions { get; init; }
@@ -60,8 +66,9 @@ public sealed record RunFigures
     public required double WallSeconds { get; init; }
     public required string Folder { get; init; }
 
-    /// <summary>Applied interventions of every kind (keep is a decision, not an intervention).</summary>
-    public int Interventions => LrHalved + LrDoubled + Rollbacks + LayerResets;
+    /// <summary>Applied interventions of every kind (keep is a decision, not an intervention; an exploration that kept
+    /// the lr changed nothing).</summary>
+    public int Interventions => LrHalved + LrDoubled + Rollbacks + LayerResets + ExplorationsMoved;
 
     public double InterventionsPer1000Steps => TrainedSteps == 0 ? 0 : Interventions * 1000.0 / TrainedSteps;
 }

@@ -59,6 +59,10 @@ public static class RunFiguresReader
             StartOvers = 0,
             RollbacksToWorse = 0,
             LayerResets = applied.Count(p => p.Action == InterventionAction.ResetLayer),
+            Explorations = applied.Count(p => p.Action == InterventionAction.ExploreLearningRate),
+            ExplorationsMoved = events.OfType<ExplorationFinishedEvent>()
+                .Where(e => e.Candidates.Single(c => c.Branch == e.ChosenBranch).LearningRateFactor != 1)
+                .Select(e => e.CommandId).Distinct(StringComparer.Ordinal).Count(),
             Refused = events.OfType<ProposalEvent>().Count(p => p.Verdict == Verdict.Refuse),
             SentToReview = events.OfType<ProposalEvent>().Count(p => p.Verdict == Verdict.Review),
             Decisions = decisions.Length,

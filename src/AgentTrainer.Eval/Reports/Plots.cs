@@ -18,6 +18,7 @@ public static class Plots
         [ToolNames.DoubleLearningRate] = MarkerShape.FilledTriangleUp,
         [ToolNames.RollbackCheckpoint] = MarkerShape.FilledSquare,
         [ToolNames.ResetLayer] = MarkerShape.FilledDiamond,
+        [ToolNames.ExploreLearningRate] = MarkerShape.OpenCircle,
     };
 
     public static string CurveFile(string scenario) => scenario + ".png";

@@ -78,13 +78,14 @@ public static class ReportMarkdown
                 md.AppendLine();
             }
             md.AppendLine();
-            md.AppendLine("| contestant | trained steps | halved / doubled / rollbacks (to worse, starts over) / resets | interventions per 1000 steps | refused / sent to review | decisions / model calls / fallbacks | tokens in / out | latency ms (mean / max) | wall s |");
+            md.AppendLine("| contestant | trained steps | halved / doubled / rollbacks (to worse, starts over) / resets / explored (moved the lr) | interventions per 1000 steps | refused / sent to review | decisions / model calls / fallbacks | tokens in / out | latency ms (mean / max) | wall s |");
             md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
             foreach (ContestantResult c in scenario.Contestants.Where(c => !c.IsOracle))
             {
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"| {c.Contestant} | {Format.Spread(c.TrainedSteps, 0)} | {M(c, r => r.LrHalved)} / {M(c, r => r.LrDoubled)} / {M(c, r => r.Rollbacks)} "
                     + $"({M(c, r => r.RollbacksToWorse)}, {M(c, r => r.StartOvers)}) / {M(c, r => r.LayerResets)} "
+                    + $"/ {M(c, r => r.Explorations)} ({M(c, r => r.ExplorationsMoved)}) "
                     + $"| {Format.Spread(c.InterventionsPer1000Steps, 2)} | {M(c, r => r.Refused)} / {M(c, r => r.SentToReview)} "
                     + $"| {M(c, r => r.Decisions)} / {M(c, r => r.ModelCalls)} / {M(c, r => r.Fallbacks)} | {M(c, r => r.InputTokens, 0)} / {M(c, r => r.OutputTokens, 0)} "
                     + $"| {Latency(c)} | {Format.Spread(c.WallSeconds, 1)} |");

@@ -12,8 +12,9 @@ internal sealed class Exploration
     private readonly List<(ExploredBranch Figures, byte[] State)> _finished = [];
 
     public Exploration(CommandRecord record, ExploreCommand command, long forkStep, byte[] forkState,
-        double baseLearningRate)
+        double baseLearningRate, int round = 1)
     {
+        Round = round;
         Record = record;
         Command = command;
         ForkStep = forkStep;
@@ -22,6 +23,7 @@ internal sealed class Exploration
         Factors = [.. command.LearningRateFactors.OrderBy(f => f == 1 ? 0 : 1)]; // stable: the rest keep their order
     }
 
+    public int Round { get; }
     public CommandRecord Record { get; }
     public ExploreCommand Command { get; }
     public long ForkStep { get; }
@@ -71,6 +73,11 @@ internal sealed class Exploration
             : (current.Figures, current.State, Invariant($"no lr beat the current one ({current.Figures.ValLoss:G4}) ")
                 + Invariant($"by {Command.MinImprovement:P0}; the best other was {Describe(best.Figures)}"));
     }
+
+    /// <summary>Whether the best the round chose was the lowest or highest factor tried (not the current lr): the best
+    /// lr may lie further out.</summary>
+    public static bool AtTheEdge(ExploredBranch winner, IReadOnlyList<double> factors) =>
+        winner.LearningRateFactor != 1 && (winner.LearningRateFactor == factors.Min() || winner.LearningRateFactor == factors.Max());
 
     private static string Describe(ExploredBranch branch) =>
         Invariant($"lr x{branch.LearningRateFactor:G3} ({branch.LearningRate:G3}, val {branch.ValLoss:G4})");

@@ -447,23 +447,36 @@ public sealed class InteractiveTrainer : IDisposable
     /// <see cref="AdvanceExploration"/>): the present kept as a checkpoint, the first candidate set up.</summary>
     private string? StartExploration(CommandRecord record, ExploreCommand explore)
     {
-        long needed = explore.Steps * explore.LearningRateFactors.Count;
-        if (_step + explore.Steps > _options.Steps)
+        if (ExplorationProblem(explore) is { } problem)
         {
-            throw new CommandRejectedException(Invariant(
-                $"branches of {explore.Steps} steps from step {_step} would end past the run's last step {_options.Steps}."));
+            throw new CommandRejectedException(problem);
         }
-        if (_budget.StepsLeft < needed)
-        {
-            throw new CommandRejectedException(Invariant(
-                $"exploring {explore.LearningRateFactors.Count} branches of {explore.Steps} steps trains {needed} ")
-                + Invariant($"steps; the budget has {_budget.StepsLeft} left."));
-        }
-        CheckpointInfo fork = SaveCheckpoint(toDisk: false);
-        _exploration = new Exploration(
-            record, explore, _step, Checkpoints.Load(fork.Id), _baseLearningRate) { ForkCheckpointId = fork.Id };
-        StartCandidate(_exploration);
+        StartRound(record, explore, round: 1);
         return null;
+    }
+
+    /// <summary>Why a round of <paramref name="explore"/> cannot start here (null when it can).</summary>
+    private string? ExplorationProblem(ExploreCommand explore)
+    {
+        long needed = explore.Steps * explore.LearningRateFactors.Count;
+        return _step + explore.Steps > _options.Steps
+            ? Invariant($"branches of {explore.Steps} steps from step {_step} would end past the run's last step ")
+                + Invariant($"{_options.Steps}.")
+            : _budget.StepsLeft < needed
+                ? Invariant($"exploring {explore.LearningRateFactors.Count} branches of {explore.Steps} steps trains ")
+                    + Invariant($"{needed} steps; the budget has {_budget.StepsLeft} left.")
+                : null;
+    }
+
+    /// <summary>A round from the present, kept as a checkpoint; its first candidate set up.</summary>
+    private void StartRound(CommandRecord record, ExploreCommand explore, int round)
+    {
+        CheckpointInfo fork = SaveCheckpoint(toDisk: false);
+        _exploration = new Exploration(record, explore, _step, Checkpoints.Load(fork.Id), _baseLearningRate, round)
+        {
+            ForkCheckpointId = fork.Id,
+        };
+        StartCandidate(_exploration);
     }
 
     /// <summary>Sets up the next candidate: the current settings go on on the current branch; any other starts from
@@ -512,12 +525,20 @@ public sealed class InteractiveTrainer : IDisposable
         _observer.OnEvent(new ExplorationFinishedEvent
         {
             Time = _time.GetUtcNow(), Step = _step, Branch = _branch, CommandId = exploration.Record.Id,
-            ForkStep = exploration.ForkStep, Candidates = exploration.Results, ChosenBranch = winner.Branch,
-            Reason = reason,
+            Round = exploration.Round, ForkStep = exploration.ForkStep, Candidates = exploration.Results,
+            ChosenBranch = winner.Branch, Reason = reason,
         });
-        _commands.Succeed(exploration.Record, _step, Invariant(
-            $"explored {exploration.Factors.Count} branches from step {exploration.ForkStep}; continuing on branch ")
-            + Invariant($"{winner.Branch} at lr {winner.LearningRate:G4}: {reason}"));
+        ExploreCommand explore = exploration.Command;
+        if (Exploration.AtTheEdge(winner, exploration.Factors) && exploration.Round < explore.MaxRounds
+            && ExplorationProblem(explore) is null)
+        {
+            StartRound(exploration.Record, explore, exploration.Round + 1);
+            Volatile.Write(ref _state, SnapshotState());
+            return;
+        }
+        _commands.Succeed(exploration.Record, _step,
+            Invariant($"explored {exploration.Round} round(s), the last from step {exploration.ForkStep}; ")
+            + Invariant($"continuing on branch {winner.Branch} at lr {winner.LearningRate:G4}: {reason}"));
     }
 
     private string UpdateOptimizer(UpdateOptimizerCommand update)
