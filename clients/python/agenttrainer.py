@@ -16,8 +16,11 @@ from the agent, the policy's reviewers and the API are applied inside ``step``, 
 
 The client owns the lr (``run.learning_rate``, times your ``schedule(step)``), the weight decay and the clipping
 threshold, and sets them in every param group; it saves checkpoints (model, optimizer, RNG, your data position)
-and loads one when told to roll back; it resets a named module; it evaluates through your callback; it pauses,
-resumes and stops. The service's trouble never stops your training: the client logs it, backs off and trains on.
+and loads one when told to roll back; it resets, freezes and unfreezes a named module; it sets the clipping
+threshold at a percentile of the recent gradient norms; it skips data through your ``skip_data(batches)`` and hands
+``update_dataset`` commands (add, remove, weights) to your ``update_dataset(command)``; it
+evaluates through your callback; it pauses, resumes and stops. What it cannot do (a layer's own lr, explore) fails
+with the reason. The service's trouble never stops your training: the client logs it, backs off and trains on.
 Without a url it talks to nobody and just trains (``Run(None, ...)``). Without a token it uses
 $AGENTTRAINER_TOKEN, else the token file the host wrote at its first start (~/.config/agent-trainer/api-token).
 """
@@ -38,6 +41,7 @@ import torch
 PROTOCOL_VERSION = 1
 STATE_FILE = "agenttrainer-run.json"
 _MAX_BACKOFF_S = 30.0
+_GRAD_NORM_WINDOW = 100
 _MAX_OUTBOX = 1_000_000
 _FLUSH_S = 1.0
 
@@ -92,10 +96,15 @@ class Run:
 
     def __init__(self, url, token=None, *, name, model, optimizer, steps, evaluate=None, checkpoint_dir=None,
                  data_state=None, schedule=None, grad_clip=0.0, reset_module=None, task="pytorch", description=None,
-                 seed=0, resume=False, eval_every=None, checkpoint_every=None, device="cpu"):
+                 seed=0, resume=False, eval_every=None, checkpoint_every=None, device="cpu", skip_data=None,
+                 update_dataset=None):
         self.model, self.optimizer, self.steps = model, optimizer, steps
         self._evaluate, self._data_state, self._schedule = evaluate, data_state, schedule or (lambda step: 1.0)
         self._reset_module = reset_module or _reset_parameters
+        self._skip_data = skip_data
+        self._update_dataset = update_dataset
+        self._frozen = set()
+        self._grad_norms = collections.deque(maxlen=_GRAD_NORM_WINDOW)
         self.checkpoint_dir = checkpoint_dir
         self._learning_rate = optimizer.param_groups[0]["lr"]
         self.weight_decay = optimizer.param_groups[0].get("weight_decay", 0.0)
@@ -148,6 +157,8 @@ class Run:
         self._report({"type": "step", "step": self.step_number, "loss": loss if math.isfinite(loss) else None,
                       "learning_rate": self._lr_now, "grad_norm": grad_norm if finite else None,
                       "non_finite": not finite, "samples": samples, "step_ms": max(0.0, elapsed)})
+        if finite and grad_norm is not None:
+            self._grad_norms.append(grad_norm)
         self.step_number += 1
         self._periodic()
         self._apply_commands()
@@ -333,7 +344,16 @@ class Run:
             self.branch, self._branches = self._branches, self._branches + 1
             return f"restored {command['checkpoint_id']} (step {step}); continuing on branch {self.branch}"
         if kind == "model_layer_operation":
-            return self._reset(command["layer"], command.get("operation", "reset_parameters"))
+            return self._layer_operation(command["layer"], command.get("operation", "reset_parameters"))
+        if kind == "update_dataset":
+            if self._update_dataset is None:
+                raise ValueError("this loop passed no update_dataset callback to Run")
+            return self._update_dataset(command) or "dataset updated"
+        if kind == "skip_data":
+            if self._skip_data is None:
+                raise ValueError("this loop passed no skip_data callback to Run")
+            self._skip_data(command["batches"])
+            return f"skipped {command['batches']} batches"
         if kind == "evaluate":
             return self._evaluate_now()
         if kind in ("pause", "resume"):
@@ -360,15 +380,24 @@ class Run:
         if "learning_rate" in command or "learning_rate_factor" in command:
             changes.append(f"lr {self._learning_rate:.4g} -> {lr:.4g}")
             self._learning_rate = lr
-        if "grad_clip" in command:
-            changes.append(f"grad_clip {self.grad_clip:.4g} -> {command['grad_clip']:.4g}")
-            self.grad_clip = command["grad_clip"]
+        clip = command.get("grad_clip")
+        if "grad_clip_percentile" in command:
+            clip = _percentile(self._grad_norms, command["grad_clip_percentile"])
+        if clip is not None:
+            changes.append(f"grad_clip {self.grad_clip:.4g} -> {clip:.4g}")
+            self.grad_clip = clip
         return "; ".join(changes)
 
-    def _reset(self, layer, operation):
-        if operation != "reset_parameters":
-            raise ValueError(f"operation '{operation}' is not known here")
+    def _layer_operation(self, layer, operation):
         module = self.model.get_submodule(layer)
+        if operation in ("freeze", "unfreeze"):
+            # A parameter without a gradient is left out of the update, as PyTorch's optimizers do.
+            for parameter in module.parameters():
+                parameter.requires_grad_(operation == "unfreeze")
+            (self._frozen.add if operation == "freeze" else self._frozen.discard)(layer)
+            return f"{operation} {layer}"
+        if operation != "reset_parameters":
+            raise ValueError(f"operation '{operation}' is not offered by the PyTorch client")
         self._reset_module(module)
         parameters = list(module.parameters())
         for parameter in parameters:
@@ -416,7 +445,7 @@ class Run:
             "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
             "data": self._data_state[0]() if self._data_state else None,
             "step": self.step_number, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
-            "grad_clip": self.grad_clip,
+            "grad_clip": self.grad_clip, "frozen": sorted(self._frozen), "grad_norms": list(self._grad_norms),
         }, path + ".tmp")
         os.replace(path + ".tmp", path)
         self._report({"type": "checkpoint", "id": identifier, "step": self.step_number,
@@ -436,6 +465,11 @@ class Run:
             self._data_state[1](state["data"])
         self.step_number, self._learning_rate = state["step"], state["learning_rate"]
         self.weight_decay, self.grad_clip = state["weight_decay"], state["grad_clip"]
+        self._grad_norms = collections.deque(state.get("grad_norms", []), maxlen=_GRAD_NORM_WINDOW)
+        for layer in self._frozen - set(state.get("frozen", [])):
+            self._layer_operation(layer, "unfreeze")
+        for layer in state.get("frozen", []):
+            self._layer_operation(layer, "freeze")
         for group in self.optimizer.param_groups:
             if "weight_decay" in group:
                 group["weight_decay"] = self.weight_decay
@@ -445,6 +479,17 @@ class Run:
         self._lr_now = self._learning_rate * self._schedule(self.step_number)
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr_now
+
+
+def _percentile(values, percentile):
+    """NumPy's default (linear) percentile, as the .NET trainer takes it."""
+    if len(values) < 2:
+        raise ValueError(f"{len(values)} gradient norms measured on this lineage yet; a percentile needs at least 2")
+    ordered = sorted(values)
+    rank = percentile / 100 * (len(ordered) - 1)
+    below = math.floor(rank)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (rank - below) * (ordered[above] - ordered[below])
 
 
 def _host_token():

@@ -64,9 +64,10 @@ public sealed class EvalSuiteTests : IAsyncLifetime
         Assert.True(exit == 0, output + error);
 
         string[] scenarios = [.. Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "eval", "scenarios"), "*.yaml").Select(Path.GetFileNameWithoutExtension).Order()!];
-        Assert.Equal(13, scenarios.Length);
+        Assert.Equal(17, scenarios.Length);
         List<Dictionary<string, string>> rows = ReadCsv(Path.Combine(Out, "results.csv"));
-        Assert.Equal((13 * 4) + (3 * 3), rows.Count); // every scenario x contestant, and the oracle's grid on three healthy ones
+        // every scenario x contestant, and the oracle's grids: three lrs on three healthy ones, four on 13 and 14
+        Assert.Equal((17 * 4) + (3 * 3) + (2 * 4), rows.Count);
         Assert.All(rows, row => Assert.Contains(row["status"], new[] { "completed", "diverged" }));
         Assert.All(rows, row => Assert.Equal("0", row["rollbacks_to_worse"])); // the gate's invariant, seen in the records
 

@@ -128,6 +128,23 @@ public class GradientAndDataControlTests
     }
 
     [Fact]
+    public void TheLossGuard_GivesWayAfterItsLimitInARow_SoALastingShiftCannotStarveTheRun()
+    {
+        using var harness = new TrainerHarness(o =>
+        {
+            o.Steps = 100;
+            o.Guards.SkipBatchLossFactor = 3;
+            o.Guards.SkipBatchMaxConsecutive = 4;
+            o.Faults = [new FaultOptions { Kind = FaultKinds.CorruptBatches, Step = 60, Count = 10 }];
+        });
+        harness.Trainer.Begin();
+        harness.Trainer.RunUntil(80, CancellationToken.None);
+        long[] skipped = [.. harness.Steps.Where(s => s.Skipped == true).Select(s => s.Step)];
+        Assert.Equal([60, 61, 62, 63], skipped[..4]);
+        Assert.DoesNotContain(64L, skipped); // the fifth in a row was trained on
+    }
+
+    [Fact]
     public void AdaptiveClipping_SetsTheThresholdFromRecentNorms_EveryStep_AndReplaysBitForBit()
     {
         using var harness = new TrainerHarness(o =>

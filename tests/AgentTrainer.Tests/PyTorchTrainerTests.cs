@@ -167,6 +167,15 @@ public sealed partial class PyTorchTrainerTests : IDisposable
         Assert.Matches(@"^succeeded: re-initialised block0\.mlp_in \(\d+ parameters\) and cleared its optimizer state$",
             Outcome(await ApplyAsync("""{"kind":"model_layer_operation","layer":"block0.mlp_in"}""")));
         Assert.Matches(@"^succeeded: saved ckpt-\d{6}-b0-s1$", Outcome(await ApplyAsync("""{"kind":"save_checkpoint"}""")));
+        Assert.Equal("succeeded: skipped 7 batches", Outcome(await ApplyAsync("""{"kind":"skip_data","batches":7}""")));
+        Assert.Equal("succeeded: freeze block1", Outcome(await ApplyAsync(
+            """{"kind":"model_layer_operation","layer":"block1","operation":"freeze"}""")));
+        Assert.Equal("succeeded: unfreeze block1", Outcome(await ApplyAsync(
+            """{"kind":"model_layer_operation","layer":"block1","operation":"unfreeze"}""")));
+        Assert.Matches(@"^succeeded: grad_clip 0\.5 -> \d", Outcome(await ApplyAsync(
+            """{"kind":"update_optimizer","grad_clip_percentile":90}""")));
+        Assert.Equal("failed: operation 'scale_learning_rate' is not offered by the PyTorch client", Outcome(await ApplyAsync(
+            """{"kind":"model_layer_operation","layer":"block1","operation":"scale_learning_rate","factor":2}""")));
         using (HttpResponseMessage unknown = await api.PostAsync("/api/commands", Json("""{"kind":"model_layer_operation","layer":"no.such"}""")))
         {
             Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode); // the layers it registered are known here

@@ -229,7 +229,8 @@ def main(argv=None):
     run = agenttrainer.Run(
         args.server, name=args.name, model=model, optimizer=optimizer,
         steps=args.steps, evaluate=validation_loss, checkpoint_dir=args.checkpoints if args.server else None,
-        data_state=(lambda: data.position, data.seek), schedule=lambda step: cosine(step, args.steps),
+        data_state=(lambda: data.position, data.seek), skip_data=lambda batches: data.seek(data.position + batches),
+        schedule=lambda step: cosine(step, args.steps),
         grad_clip=args.grad_clip, reset_module=lambda module: module.apply(CharGpt.reset_gpt_style), task="char-lm",
         seed=args.seed, resume=args.resume, eval_every=None if args.server else args.eval_every)
     faults = dict(args.fault)

@@ -13,6 +13,7 @@ namespace AgentTrainer.Core.Commands;
 [JsonDerivedType(typeof(ModelLayerOperationCommand), CommandKinds.ModelLayerOperation)]
 [JsonDerivedType(typeof(SkipDataCommand), CommandKinds.SkipData)]
 [JsonDerivedType(typeof(ExploreCommand), CommandKinds.Explore)]
+[JsonDerivedType(typeof(UpdateDatasetCommand), CommandKinds.UpdateDataset)]
 [JsonDerivedType(typeof(EvaluateCommand), CommandKinds.Evaluate)]
 [JsonDerivedType(typeof(PauseCommand), CommandKinds.Pause)]
 [JsonDerivedType(typeof(ResumeCommand), CommandKinds.Resume)]
@@ -182,6 +183,41 @@ public sealed record ExploreCommand : TrainerCommand
     }
 }
 
+/// <summary>Changes the training data's mixture at a step boundary: adds sources (a text file or a folder of them, for
+/// char-lm), removes some, sets the weights of others. Each batch window is drawn from a source with probability in
+/// proportion to its weight. The mixture is part of every checkpoint: a rollback restores it.</summary>
+public sealed record UpdateDatasetCommand : TrainerCommand
+{
+    public IReadOnlyList<DataSourceSpec> Add { get; init; } = [];
+    public IReadOnlyList<string> Remove { get; init; } = [];
+    public IReadOnlyDictionary<string, double> Weights { get; init; } = new Dictionary<string, double>();
+
+    protected override string KindName => CommandKinds.UpdateDataset;
+
+    public override string? Validate()
+    {
+        if (Add.Count == 0 && Remove.Count == 0 && Weights.Count == 0)
+        {
+            return "update_dataset needs at least one of add, remove, weights.";
+        }
+        string[] named = [.. Add.Select(a => a.Name), .. Remove, .. Weights.Keys];
+        if (named.Any(string.IsNullOrWhiteSpace) || Add.Any(a => string.IsNullOrWhiteSpace(a.Path)))
+        {
+            return "every data source needs a name (and one added, a path).";
+        }
+        if (named.Distinct(StringComparer.Ordinal).Count() != named.Length)
+        {
+            return "update_dataset names each source once: in add, remove or weights.";
+        }
+        return Add.Select(a => (a.Name, a.Weight)).Concat(Weights.Select(w => (w.Key, w.Value)))
+            .Select(w => UpdateOptimizerCommand.OutOfRange($"the weight of '{w.Item1}'", w.Item2, NumericLimits.MaxScaleFactor,
+                zeroAllowed: true)).FirstOrDefault(p => p is not null);
+    }
+}
+
+/// <summary>A data source to add: its name in the mixture, where its data is, and its weight (0: kept, not drawn).</summary>
+public sealed record DataSourceSpec(string Name, string Path, double Weight = 1);
+
 public sealed record EvaluateCommand : TrainerCommand
 {
     protected override string KindName => CommandKinds.Evaluate;
@@ -210,14 +246,15 @@ public static class CommandKinds
     public const string ModelLayerOperation = "model_layer_operation";
     public const string SkipData = "skip_data";
     public const string Explore = "explore";
+    public const string UpdateDataset = "update_dataset";
     public const string Evaluate = "evaluate";
     public const string Pause = "pause";
     public const string Resume = "resume";
     public const string Stop = "stop";
 
     public static readonly string[] All = [
-        UpdateOptimizer, SaveCheckpoint, LoadCheckpoint, ModelLayerOperation, SkipData, Explore, Evaluate, Pause, Resume,
-        Stop,
+        UpdateOptimizer, SaveCheckpoint, LoadCheckpoint, ModelLayerOperation, SkipData, Explore, UpdateDataset, Evaluate,
+        Pause, Resume, Stop,
     ];
 }
 

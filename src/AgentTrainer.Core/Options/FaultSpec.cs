@@ -6,7 +6,8 @@ namespace AgentTrainer.Core.Options;
 /// e.g. <c>lr-spike:step=300,factor=50</c> or <c>zero-layer:step=200,layer=hidden</c>.</summary>
 public static class FaultSpec
 {
-    public const string Syntax = "KIND:step=S[,factor=F][,count=N][,layer=NAME] with KIND one of lr-spike, corrupt-batches, scale-layer, zero-layer";
+    public const string Syntax = "KIND:step=S[,factor=F][,count=N][,layer=NAME][,path=FILE] with KIND one of lr-spike, "
+        + "corrupt-batches, scale-layer, zero-layer, data-arrives";
 
     public static FaultOptions Parse(string text)
     {
@@ -34,6 +35,7 @@ public static class FaultSpec
                         : throw new FormatException($"factor '{value}' in fault '{text}' is not a number.");
                     break;
                 case "layer": fault.Layer = value; break;
+                case "path": fault.Path = value; break;
                 default: throw new FormatException($"'{parts[0]}' in fault '{text}' is not a fault setting: expected {Syntax}.");
             }
         }
@@ -65,6 +67,10 @@ public static class FaultSpec
         if (fault.Kind is FaultKinds.ScaleLayer or FaultKinds.ZeroLayer && string.IsNullOrWhiteSpace(fault.Layer))
         {
             yield return "layer must name a module of the model.";
+        }
+        if (fault.Kind == FaultKinds.DataArrives && !File.Exists(fault.Path))
+        {
+            yield return $"path must name a text file that exists; got '{fault.Path}'.";
         }
     }
 

@@ -112,6 +112,17 @@ public sealed class DataOptions
 
     /// <summary>A text file or a folder of text files for char-lm. Debian's fortunes package installs its corpus here.</summary>
     public string TextPath { get; set; } = "/usr/share/games/fortunes";
+
+    /// <summary>char-lm: evaluate on the held-out tenth of this text instead of the corpus's own (empty: the corpus's).
+    /// Added to the training mixture later, only its other nine tenths are trained on.</summary>
+    public string EvalTextPath { get; set; } = "";
+
+    /// <summary>A folder whose new files are folded into the training mixture (weight <see cref="WatchWeight"/>) at the
+    /// next step boundary that is a multiple of 10: deployment data arriving during training. A relative path is
+    /// inside the run's folder. Empty: none. Move finished files in (a file half written would be read half).</summary>
+    public string WatchFolder { get; set; } = "";
+
+    public double WatchWeight { get; set; } = 1;
 }
 
 /// <summary>Step-level guards (Training:Guards): they act inside the step, before any agent could see it, and
@@ -121,6 +132,10 @@ public sealed class TrainerGuardOptions
     /// <summary>A batch whose loss is this many times the moving average of recent trained losses is not
     /// trained on: counted, reported (a batch_skipped event) and passed over, as metaseq does. 0: off.</summary>
     public double SkipBatchLossFactor { get; set; }
+
+    /// <summary>Batches the loss guard passes over in a row before it gives way and trains: a loss that stays that
+    /// high is the run's new level (an lr spike, new data), not a bad shard, and must not starve it.</summary>
+    public int SkipBatchMaxConsecutive { get; set; } = 50;
 
     /// <summary>Adaptive clipping: before every step the clipping threshold is set to this percentile of the
     /// gradient norms of the last <see cref="GradNormWindow"/> trained steps. 0: off (the threshold is
@@ -141,7 +156,8 @@ public sealed class CharLmOptions
 }
 
 /// <summary>One injected fault. Kinds: lr-spike (Factor), corrupt-batches (Count),
-/// scale-layer (Layer, Factor), zero-layer (Layer).</summary>
+/// scale-layer (Layer, Factor), zero-layer (Layer), data-arrives (Path: a text file copied into the run's
+/// incoming/ folder: new data, for a run that watches that folder).</summary>
 public sealed class FaultOptions
 {
     public string Kind { get; set; } = "";
@@ -149,6 +165,7 @@ public sealed class FaultOptions
     public double Factor { get; set; } = 1;
     public int Count { get; set; } = 1;
     public string Layer { get; set; } = "";
+    public string Path { get; set; } = "";
 }
 
 /// <summary>The names of the tasks registered beside the built-in ones (your own: see the Training project's
@@ -224,5 +241,9 @@ public static class FaultKinds
     public const string CorruptBatches = "corrupt-batches";
     public const string ScaleLayer = "scale-layer";
     public const string ZeroLayer = "zero-layer";
-    public static readonly string[] All = [LrSpike, CorruptBatches, ScaleLayer, ZeroLayer];
+    public const string DataArrives = "data-arrives";
+    public static readonly string[] All = [LrSpike, CorruptBatches, ScaleLayer, ZeroLayer, DataArrives];
+
+    /// <summary>The folder of the run's own a data-arrives fault copies into (inside the run's folder).</summary>
+    public const string IncomingFolder = "incoming";
 }

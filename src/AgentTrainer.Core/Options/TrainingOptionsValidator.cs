@@ -85,6 +85,13 @@ public sealed class TrainingOptionsValidator(OwnTaskNames? ownTasks = null) : IV
             errors.Add($"--out ({Key("Out")}) must name an output folder.");
         }
 
+        Number("--watch-weight", "Data:WatchWeight", options.Data.WatchWeight, Bound.Inclusive(0),
+            Bound.Inclusive(NumericLimits.MaxScaleFactor));
+        if (options.Data.EvalTextPath.Length > 0 && !File.Exists(options.Data.EvalTextPath)
+            && !Directory.Exists(options.Data.EvalTextPath))
+        {
+            errors.Add($"--eval-text ({Key("Data:EvalTextPath")}): {options.Data.EvalTextPath} does not exist.");
+        }
         TrainerGuardOptions guards = options.Guards;
         if (guards.SkipBatchLossFactor != 0)
         {
@@ -94,6 +101,7 @@ public sealed class TrainingOptionsValidator(OwnTaskNames? ownTasks = null) : IV
         Number("--adaptive-grad-clip", "Guards:AdaptiveGradClipPercentile", guards.AdaptiveGradClipPercentile,
             Bound.Inclusive(0), Bound.Inclusive(100), " (a percentile; 0: off)");
         Within("--grad-norm-window", "Guards:GradNormWindow", guards.GradNormWindow, 2, 100_000);
+        Within("--skip-batch-max", "Guards:SkipBatchMaxConsecutive", guards.SkipBatchMaxConsecutive, 1, 1_000_000);
 
         CharLmOptions lm = options.CharLm;
         Within("--context-length", "CharLm:ContextLength", lm.ContextLength, 2, NumericLimits.MaxContextLength);

@@ -16,6 +16,7 @@ namespace AgentTrainer.Core.Records;
 [JsonDerivedType(typeof(NonFiniteLossEvent), "non_finite_loss")]
 [JsonDerivedType(typeof(BatchSkippedEvent), "batch_skipped")]
 [JsonDerivedType(typeof(ExplorationFinishedEvent), "exploration_finished")]
+[JsonDerivedType(typeof(DatasetUpdatedEvent), "dataset_updated")]
 [JsonDerivedType(typeof(RunFinishedEvent), "run_finished")]
 [JsonDerivedType(typeof(BestModelRestoredEvent), "best_model_restored")]
 [JsonDerivedType(typeof(AgentDecisionEvent), "agent_decision")]
@@ -120,6 +121,20 @@ public sealed record ExplorationFinishedEvent : RunEvent
     public required int ChosenBranch { get; init; }
     public required string Reason { get; init; }
 }
+
+/// <summary>The training data's mixture changed (a command, or a file arriving in the watched folder): the mixture
+/// from here on, and what changed.</summary>
+public sealed record DatasetUpdatedEvent : RunEvent
+{
+    public required DataMixture Mixture { get; init; }
+    public required string Change { get; init; }
+}
+
+/// <summary>The training data as weighted sources; each source is pinned by the SHA-256 of its text, so a checkpoint
+/// restores exactly the data it trained on (or says the data changed).</summary>
+public sealed record DataMixture(IReadOnlyList<DataSource> Sources);
+
+public sealed record DataSource(string Name, string Path, double Weight, string Sha256);
 
 /// <summary>One explored branch: its lr (the base lr at the fork times its factor) and its validation loss.</summary>
 public sealed record ExploredBranch(int Branch, double LearningRateFactor, double LearningRate, double ValLoss);

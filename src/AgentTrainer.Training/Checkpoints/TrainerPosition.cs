@@ -6,11 +6,12 @@ namespace AgentTrainer.Training.Checkpoints;
 /// the model it was taken from (its signature: a checkpoint of another model is refused before it is
 /// restored), its validation loss (measured at its step, and the latest of its branch at or before it) and
 /// the steps the run had trained in all (its budget spent), what the step guards remember and the layers trained
-/// differently. These are absent from checkpoints written before they were kept.</summary>
+/// differently, and the training data's mixture. These are absent from checkpoints written before they were kept.</summary>
 public sealed record TrainerPosition(
     long Step, long DataPosition, int Branch, double BaseLearningRate, double WeightDecay, double GradClip,
     IReadOnlyList<string>? AppliedKeys = null, string? Model = null, double? ValLoss = null, long? TrainedSteps = null,
-    double? LastValLoss = null, Trainer.StepGuardState? Guards = null, Trainer.LayerTrainingState? Layers = null)
+    double? LastValLoss = null, Trainer.StepGuardState? Guards = null, Trainer.LayerTrainingState? Layers = null,
+    Core.Records.DataMixture? Mixture = null)
 {
     /// <summary>The latest validation loss of its lineage at its step: <see cref="LastValLoss"/>, or for a
     /// checkpoint written before that was kept, its own <see cref="ValLoss"/>.</summary>

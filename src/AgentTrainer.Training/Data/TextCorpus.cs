@@ -9,19 +9,18 @@ public sealed class TextCorpus
     public const string InstallHint =
         "Install Debian's corpus with `sudo apt-get install fortunes`, or point --text (Training:Data:TextPath) at a UTF-8 text file or a folder of them.";
 
+    private readonly Dictionary<char, int> _index;
+
     private TextCorpus(string text, string source)
     {
         Source = source;
         Vocabulary = [.. text.Distinct().Order()];
-        var index = new Dictionary<char, int>(Vocabulary.Count);
+        _index = new Dictionary<char, int>(Vocabulary.Count);
         for (int i = 0; i < Vocabulary.Count; i++)
         {
-            index[Vocabulary[i]] = i;
+            _index[Vocabulary[i]] = i;
         }
-        long[] tokens = text.Select(character => (long)index[character]).ToArray();
-        int split = (int)(tokens.Length * 0.9);
-        Train = tokens[..split];
-        Validation = tokens[split..];
+        (Train, Validation, Sha256) = Split(text);
     }
 
     public string Source { get; }
@@ -29,7 +28,29 @@ public sealed class TextCorpus
     public long[] Train { get; }
     public long[] Validation { get; }
 
-    public static TextCorpus Load(string path, int contextLength)
+    /// <summary>The SHA-256 of the corpus's text, as read (what a data mixture pins).</summary>
+    public string Sha256 { get; }
+
+    /// <summary>Another text (a source added to the mixture, a held-out set of its own) in this corpus's vocabulary,
+    /// split 90/10 the same way. A character the vocabulary lacks reads as a space (or, without one, as the first
+    /// character): the model's vocabulary is fixed when the run starts.</summary>
+    /// <exception cref="DataSetException">the path is missing, not text, or too short</exception>
+    public (long[] Train, long[] Validation, string Sha256) Encode(string path, int contextLength) =>
+        Split(ReadCorpusText(path, contextLength));
+
+    private (long[] Train, long[] Validation, string Sha256) Split(string text)
+    {
+        int fallback = _index.TryGetValue(' ', out int space) ? space : 0;
+        long[] tokens = [.. text.Select(character => (long)_index.GetValueOrDefault(character, fallback))];
+        int split = (int)(tokens.Length * 0.9);
+        string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+        return (tokens[..split], tokens[split..], hash);
+    }
+
+    public static TextCorpus Load(string path, int contextLength) =>
+        new(ReadCorpusText(path, contextLength), path);
+
+    private static string ReadCorpusText(string path, int contextLength)
     {
         string text;
         if (Directory.Exists(path))
@@ -64,7 +85,7 @@ public sealed class TextCorpus
         {
             throw new DataSetException($"The text corpus at {path} holds {text.Length} characters; char-lm with context {contextLength} needs at least {needed}.");
         }
-        return new TextCorpus(text, path);
+        return text;
     }
 
     /// <summary>The file's text, or (in a folder) null for a file that is not text.</summary>

@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Records;
 using AgentTrainer.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -5,28 +6,86 @@ using static TorchSharp.torch;
 namespace AgentTrainer.Training.Tasks;
 
 /// <summary>Next-character prediction on a text corpus. Training windows start at random offsets
-/// drawn from (seed, position); validation uses fixed, non-overlapping windows.</summary>
-public sealed class CharLmTask : ITrainingTask, ICorruptibleTask
+/// drawn from (seed, position); validation uses fixed, non-overlapping windows. The training text is a mixture of
+/// sources (the corpus first): each window comes from a source drawn in proportion to its weight.</summary>
+public sealed class CharLmTask : ITrainingTask, ICorruptibleTask, IMixtureTask
 {
-    private readonly Tensor _train;
+    /// <summary>The corpus's name in the mixture.</summary>
+    public const string MainSource = "main";
+
+    private readonly TextCorpus _corpus;
+    private readonly Dictionary<string, long[]> _texts = new(StringComparer.Ordinal); // training tokens by SHA-256
     private readonly Tensor _validation;
+    private Tensor _train; // every source's training tokens, end to end, in the mixture's order
+    private (long Offset, long Length, double Weight)[] _drawn = [];
     private readonly int _batchSize;
     private readonly int _context;
     private readonly int _seed;
     private readonly int _vocabulary;
     private readonly Device _device;
 
-    public CharLmTask(nn.Module<Tensor, Tensor> model, TextCorpus corpus, int batchSize, int contextLength, int seed, Device device)
+    /// <param name="evaluation">held-out tokens of another text (null: the corpus's own)</param>
+    public CharLmTask(nn.Module<Tensor, Tensor> model, TextCorpus corpus, int batchSize, int contextLength, int seed,
+        Device device, long[]? evaluation = null)
     {
         Model = model;
+        _corpus = corpus;
         _batchSize = batchSize;
         _context = contextLength;
         _seed = seed;
         _vocabulary = corpus.Vocabulary.Count;
         _device = device;
+        _texts[corpus.Sha256] = corpus.Train;
         _train = torch.tensor(corpus.Train, device: device);
-        _validation = torch.tensor(corpus.Validation, device: device);
+        _validation = torch.tensor(evaluation ?? corpus.Validation, device: device);
         TrainLength = corpus.Train.Length;
+        Mixture = new DataMixture([new DataSource(MainSource, corpus.Source, 1, corpus.Sha256)]);
+        _drawn = [(0, TrainLength, 1)];
+    }
+
+    public DataMixture Mixture { get; private set; }
+
+    public DataSource Read(string name, string path, double weight)
+    {
+        (long[] train, _, string sha) = _corpus.Encode(path, _context);
+        _texts.TryAdd(sha, train);
+        return new DataSource(name, path, weight, sha);
+    }
+
+    public void Prepare(DataMixture mixture)
+    {
+        foreach (DataSource source in mixture.Sources.Where(s => !_texts.ContainsKey(s.Sha256)))
+        {
+            if (Read(source.Name, source.Path, source.Weight).Sha256 != source.Sha256)
+            {
+                throw new Data.DataSetException(
+                    $"the text of data source '{source.Name}' ({source.Path}) is not the text it held when it was added");
+            }
+        }
+    }
+
+    public void Use(DataMixture mixture)
+    {
+        Prepare(mixture);
+        if (!mixture.Sources.Select(s => s.Sha256).SequenceEqual(Mixture.Sources.Select(s => s.Sha256)))
+        {
+            Tensor previous = _train;
+            _train = torch.tensor([.. mixture.Sources.SelectMany(s => _texts[s.Sha256])], device: _device);
+            previous.Dispose();
+        }
+        long offset = 0;
+        var drawn = new List<(long, long, double)>();
+        foreach (DataSource source in mixture.Sources)
+        {
+            long length = _texts[source.Sha256].Length;
+            if (source.Weight > 0)
+            {
+                drawn.Add((offset, length, source.Weight));
+            }
+            offset += length;
+        }
+        _drawn = [.. drawn];
+        Mixture = mixture;
     }
 
     public string Name => Core.Options.TaskNames.CharLm;
@@ -38,8 +97,27 @@ public sealed class CharLmTask : ITrainingTask, ICorruptibleTask
     public (Tensor Input, Tensor Target) Batch(long position)
     {
         Random random = BatchOrder.ForPosition(_seed, position, stream: 0);
-        long[] starts = [.. Enumerable.Range(0, _batchSize).Select(_ => random.NextInt64(TrainLength - _context - 1))];
+        long[] starts = [.. Enumerable.Range(0, _batchSize).Select(_ => Start(random))];
         return Split(Windows(_train, starts));
+    }
+
+    /// <summary>A window's start: in the one source drawn from (as before mixtures: one draw), else in a source drawn
+    /// by weight first.</summary>
+    private long Start(Random random)
+    {
+        (long offset, long length, double _) = _drawn[0];
+        if (_drawn.Length > 1)
+        {
+            double pick = random.NextDouble() * _drawn.Sum(d => d.Weight);
+            int index = 0;
+            while (index < _drawn.Length - 1 && pick >= _drawn[index].Weight)
+            {
+                pick -= _drawn[index].Weight;
+                index++;
+            }
+            (offset, length, _) = _drawn[index];
+        }
+        return offset + random.NextInt64(length - _context - 1);
     }
 
     /// <summary>A broken shard: random characters where text should be.</summary>

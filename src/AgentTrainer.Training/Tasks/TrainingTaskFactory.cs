@@ -84,7 +84,10 @@ public static class TrainingTaskFactory
                 RefuseIfTooLarge(options, corpus.Vocabulary.Count, batchSize);
                 torch.manual_seed(options.Seed);
                 var network = new CharGpt(corpus.Vocabulary.Count, lm.ContextLength, lm.EmbeddingSize, lm.Layers, lm.Heads);
-                return new CharLmTask(network.to(device), corpus, batchSize, lm.ContextLength, options.Seed, device);
+                long[]? evaluation = options.Data.EvalTextPath.Length > 0
+                    ? corpus.Encode(options.Data.EvalTextPath, lm.ContextLength).Validation
+                    : null;
+                return new CharLmTask(network.to(device), corpus, batchSize, lm.ContextLength, options.Seed, device, evaluation);
             }
             case TaskNames.Synthetic:
             {

@@ -29,6 +29,7 @@ public sealed class InteractiveTrainer : IDisposable
     private readonly WeightChangeMeter _weightChange;
     private readonly StepGuards _guards;
     private readonly LayerTraining _layerTraining;
+    private readonly DatasetControl _dataset = DatasetControl.None;
     private readonly HashSet<string> _appliedKeys = new(StringComparer.Ordinal);
     private readonly BudgetMeter _budget;
     private readonly MemoryStream _captureBuffer = new(); // reused by every capture (see CheckpointSerializer.Capture)
@@ -60,6 +61,8 @@ public sealed class InteractiveTrainer : IDisposable
         : this(options, TrainingTarget.Of(task, options), commands, checkpoints, observer, time)
     {
         _taskStep = new TaskStep(task, _optimizer, options.Seed, UpdateWeights);
+        string? watch = options.Data.WatchFolder.Length > 0 ? Path.Combine(options.Out, options.Data.WatchFolder) : null;
+        _dataset = new DatasetControl(task as IMixtureTask, watch, options.Data.WatchWeight);
     }
 
     /// <summary>A trainer whose steps your own loop takes, reporting each through a
@@ -106,6 +109,9 @@ public sealed class InteractiveTrainer : IDisposable
     /// <summary>Every module a layer operation or layer fault may name, by dotted path
     /// (<see cref="LayerNames"/>).</summary>
     public IReadOnlyList<string> Layers => _layers.Names;
+
+    /// <summary>The training data's mixture (null: the task's data is not one). Read on the training thread.</summary>
+    public Core.Records.DataMixture? Mixture => _dataset.Mixture;
 
     /// <summary>Safe to read from any thread; refreshed after every step and command.</summary>
     public RunState State => Volatile.Read(ref _state);
@@ -179,6 +185,10 @@ public sealed class InteractiveTrainer : IDisposable
     internal string? AtBoundary(long stepLimit, CancellationToken cancellation)
     {
         AdvanceExploration();
+        if (_exploration is null && _dataset.FoldInArrivals(_step) is { } arrived)
+        {
+            DatasetUpdated(arrived); // not while exploring: every branch trains on the same data
+        }
         ApplyCommands(cancellation);
         return cancellation.IsCancellationRequested ? RunOutcomes.Interrupted
             : _stopRequested ? RunOutcomes.Stopped
@@ -416,6 +426,7 @@ public sealed class InteractiveTrainer : IDisposable
                 ModelLayerOperationCommand layer => _layerTraining.Apply(layer),
                 SkipDataCommand skip => SkipData(skip.Batches),
                 ExploreCommand explore => StartExploration(record, explore),
+                UpdateDatasetCommand update => DatasetUpdated(_dataset.Update(update)),
                 EvaluateCommand => EvaluateNow(),
                 PauseCommand => SetPaused(true),
                 ResumeCommand => SetPaused(false),
@@ -438,6 +449,15 @@ public sealed class InteractiveTrainer : IDisposable
         {
             _commands.Fail(record, _step, error.Message);
         }
+    }
+
+    private string DatasetUpdated(string change)
+    {
+        _observer.OnEvent(new DatasetUpdatedEvent
+        {
+            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Mixture = _dataset.Mixture!, Change = change,
+        });
+        return change;
     }
 
     private static bool AllowedWhileExploring(TrainerCommand command) =>
@@ -603,7 +623,7 @@ public sealed class InteractiveTrainer : IDisposable
         _step, _dataPosition, _branch, _baseLearningRate, _weightDecay, _gradClip,
         [.. _appliedKeys.Order(StringComparer.Ordinal)],
         ModelSignature, _lastEvaluatedStep == _step ? _lastValLoss : null, _budget.TrainedSteps, _lastValLoss,
-        _guards.Save(), _layerTraining.Save());
+        _guards.Save(), _layerTraining.Save(), _dataset.Mixture);
 
     private byte[] Capture(TrainerPosition position) =>
         CheckpointSerializer.Capture(position, _target.Model, _optimizer.Optimizer, _target.SaveState, _captureBuffer);
@@ -617,9 +637,18 @@ public sealed class InteractiveTrainer : IDisposable
     private TrainerPosition Restore(string checkpointId)
     {
         byte[] payload = Checkpoints.Load(checkpointId); // verified against its checksum
-        if (Foreign(CheckpointSerializer.ReadPosition(payload)) is { } problem)
+        TrainerPosition held = CheckpointSerializer.ReadPosition(payload);
+        if (Foreign(held) is { } problem)
         {
             throw new CheckpointException($"{checkpointId} {problem}");
+        }
+        try
+        {
+            _dataset.Prepare(held.Mixture); // its data must be there before anything is restored
+        }
+        catch (Data.DataSetException error)
+        {
+            throw new CheckpointException($"{checkpointId} cannot be restored: {error.Message}", error);
         }
         byte[] before = Capture(CurrentPosition());
 #pragma warning disable CA1031 // whatever libtorch throws, the state before is put back and the load fails
@@ -666,11 +695,16 @@ public sealed class InteractiveTrainer : IDisposable
         _gradClip = position.GradClip;
         _guards.Restore(position.Guards);
         _layerTraining.Restore(position.Layers);
+        bool mixtureChanged = _dataset.Restore(position.Mixture);
         _consecutiveNonFinite = 0;
         _lastEvaluatedStep = -1;
         _lastValLoss = position.LineageValLoss; // the latest evaluation of the lineage now resumed
         _weightChange.Restart();
         Volatile.Write(ref _state, SnapshotState());
+        if (mixtureChanged)
+        {
+            DatasetUpdated("restored with the checkpoint");
+        }
     }
 
     private string ResetLayer(string layer)
@@ -716,6 +750,7 @@ public sealed class InteractiveTrainer : IDisposable
                 FaultKinds.LrSpike => ScaleLearningRate(fault.Factor),
                 FaultKinds.CorruptBatches => Invariant($"the next {fault.Count} batches are corrupt"),
                 FaultKinds.ScaleLayer => ScaleLayer(fault.Layer, fault.Factor),
+                FaultKinds.DataArrives => DataArrives(fault.Path),
                 _ => ScaleLayer(fault.Layer, 0),
             };
             _observer.OnEvent(new FaultInjectedEvent
@@ -733,6 +768,18 @@ public sealed class InteractiveTrainer : IDisposable
             + (_baseLearningRate < before * factor
                 ? Invariant($" (held at the maximum {NumericLimits.MaxLearningRate:G4})")
                 : "");
+    }
+
+    /// <summary>New data arrives: the file is copied into the run's own incoming folder (written aside, then moved in
+    /// whole, as a watcher expects).</summary>
+    private string DataArrives(string path)
+    {
+        string folder = Path.Combine(_options.Out, FaultKinds.IncomingFolder);
+        Directory.CreateDirectory(folder);
+        string target = Path.Combine(folder, Path.GetFileName(path));
+        File.Copy(path, target + ".tmp", overwrite: true);
+        File.Move(target + ".tmp", target, overwrite: true);
+        return $"{path} arrived in {folder}";
     }
 
     private string ScaleLayer(string layer, double factor)

@@ -9,7 +9,9 @@ namespace AgentTrainer.Training.Trainer;
 /// <param name="Averaged">trained losses in the average so far</param>
 /// <param name="Skipped">batches the loss guard passed over on this lineage</param>
 /// <param name="GradNorms">the gradient norms of the last trained steps, oldest first</param>
-public sealed record StepGuardState(double? LossAverage, long Averaged, long Skipped, IReadOnlyList<double> GradNorms);
+/// <param name="SkippedInARow">batches passed over since the last trained one</param>
+public sealed record StepGuardState(
+    double? LossAverage, long Averaged, long Skipped, IReadOnlyList<double> GradNorms, int SkippedInARow = 0);
 
 /// <summary>The trainer's step-level guards and the recent history they read: the loss guard (a batch whose loss is
 /// far above the moving average is not trained on, as metaseq skips one) and adaptive clipping (the threshold a
@@ -25,13 +27,17 @@ internal sealed class StepGuards(TrainerGuardOptions options)
     private readonly Queue<double> _gradNorms = new();
     private double? _lossAverage;
     private long _averaged;
+    private int _skippedInARow;
 
     /// <summary>Batches passed over on this lineage.</summary>
     public long Skipped { get; private set; }
 
-    /// <summary>The loss at or above which a batch is not trained on; null while the guard is off or warming up.</summary>
+    /// <summary>The loss at or above which a batch is not trained on; null while the guard is off, warming up, or
+    /// giving way after <see cref="TrainerGuardOptions.SkipBatchMaxConsecutive"/> batches skipped in a row.</summary>
     public double? SkipAbove =>
-        options.SkipBatchLossFactor > 0 && _averaged >= WarmupSteps ? options.SkipBatchLossFactor * _lossAverage : null;
+        options.SkipBatchLossFactor > 0 && _averaged >= WarmupSteps && _skippedInARow < options.SkipBatchMaxConsecutive
+            ? options.SkipBatchLossFactor * _lossAverage
+            : null;
 
     /// <summary>The adaptive clipping threshold for the next step, or null when the guard is off or has too few
     /// norms yet.</summary>
@@ -47,6 +53,7 @@ internal sealed class StepGuards(TrainerGuardOptions options)
     {
         _lossAverage = _lossAverage is { } average ? average + (AverageWeight * (loss - average)) : loss;
         _averaged++;
+        _skippedInARow = 0;
         if (gradNorm is not { } norm)
         {
             return;
@@ -58,7 +65,11 @@ internal sealed class StepGuards(TrainerGuardOptions options)
         }
     }
 
-    public void BatchSkipped() => Skipped++;
+    public void BatchSkipped()
+    {
+        Skipped++;
+        _skippedInARow++;
+    }
 
     /// <summary>The <paramref name="percentile"/>-th percentile of the recent gradient norms, interpolated between
     /// the nearest two as NumPy's default does.</summary>
@@ -77,7 +88,7 @@ internal sealed class StepGuards(TrainerGuardOptions options)
         return sorted[below] + ((rank - below) * (sorted[above] - sorted[below]));
     }
 
-    public StepGuardState Save() => new(_lossAverage, _averaged, Skipped, [.. _gradNorms]);
+    public StepGuardState Save() => new(_lossAverage, _averaged, Skipped, [.. _gradNorms], _skippedInARow);
 
     /// <summary>Back to what a checkpoint holds; an older checkpoint without guard state starts them afresh.</summary>
     public void Restore(StepGuardState? state)
@@ -85,6 +96,7 @@ internal sealed class StepGuards(TrainerGuardOptions options)
         _lossAverage = state?.LossAverage;
         _averaged = state?.Averaged ?? 0;
         Skipped = state?.Skipped ?? 0;
+        _skippedInARow = state?.SkippedInARow ?? 0;
         _gradNorms.Clear();
         foreach (double norm in state?.GradNorms ?? [])
         {

@@ -42,6 +42,21 @@ public static class CommandCommandLine
             });
         Add(root, api, noWait, new Command("clip-percentile", "Clip at a percentile of recent gradient norms.") { percentile },
             parse => new UpdateOptimizerCommand { GradClipPercentile = parse.GetValue(percentile) });
+        var source = new Argument<string>("source") { Description = "the data source's name in the mixture" };
+        var path = new Argument<string>("path") { Description = "a text file or a folder of them" };
+        var weight = new Argument<double>("weight") { Description = "its weight in the mixture (0: kept, not drawn)" };
+        Add(root, api, noWait, new Command("add-data", "Add a data source to the training mixture.") { source, path, weight },
+            parse => new UpdateDatasetCommand
+            {
+                Add = [new DataSourceSpec(parse.GetValue(source)!, Path.GetFullPath(parse.GetValue(path)!), parse.GetValue(weight))],
+            });
+        Add(root, api, noWait, new Command("remove-data", "Remove a data source from the mixture.") { source },
+            parse => new UpdateDatasetCommand { Remove = [parse.GetValue(source)!] });
+        Add(root, api, noWait, new Command("weight-data", "Set a data source's weight.") { source, weight },
+            parse => new UpdateDatasetCommand
+            {
+                Weights = new Dictionary<string, double> { [parse.GetValue(source)!] = parse.GetValue(weight) },
+            });
         Add(root, api, noWait, new Command("skip-data", "Pass over the next batches without training on them.") { batches },
             parse => new SkipDataCommand(parse.GetValue(batches)));
         Add(root, api, noWait, new Command("evaluate", "Evaluate on the validation set now."), _ => new EvaluateCommand());

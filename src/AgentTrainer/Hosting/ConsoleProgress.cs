@@ -62,6 +62,17 @@ public sealed class ConsoleProgress : IRunObserver
             case NonFiniteLossEvent nonFinite when nonFinite.Consecutive == 1:
                 _logger.LogWarning("non-finite loss at step {Step}: update skipped", nonFinite.Step);
                 break;
+            case BatchSkippedEvent skipped:
+                _logger.LogWarning("batch of step {Step} not trained on: loss {Loss:G4} is {Ratio:F1}x the recent average "
+                    + "({Skipped} skipped so far)", skipped.Step, skipped.Loss, skipped.Loss / skipped.LossAverage,
+                    skipped.Skipped);
+                break;
+            case ExplorationFinishedEvent explored:
+                _logger.LogInformation("explored from step {Fork} (round {Round}): {Candidates}; continuing on branch "
+                    + "{Branch}: {Reason}", explored.ForkStep, explored.Round,
+                    string.Join(", ", explored.Candidates.Select(c => string.Create(CultureInfo.InvariantCulture,
+                        $"x{c.LearningRateFactor:G3} val {c.ValLoss:F4}"))), explored.ChosenBranch, explored.Reason);
+                break;
             case BestModelRestoredEvent best:
                 _logger.LogInformation("best model handed back: {Checkpoint}, val_loss {Best:F4} (the last state's {Last:F4} stays on disk)",
                     best.CheckpointId, best.ValLoss, best.LastValLoss);

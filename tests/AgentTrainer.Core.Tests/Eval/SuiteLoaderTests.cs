@@ -15,7 +15,9 @@ public sealed class SuiteLoaderTests : IDisposable
         Suite suite = SuiteLoader.Load("eval/scenarios", "eval/contestants.yaml");
 
         Assert.Equal("none", suite.Baseline);
-        Assert.Equal(["none", "cosine", "rules"], suite.Contestants.Select(c => c.Name));
+        Assert.Equal(["none", "cosine", "rules", "rules-explore", "data"], suite.Contestants.Select(c => c.Name));
+        Assert.Equal(Path.GetFullPath("policies/explore.yaml"),
+            Path.GetFullPath(suite.Contestants.Single(c => c.Name == "rules-explore").Policy!));
         Assert.Equal(Path.GetFullPath("policies/unattended.yaml"), Path.GetFullPath(suite.Contestants.Single(c => c.Name == "rules").Policy!));
         Assert.Equal(ScheduleNames.Cosine, suite.Contestants.Single(c => c.Name == "cosine").Schedule);
         Assert.Equal([TaskNames.CharLm, "char-mlp-loop", TaskNames.FashionMnist], suite.Scenarios.Select(s => s.Task).Distinct().Order());
@@ -26,13 +28,16 @@ public sealed class SuiteLoaderTests : IDisposable
         Assert.Equal((5e-3, ScheduleNames.Constant, 0), (tooHigh.LearningRate, tooHigh.Schedule, tooHigh.Faults.Count));
         Assert.Equal(50, suite.Scenarios.Single(s => s.Name == "02-charlm-lr-spike").Faults.Single().Factor);
         Assert.Equal(
-            [FaultKinds.CorruptBatches, FaultKinds.LrSpike, FaultKinds.ScaleLayer, FaultKinds.ZeroLayer],
+            [FaultKinds.CorruptBatches, FaultKinds.DataArrives, FaultKinds.LrSpike, FaultKinds.ScaleLayer, FaultKinds.ZeroLayer],
             suite.Scenarios.SelectMany(s => s.Faults).Select(f => f.Kind).Distinct().Order());
         Assert.Contains(suite.Scenarios, s => s.LearningRate <= 1e-5 && s.Faults.Count == 0);
         Scenario[] healthy = [.. suite.Scenarios.Where(s => s.Expect == ScenarioExpectation.Keep)];
         Assert.Equal(4, healthy.Length);
         Assert.All(healthy, s => Assert.Empty(s.Faults));
         Assert.Equal(3, healthy.Count(s => s.OracleLearningRates.Count >= 3));
+        // The agent's blind spot: an lr wrong by far on a curve that looks healthy, each with a grid to be judged by.
+        Assert.Equal(2, suite.Scenarios.Count(s => s.Expect == ScenarioExpectation.Improve && s.Faults.Count == 0
+            && s.Schedule == ScheduleNames.Constant && s.OracleLearningRates.Count >= 4));
         Assert.All(suite.Scenarios, s => Assert.Equal([1, 2, 3], s.Seeds));
         // Overnight length: the paper's unstable start and a healthy run at 1500 char-lm steps, Fashion-MNIST at 3000.
         Scenario[] longCharLm = [.. suite.Scenarios.Where(s => s.Task == TaskNames.CharLm && s.Steps >= 1500)];
