@@ -131,8 +131,9 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         {
             return Call(
                 InterventionAction.ExploreLearningRate,
-                $"nothing is wrong to repair (trend {P(s.LongTrend)} per 100 steps, volatility {P(s.Volatility)}), but "
-                + $"a healthy-looking curve does not show whether lr {F(summary.BaseLearningRate)} is right: testing it.");
+                $"nothing is wrong to repair (trend {P(s.LongTrend)} per 100 steps, volatility {P(s.Volatility)}), "
+                + $"but a healthy-looking curve does not show whether lr {F(summary.BaseLearningRate)} is right: "
+                + "testing it.");
         }
         bool scheduleDecayed = summary.LearningRate < 0.5 * summary.BaseLearningRate;
         bool lrCanDouble = !scheduleDecayed && summary.BaseLearningRate * 2 <= summary.Limits.MaxLearningRate;

@@ -18,7 +18,7 @@ public sealed class InterventionTools(Func<InterventionAction, string, string?, 
     {
         HashSet<string> names = [.. offered.Select(InterventionActions.Name)];
         KernelPlugin all = KernelPluginFactory.CreateFromObject(new InterventionTools(propose), PluginName);
-        return KernelPluginFactory.CreateFromFunctions(PluginName, all.Where(function => names.Contains(function.Name)));
+        return KernelPluginFactory.CreateFromFunctions(PluginName, all.Where(f => names.Contains(f.Name)));
     }
 
     [KernelFunction(ToolNames.DoubleLearningRate)]

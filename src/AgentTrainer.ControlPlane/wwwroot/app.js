@@ -4,8 +4,10 @@
 const TOKEN_KEY = "agentTrainer.token";
 const REVIEWER_KEY = "agentTrainer.reviewer";
 const BRANCH_COLOURS = ["#2c7be5", "#e67e22", "#16a085", "#8e44ad", "#c0392b", "#7f8c8d", "#d4ac0d", "#2e4053"];
-const SOURCE_LETTERS = { agent: "A", human: "H", api: "P", guard: "G", fault: "F" };
-const SOURCE_COLOURS = { agent: "#8e44ad", human: "#27ae60", api: "#2980b9", guard: "#d35400", fault: "#c0392b" };
+const SOURCE_LETTERS = { agent: "A", human: "H", api: "P", guard: "G", fault: "F", explore: "E", data: "D" };
+const SOURCE_COLOURS = {
+  agent: "#8e44ad", human: "#27ae60", api: "#2980b9", guard: "#d35400", fault: "#c0392b", explore: "#16a085", data: "#7f8c8d",
+};
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -131,11 +133,17 @@ function addEval(point) {
 function addEvent(event) {
   if (event.type === "command" && event.status === "succeeded" && !state.seenCommands.has(event.id)) {
     state.seenCommands.add(event.id);
-    if (["update_optimizer", "load_checkpoint", "model_layer_operation"].includes(event.kind)) {
+    if (["update_optimizer", "load_checkpoint", "model_layer_operation", "skip_data"].includes(event.kind)) {
       addMarker(event.step, event.source, `${event.id} ${event.kind} (${event.source}): ${event.reason || ""}`);
     }
   } else if (event.type === "fault_injected") {
     addMarker(event.step, "fault", `fault ${event.kind}: ${event.description}`);
+  } else if (event.type === "exploration_finished") {
+    const tried = event.candidates.map((c) => `x${c.learning_rate_factor} ${c.val_loss.toFixed(4)}`).join(", ");
+    addMarker(event.step, "explore", `explored from step ${event.fork_step} (${tried}): branch ${event.chosen_branch}, ${event.reason}`);
+  } else if (event.type === "dataset_updated") {
+    const mixture = event.mixture.sources.map((s) => `${s.name} ${s.weight}`).join(", ");
+    addMarker(event.step, "data", `data: ${event.change} (mixture: ${mixture})`);
   } else if (event.type === "proposal" || event.type === "review") {
     loadReviews();
   } else if (event.type === "checkpoint_saved" || event.type === "branch_created") {
@@ -393,7 +401,8 @@ function start() {
   };
   document.querySelectorAll("button[data-command]").forEach((button) => (button.onclick = () => send(button.dataset.command)));
   for (const type of ["command", "proposal", "review", "agent_decision", "intervention_effect", "checkpoint_saved", "branch_created",
-    "fault_injected", "non_finite_loss", "run_started", "run_finished"]) {
+    "fault_injected", "non_finite_loss", "batch_skipped", "exploration_finished", "dataset_updated", "run_started",
+    "run_finished"]) {
     $("audit-type").append(new Option(type, type));
   }
   $("audit-form").onsubmit = (event) => { event.preventDefault(); searchAudit(false); };

@@ -28,6 +28,21 @@ public abstract record TrainerCommand
 
     /// <summary>What makes this command invalid whatever the trainer's state (null when valid).</summary>
     public virtual string? Validate() => null;
+
+    /// <summary>What is wrong with a field that must lie in (0 or [0, up to <paramref name="maximum"/>], or
+    /// null.</summary>
+    protected static string? OutOfRange(
+        string field, double? value, double maximum, bool zeroAllowed, string note = "")
+    {
+        if (value is not { } number
+            || (double.IsFinite(number) && (zeroAllowed ? number >= 0 : number > 0) && number <= maximum))
+        {
+            return null;
+        }
+        string low = zeroAllowed ? "at least" : "above";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{field} must be a number {low} 0 and at most {maximum:G6}{note}; got {number:G6}.");
+    }
 }
 
 /// <summary>Sets or scales the optimizer's settings in every parameter group. Absolute values and
@@ -68,17 +83,6 @@ public sealed record UpdateOptimizerCommand : TrainerCommand
             ?? OutOfRange("weight_decay", WeightDecay, NumericLimits.MaxWeightDecay, zeroAllowed: true)
             ?? OutOfRange("grad_clip", GradClip, NumericLimits.MaxGradClip, zeroAllowed: true, " (0 turns clipping off)")
             ?? OutOfRange("grad_clip_percentile", GradClipPercentile, 100, zeroAllowed: false);
-    }
-
-    /// <summary>What is wrong with a field that must lie in (0 or [0, up to <paramref name="maximum"/>], or null.</summary>
-    internal static string? OutOfRange(string field, double? value, double maximum, bool zeroAllowed, string note = "")
-    {
-        if (value is not { } number || (double.IsFinite(number) && (zeroAllowed ? number >= 0 : number > 0) && number <= maximum))
-        {
-            return null;
-        }
-        string low = zeroAllowed ? "at least" : "above";
-        return string.Create(CultureInfo.InvariantCulture, $"{field} must be a number {low} 0 and at most {maximum:G6}{note}; got {number:G6}.");
     }
 }
 
@@ -125,7 +129,7 @@ public sealed record ModelLayerOperationCommand(string Layer, string Operation =
         }
         return Factor is null
             ? $"operation '{LayerOperations.ScaleLearningRate}' needs a factor (the layer's lr multiplier)."
-            : UpdateOptimizerCommand.OutOfRange("factor", Factor, NumericLimits.MaxScaleFactor, zeroAllowed: false);
+            : OutOfRange("factor", Factor, NumericLimits.MaxScaleFactor, zeroAllowed: false);
     }
 }
 
@@ -164,7 +168,8 @@ public sealed record ExploreCommand : TrainerCommand
         if (LearningRateFactors is not { Count: >= MinBranches and <= MaxBranches })
         {
             return string.Create(CultureInfo.InvariantCulture,
-                $"explore needs {MinBranches} to {MaxBranches} learning_rate_factors; got {LearningRateFactors?.Count ?? 0}.");
+                $"explore needs {MinBranches} to {MaxBranches} learning_rate_factors; "
+                + $"got {LearningRateFactors?.Count ?? 0}.");
         }
         if (LearningRateFactors.Distinct().Count() != LearningRateFactors.Count)
         {
@@ -172,10 +177,12 @@ public sealed record ExploreCommand : TrainerCommand
         }
         if (Steps < 1)
         {
-            return string.Create(CultureInfo.InvariantCulture, $"explore needs steps of at least 1 per branch; got {Steps}.");
+            return string.Create(
+                CultureInfo.InvariantCulture, $"explore needs steps of at least 1 per branch; got {Steps}.");
         }
-        return LearningRateFactors.Select(f => UpdateOptimizerCommand.OutOfRange(
-                "learning_rate_factors", f, NumericLimits.MaxScaleFactor, zeroAllowed: false)).FirstOrDefault(p => p is not null)
+        return LearningRateFactors
+                .Select(f => OutOfRange("learning_rate_factors", f, NumericLimits.MaxScaleFactor, zeroAllowed: false))
+                .FirstOrDefault(p => p is not null)
             ?? (MinImprovement is >= 0 and < 1 ? null : string.Create(CultureInfo.InvariantCulture,
                 $"explore's min_improvement must be a fraction from 0 to below 1; got {MinImprovement:G4}."))
             ?? (MaxRounds is >= 1 and <= 10 ? null : string.Create(CultureInfo.InvariantCulture,
@@ -210,12 +217,13 @@ public sealed record UpdateDatasetCommand : TrainerCommand
             return "update_dataset names each source once: in add, remove or weights.";
         }
         return Add.Select(a => (a.Name, a.Weight)).Concat(Weights.Select(w => (w.Key, w.Value)))
-            .Select(w => UpdateOptimizerCommand.OutOfRange($"the weight of '{w.Item1}'", w.Item2, NumericLimits.MaxScaleFactor,
-                zeroAllowed: true)).FirstOrDefault(p => p is not null);
+            .Select(w => OutOfRange($"the weight of '{w.Item1}'", w.Item2, NumericLimits.MaxScaleFactor, zeroAllowed: true))
+            .FirstOrDefault(p => p is not null);
     }
 }
 
-/// <summary>A data source to add: its name in the mixture, where its data is, and its weight (0: kept, not drawn).</summary>
+/// <summary>A data source to add: its name in the mixture, where its data is, and its weight (0: kept, not
+/// drawn).</summary>
 public sealed record DataSourceSpec(string Name, string Path, double Weight = 1);
 
 public sealed record EvaluateCommand : TrainerCommand
