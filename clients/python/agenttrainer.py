@@ -41,7 +41,7 @@ import torch
 PROTOCOL_VERSION = 1
 STATE_FILE = "agenttrainer-run.json"
 _MAX_BACKOFF_S = 30.0
-_GRAD_NORM_WINDOW = 100
+_GRAD_NORM_WINDOW = 1000
 _MAX_OUTBOX = 1_000_000
 _FLUSH_S = 1.0
 

@@ -36,6 +36,55 @@ public class PolicyTests
         Policy research = PolicyLoader.Load(Shipped("research.yaml"));
         Assert.Equal(0, research.CooldownSteps);
         Assert.Equal(1024, research.MaxChangeFactor);
+        Assert.Equal((200L, 3), (research.SkipData!.Batches, research.SkipData.MaxPerRun));
+
+        Policy explore = PolicyLoader.Load(Shipped("explore.yaml"));
+        Assert.Equal([0.1, 0.3, 1, 3, 10], explore.Explore!.LearningRateFactors);
+        Assert.Equal((50L, 3, 1), (explore.Explore.Steps, explore.Explore.MaxRounds, explore.Explore.MaxPerRun));
+        Assert.Null(unattended.Explore);
+        Assert.Null(unattended.SkipData);
+    }
+
+    [Fact]
+    public void ExploreAndSkipData_AreRefusedWhereThePolicyHasNoSection_AndCountedAgainstTheirLimits()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("unattended.yaml")));
+        Assert.Equal("explore", gate.Decide(Propose(InterventionAction.ExploreLearningRate), State()).Rule);
+        Assert.Equal("skip_data", gate.Decide(Propose(InterventionAction.SkipData), State()).Rule);
+
+        var research = new PolicyGate(PolicyLoader.Load(Shipped("research.yaml")));
+        for (int skip = 0; skip < 3; skip++)
+        {
+            Assert.Equal(Verdict.Apply, research.Decide(Propose(InterventionAction.SkipData), State()).Verdict);
+            research.RecordApplied(Propose(InterventionAction.SkipData), trainedSteps: 1000, step: 1000);
+        }
+        GateDecision fourth = research.Decide(Propose(InterventionAction.SkipData), State());
+        Assert.Equal(("skip_data.max_per_run", "3 skips already; the policy allows 3 per run."), (fourth.Rule, fourth.Reason));
+        GateDecision costly = research.Decide(Propose(InterventionAction.ExploreLearningRate),
+            State() with { BudgetStepsLeft = 100 });
+        Assert.Equal("budget.explore", costly.Rule);
+        Assert.Contains("trains 250 steps; the budget has 100 left", costly.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("explore:\n  learning_rate_factors: [2]\n", "explore.learning_rate_factors: explore needs 2 to 8")]
+    [InlineData("explore:\n  steps: 0\n", "explore.steps: must be a whole number >= 1")]
+    [InlineData("explore:\n  learning_rate_factors: [1, x]\n", "explore.learning_rate_factors: must be a list of numbers")]
+    [InlineData("skip_data:\n  batches: -5\n", "skip_data.batches: must be a whole number >= 1")]
+    [InlineData("skip_data:\n  every: 5\n", "skip_data.every: unknown rule")]
+    public void ABadExploreOrSkipDataSection_IsRefusedWithItsRule(string section, string expected)
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"policy-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, "name: bad\n" + section);
+        try
+        {
+            PolicyException error = Assert.Throws<PolicyException>(() => PolicyLoader.Load(file));
+            Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Agents;
 using AgentTrainer.Agents.Decisions;
@@ -81,22 +82,27 @@ public sealed class AgentLoopbackTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("policies/unattended.yaml", false)]
-    [InlineData("policies/supervised.yaml", false)]
-    [InlineData("policies/research.yaml", true)]
-    public async Task ExploreIsAdvertised_OnlyUnderAPolicyWithAnExploreSection(string policyFile, bool offered)
+    [InlineData("policies/unattended.yaml", "")]
+    [InlineData("policies/supervised.yaml", "")]
+    [InlineData("policies/explore.yaml", ToolNames.ExploreLearningRate)]
+    [InlineData("policies/research.yaml", ToolNames.ExploreLearningRate + " " + ToolNames.SkipData)]
+    public async Task ATool_IsAdvertised_OnlyUnderAPolicyWithItsSection(string policyFile, string extra)
     {
         Policy policy = PolicyLoader.Load(ContentPaths.Resolve(policyFile));
-        _server.Then(LoopbackOpenAIServer.ToolCall(
-            offered ? ToolNames.ExploreLearningRate : ToolNames.KeepLearningRate, """{"reason":"testing the lr"}"""));
+        string[] extras = extra.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        string called = extras.LastOrDefault() ?? ToolNames.KeepLearningRate;
+        _server.Then(LoopbackOpenAIServer.ToolCall(called, """{"reason":"testing the tool"}"""));
         await Decide(Agent(tools: policy.OfferedTools));
         string[] advertised = [.. _server.Requests.First()["tools"]!.AsArray()
             .Select(t => ((string)t!["function"]!["name"]!)[(InterventionTools.PluginName.Length + 1)..]).Order()];
-        string[] five = [.. InterventionActions.Always.Select(InterventionActions.Name).Order()];
-        Assert.Equal(offered ? [.. five.Append(ToolNames.ExploreLearningRate).Order()] : five, advertised);
-        if (offered)
+        string[] five = [.. InterventionActions.Always.Select(InterventionActions.Name)];
+        Assert.Equal([.. five.Concat(extras).Order()], advertised);
+        Assert.Equal(called, InterventionActions.Name(Assert.Single(_proposals).Action));
+        // The command a proposal becomes takes its size from the policy, not from the model.
+        TrainerCommand? command = _proposals[0].ToCommand(policy);
+        if (called == ToolNames.SkipData)
         {
-            Assert.Equal(InterventionAction.ExploreLearningRate, Assert.Single(_proposals).Action);
+            Assert.Equal(new SkipDataCommand(policy.SkipData!.Batches), command);
         }
     }
 

@@ -57,5 +57,11 @@ public sealed class InterventionTools(Func<InterventionAction, string, string?, 
         + "plateau reached too early).")]
     public string ExploreLearningRate([Description("Short reason citing the numbers relied on.")] string reason) =>
         propose(InterventionAction.ExploreLearningRate, reason, null, null);
+
+    [KernelFunction(ToolNames.SkipData)]
+    [Description("Pass over the next batches of data without training on them (as many as the policy sets). After "
+        + "rolling back past a loss spike caused by bad data, so the replay does not meet the same data again.")]
+    public string SkipData([Description("Short reason citing the numbers relied on.")] string reason) =>
+        propose(InterventionAction.SkipData, reason, null, null);
 }
 #pragma warning restore CA1707

@@ -42,9 +42,24 @@ public sealed record Policy
     /// it.</summary>
     public ExplorePolicy? Explore { get; init; }
 
+    /// <summary>The skip_data tool and its limits; null (no skip_data: section): not offered.</summary>
+    public SkipDataPolicy? SkipData { get; init; }
+
     /// <summary>The tools the agent is offered: the five always, and those whose section the policy has.</summary>
     public IReadOnlyList<InterventionAction> OfferedTools =>
-        Explore is null ? InterventionActions.Always : [.. InterventionActions.Always, InterventionAction.ExploreLearningRate];
+    [
+        .. InterventionActions.Always,
+        .. Explore is null ? Array.Empty<InterventionAction>() : [InterventionAction.ExploreLearningRate],
+        .. SkipData is null ? Array.Empty<InterventionAction>() : [InterventionAction.SkipData],
+    ];
+}
+
+/// <summary>How the agent may pass over data (policy section skip_data:): the batches one skip passes over (after a
+/// rollback past a loss spike, the data that caused it), and how many skips a run may have.</summary>
+public sealed record SkipDataPolicy
+{
+    public long Batches { get; init; } = 200;
+    public int MaxPerRun { get; init; } = 3;
 }
 
 /// <summary>How the agent may test the lr (policy section explore:): the factors each round tries around the lr, the

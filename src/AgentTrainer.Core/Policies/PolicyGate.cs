@@ -43,6 +43,7 @@ public sealed class PolicyGate(Policy policy)
     private int _rollbacks;
     private int _startOvers;
     private int _explorations;
+    private int _skips;
     private long? _lastIntervention;
 
     public Policy Policy => policy;
@@ -102,6 +103,7 @@ public sealed class PolicyGate(Policy policy)
                     _startOvers += startOver ? 1 : 0;
                     break;
                 case InterventionAction.ExploreLearningRate: _explorations++; break;
+                case InterventionAction.SkipData: _skips++; break;
             }
         }
     }
@@ -171,7 +173,8 @@ public sealed class PolicyGate(Policy policy)
             InterventionAction.HalveLearningRate => CheckLearningRate(0.5, state),
             InterventionAction.RollbackCheckpoint => CheckRollback(proposal, state, beforeRestart),
             InterventionAction.ResetLayer => CheckReset(proposal, state),
-            _ => CheckExplore(state),
+            InterventionAction.ExploreLearningRate => CheckExplore(state),
+            _ => CheckSkipData(),
         };
         if (refusal is not null)
         {
@@ -310,6 +313,14 @@ public sealed class PolicyGate(Policy policy)
             $"exploring {explore.LearningRateFactors.Count} branches of {explore.Steps} steps trains {needed} steps; ")
             + Invariant($"the budget has {state.BudgetStepsLeft} left."));
     }
+
+    private GateDecision? CheckSkipData() =>
+        policy.SkipData is not { } skip
+            ? Refuse("skip_data", $"{policy.Name} offers no skipping of data (it has no skip_data: section).")
+            : _skips >= skip.MaxPerRun
+                ? Refuse("skip_data.max_per_run",
+                    $"{_skips} skips already; the policy allows {skip.MaxPerRun} per run.")
+                : null;
 
     private GateDecision? CheckReset(Proposal proposal, GateState state)
     {

@@ -58,7 +58,7 @@ public static class PolicyLoader
             var sections = Keys(root, "",
             [
                 "name", "description", "learning_rate", "cooldown_steps", "rollback", "reset_layer", "approval",
-                "staleness_steps", "guards", "explore",
+                "staleness_steps", "guards", "explore", "skip_data",
             ]);
             var defaults = new Policy { Name = "", Source = source };
             YamlMappingNode? lr = Section(
@@ -72,6 +72,7 @@ public static class PolicyLoader
 
             YamlMappingNode? explore = Section(
                 sections, "explore", ["learning_rate_factors", "steps", "max_rounds", "max_per_run"]);
+            YamlMappingNode? skip = Section(sections, "skip_data", ["batches", "max_per_run"]);
 
             string name = Text(sections, "name", "name") ?? "";
             if (name.Length == 0)
@@ -115,6 +116,12 @@ public static class PolicyLoader
                     guards, "grad_norm_explosion_factor", "guards.grad_norm_explosion_factor",
                     defaults.GradNormExplosionFactor, positive: true),
                 Explore = explore is null ? null : ReadExplore(explore),
+                SkipData = skip is null ? null : new SkipDataPolicy
+                {
+                    Batches = Whole(skip, "batches", "skip_data.batches", new SkipDataPolicy().Batches, minimum: 1),
+                    MaxPerRun = (int)Whole(skip, "max_per_run", "skip_data.max_per_run", new SkipDataPolicy().MaxPerRun,
+                        minimum: 0),
+                },
             };
             if (policy.MinLearningRate >= policy.MaxLearningRate && lr is not null)
             {

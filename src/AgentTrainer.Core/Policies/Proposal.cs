@@ -13,6 +13,7 @@ public static class ToolNames
     public const string RollbackCheckpoint = "rollback_checkpoint";
     public const string ResetLayer = "reset_layer";
     public const string ExploreLearningRate = "explore_learning_rate";
+    public const string SkipData = "skip_data";
 
     public const string ReasonArgument = "reason";
     public const string CheckpointArgument = "checkpoint_id";
@@ -29,6 +30,7 @@ public enum InterventionAction
     [JsonStringEnumMemberName(ToolNames.RollbackCheckpoint)] RollbackCheckpoint,
     [JsonStringEnumMemberName(ToolNames.ResetLayer)] ResetLayer,
     [JsonStringEnumMemberName(ToolNames.ExploreLearningRate)] ExploreLearningRate,
+    [JsonStringEnumMemberName(ToolNames.SkipData)] SkipData,
 }
 
 public static class InterventionActions
@@ -40,7 +42,8 @@ public static class InterventionActions
         InterventionAction.KeepLearningRate => ToolNames.KeepLearningRate,
         InterventionAction.RollbackCheckpoint => ToolNames.RollbackCheckpoint,
         InterventionAction.ResetLayer => ToolNames.ResetLayer,
-        _ => ToolNames.ExploreLearningRate,
+        InterventionAction.ExploreLearningRate => ToolNames.ExploreLearningRate,
+        _ => ToolNames.SkipData,
     };
 
     public static InterventionAction? Parse(string name) =>
@@ -84,6 +87,7 @@ public sealed record Proposal
         {
             LearningRateFactors = explore.LearningRateFactors, Steps = explore.Steps, MaxRounds = explore.MaxRounds,
         },
+        InterventionAction.SkipData when policy.SkipData is { } skip => new SkipDataCommand(skip.Batches),
         _ => null,
     };
 

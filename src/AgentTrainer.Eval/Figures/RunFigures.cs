@@ -54,6 +54,9 @@ public sealed record RunFigures
     /// intervention, though its branches' steps count as trained.</summary>
     public int Explorations { get; init; }
     public int ExplorationsMoved { get; init; }
+
+    /// <summary>skip_data commands an agent applied.</summary>
+    public int DataSkips { get; init; }
     public required int Refused { get; init; }
     public required int SentToReview { get; init; }
     public required int Decisions { get; init; }
@@ -68,7 +71,7 @@ public sealed record RunFigures
 
     /// <summary>Applied interventions of every kind (keep is a decision, not an intervention; an exploration that kept
     /// the lr changed nothing).</summary>
-    public int Interventions => LrHalved + LrDoubled + Rollbacks + LayerResets + ExplorationsMoved;
+    public int Interventions => LrHalved + LrDoubled + Rollbacks + LayerResets + ExplorationsMoved + DataSkips;
 
     public double InterventionsPer1000Steps => TrainedSteps == 0 ? 0 : Interventions * 1000.0 / TrainedSteps;
 }

@@ -60,6 +60,7 @@ public static class RunFiguresReader
             RollbacksToWorse = 0,
             LayerResets = applied.Count(p => p.Action == InterventionAction.ResetLayer),
             Explorations = applied.Count(p => p.Action == InterventionAction.ExploreLearningRate),
+            DataSkips = applied.Count(p => p.Action == InterventionAction.SkipData),
             ExplorationsMoved = events.OfType<ExplorationFinishedEvent>()
                 .Where(e => e.Candidates.Single(c => c.Branch == e.ChosenBranch).LearningRateFactor != 1)
                 .Select(e => e.CommandId).Distinct(StringComparer.Ordinal).Count(),

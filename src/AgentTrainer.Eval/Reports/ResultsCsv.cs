@@ -21,7 +21,7 @@ public static class ResultsCsv
         ("interventions_per_1000_steps", r => r.InterventionsPer1000Steps), ("lr_halved", r => r.LrHalved), ("lr_doubled", r => r.LrDoubled),
         ("rollbacks", r => r.Rollbacks), ("rollbacks_to_worse", r => r.RollbacksToWorse), ("start_overs", r => r.StartOvers),
         ("layer_resets", r => r.LayerResets), ("explorations", r => r.Explorations),
-        ("explorations_moved", r => r.ExplorationsMoved), ("refused", r => r.Refused), ("sent_to_review", r => r.SentToReview),
+        ("explorations_moved", r => r.ExplorationsMoved), ("data_skips", r => r.DataSkips), ("refused", r => r.Refused), ("sent_to_review", r => r.SentToReview),
         ("decisions", r => r.Decisions), ("model_calls", r => r.ModelCalls), ("input_tokens", r => r.InputTokens), ("output_tokens", r => r.OutputTokens),
         ("mean_latency_ms", r => r.MeanLatencyMs), ("max_latency_ms", r => r.MaxLatencyMs), ("fallbacks", r => r.Fallbacks),
         ("wall_seconds", r => r.WallSeconds), ("folder", r => r.Folder),

@@ -131,6 +131,7 @@ public static class RunPlanner
                 ["Factor"] = fault.Factor,
                 ["Count"] = fault.Count,
                 ["Layer"] = fault.Layer,
+                ["Path"] = fault.Path,
             });
         }
         var training = new JsonObject
