@@ -41,6 +41,7 @@ public class PolicyTests
         Policy explore = PolicyLoader.Load(Shipped("explore.yaml"));
         Assert.Equal([0.1, 0.3, 1, 3, 10], explore.Explore!.LearningRateFactors);
         Assert.Equal((50L, 3, 1), (explore.Explore.Steps, explore.Explore.MaxRounds, explore.Explore.MaxPerRun));
+        Assert.Equal(BranchChoice.Best, explore.Explore.Choose);
         Assert.Null(unattended.Explore);
         Assert.Null(unattended.SkipData);
     }
@@ -72,6 +73,7 @@ public class PolicyTests
     [InlineData("explore:\n  learning_rate_factors: [1, x]\n", "explore.learning_rate_factors: must be a list of numbers")]
     [InlineData("skip_data:\n  batches: -5\n", "skip_data.batches: must be a whole number >= 1")]
     [InlineData("skip_data:\n  every: 5\n", "skip_data.every: unknown rule")]
+    [InlineData("explore:\n  choose: agent\n", "explore.choose: 'agent' is not one of best, person")]
     public void ABadExploreOrSkipDataSection_IsRefusedWithItsRule(string section, string expected)
     {
         string file = Path.Combine(Path.GetTempPath(), $"policy-{Guid.NewGuid():N}.yaml");

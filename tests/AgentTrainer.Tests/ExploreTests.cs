@@ -100,4 +100,45 @@ public class ExploreTests
         Assert.Equal(branches, harness.Trainer.Branches.Count);
         Assert.Equal(harness.Options.LearningRate, harness.Trainer.State.BaseLearningRate);
     }
+
+    [Fact]
+    public async Task UnderChooseByPerson_TheRunPausesAfterTheLastRound_AndContinuesOnTheBranchAPersonPicks()
+    {
+        using var harness = new TrainerHarness(o => o.Steps = 80);
+        harness.Trainer.Begin();
+        harness.Trainer.RunUntil(20, CancellationToken.None);
+        CommandRecord early = harness.Apply(new ChooseBranchCommand(1));
+        Assert.Equal("no exploration waits for a person's choice of branch.", early.Reason);
+        CommandRecord explore = harness.Commands.Submit(
+            Explore(0.5, 1, 2) with { ChooseBy = BranchChoice.Person }, CommandSource.Human);
+        CommandRecord? wrong = null, picked = null;
+        Task person = Task.Run(async () =>
+        {
+            while (!harness.Trainer.State.Paused)
+            {
+                await Task.Delay(5);
+            }
+            wrong = harness.Commands.Submit(new ChooseBranchCommand(7), CommandSource.Human);
+            picked = harness.Commands.Submit(new ChooseBranchCommand(2), CommandSource.Human);
+        });
+        harness.Trainer.RunUntil(60, CancellationToken.None);
+        await person;
+
+        BranchChoiceAwaitedEvent awaited = Assert.Single(harness.Events.OfType<BranchChoiceAwaitedEvent>());
+        Assert.Equal([0, 1, 2], awaited.Candidates.Select(c => c.Branch));
+        Assert.Contains("branch 7 is not one of the exploration's last round: 0, 1, 2", wrong!.Reason,
+            StringComparison.Ordinal);
+        Assert.Equal((CommandStatus.Succeeded, CommandStatus.Succeeded), (picked!.Status, explore.Status));
+        ExplorationFinishedEvent finished = Assert.Single(harness.Events.OfType<ExplorationFinishedEvent>());
+        Assert.Equal((2, "chosen by a person"), (finished.ChosenBranch, finished.Reason));
+        Assert.Equal((2, 60L), (harness.Trainer.State.Branch, harness.Trainer.State.Step));
+        Assert.False(harness.Trainer.State.Paused);
+        // The person's branch continues from where it ended, as the run at x2 from step 20 would have.
+        using var plain = new TrainerHarness(o => o.Steps = 80);
+        plain.Trainer.Begin();
+        plain.Trainer.RunUntil(20, CancellationToken.None);
+        plain.Apply(UpdateOptimizerCommand.ScaleLearningRate(2));
+        plain.Trainer.RunUntil(60, CancellationToken.None);
+        Assert.Equal(plain.Losses(0, 20, 60), harness.Losses(2, 20, 60));
+    }
 }

@@ -141,6 +141,10 @@ function addEvent(event) {
   } else if (event.type === "exploration_finished") {
     const tried = event.candidates.map((c) => `x${c.learning_rate_factor} ${c.val_loss.toFixed(4)}`).join(", ");
     addMarker(event.step, "explore", `explored from step ${event.fork_step} (${tried}): branch ${event.chosen_branch}, ${event.reason}`);
+  } else if (event.type === "branch_choice_awaited") {
+    const tried = event.candidates.map((c) => `branch ${c.branch}: x${c.learning_rate_factor} ${c.val_loss.toFixed(4)}`);
+    addMarker(event.step, "explore", `waits for your pick (${tried.join(", ")}; suggested ${event.suggested_branch}): `
+      + "agent-trainer command choose-branch N");
   } else if (event.type === "dataset_updated") {
     const mixture = event.mixture.sources.map((s) => `${s.name} ${s.weight}`).join(", ");
     addMarker(event.step, "data", `data: ${event.change} (mixture: ${mixture})`);
@@ -401,8 +405,8 @@ function start() {
   };
   document.querySelectorAll("button[data-command]").forEach((button) => (button.onclick = () => send(button.dataset.command)));
   for (const type of ["command", "proposal", "review", "agent_decision", "intervention_effect", "checkpoint_saved", "branch_created",
-    "fault_injected", "non_finite_loss", "batch_skipped", "exploration_finished", "dataset_updated", "run_started",
-    "run_finished"]) {
+    "fault_injected", "non_finite_loss", "batch_skipped", "exploration_finished", "branch_choice_awaited",
+    "dataset_updated", "run_started", "run_finished"]) {
     $("audit-type").append(new Option(type, type));
   }
   $("audit-form").onsubmit = (event) => { event.preventDefault(); searchAudit(false); };

@@ -13,6 +13,7 @@ namespace AgentTrainer.Core.Commands;
 [JsonDerivedType(typeof(ModelLayerOperationCommand), CommandKinds.ModelLayerOperation)]
 [JsonDerivedType(typeof(SkipDataCommand), CommandKinds.SkipData)]
 [JsonDerivedType(typeof(ExploreCommand), CommandKinds.Explore)]
+[JsonDerivedType(typeof(ChooseBranchCommand), CommandKinds.ChooseBranch)]
 [JsonDerivedType(typeof(UpdateDatasetCommand), CommandKinds.UpdateDataset)]
 [JsonDerivedType(typeof(EvaluateCommand), CommandKinds.Evaluate)]
 [JsonDerivedType(typeof(PauseCommand), CommandKinds.Pause)]
@@ -161,6 +162,10 @@ public sealed record ExploreCommand : TrainerCommand
     public double MinImprovement { get; init; } = 0.01;
     public int MaxRounds { get; init; } = 1;
 
+    /// <summary>Who picks the branch to continue after the last round: the lowest validation loss, or a person (the
+    /// run pauses until a <see cref="ChooseBranchCommand"/>).</summary>
+    public BranchChoice ChooseBy { get; init; } = BranchChoice.Best;
+
     protected override string KindName => CommandKinds.Explore;
 
     public override string? Validate()
@@ -188,6 +193,31 @@ public sealed record ExploreCommand : TrainerCommand
             ?? (MaxRounds is >= 1 and <= 10 ? null : string.Create(CultureInfo.InvariantCulture,
                 $"explore's max_rounds must be from 1 to 10; got {MaxRounds}."));
     }
+}
+
+/// <summary>Who picks the branch an exploration continues.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<BranchChoice>))]
+public enum BranchChoice
+{
+    [JsonStringEnumMemberName(BranchChoiceNames.Best)] Best,
+    [JsonStringEnumMemberName(BranchChoiceNames.Person)] Person,
+}
+
+public static class BranchChoiceNames
+{
+    public const string Best = "best";
+    public const string Person = "person";
+    public static readonly string[] All = [Best, Person];
+}
+
+/// <summary>A person's pick among an exploration's last round of branches (one that waits for it): the run continues
+/// on that branch, from where its branch ended.</summary>
+public sealed record ChooseBranchCommand(int Branch) : TrainerCommand
+{
+    protected override string KindName => CommandKinds.ChooseBranch;
+
+    public override string? Validate() => Branch >= 0 ? null
+        : string.Create(CultureInfo.InvariantCulture, $"choose_branch needs a branch id (0 or more); got {Branch}.");
 }
 
 /// <summary>Changes the training data's mixture at a step boundary: adds sources (a text file or a folder of them, for
@@ -255,14 +285,15 @@ public static class CommandKinds
     public const string SkipData = "skip_data";
     public const string Explore = "explore";
     public const string UpdateDataset = "update_dataset";
+    public const string ChooseBranch = "choose_branch";
     public const string Evaluate = "evaluate";
     public const string Pause = "pause";
     public const string Resume = "resume";
     public const string Stop = "stop";
 
     public static readonly string[] All = [
-        UpdateOptimizer, SaveCheckpoint, LoadCheckpoint, ModelLayerOperation, SkipData, Explore, UpdateDataset, Evaluate,
-        Pause, Resume, Stop,
+        UpdateOptimizer, SaveCheckpoint, LoadCheckpoint, ModelLayerOperation, SkipData, Explore, ChooseBranch,
+        UpdateDataset, Evaluate, Pause, Resume, Stop,
     ];
 }
 

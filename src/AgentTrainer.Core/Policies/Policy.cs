@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Commands;
 namespace AgentTrainer.Core.Policies;
 
 /// <summary>What may happen without a person (policies/*.yaml). Every limit is named by the rule
@@ -72,6 +73,9 @@ public sealed record ExplorePolicy
     /// <summary>Rounds one exploration may take while its best is the lowest or highest factor tried.</summary>
     public int MaxRounds { get; init; } = 3;
     public int MaxPerRun { get; init; } = 1;
+
+    /// <summary>Who picks the branch after the last round: the best (default), or a person (the run pauses).</summary>
+    public BranchChoice Choose { get; init; } = BranchChoice.Best;
 }
 
 public static class GuardActions

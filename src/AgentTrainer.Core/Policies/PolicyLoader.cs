@@ -71,7 +71,7 @@ public static class PolicyLoader
                 sections, "guards", ["non_finite_loss", "loss_spike_factor", "grad_norm_explosion_factor"]);
 
             YamlMappingNode? explore = Section(
-                sections, "explore", ["learning_rate_factors", "steps", "max_rounds", "max_per_run"]);
+                sections, "explore", ["learning_rate_factors", "steps", "max_rounds", "max_per_run", "choose"]);
             YamlMappingNode? skip = Section(sections, "skip_data", ["batches", "max_per_run"]);
 
             string name = Text(sections, "name", "name") ?? "";
@@ -154,6 +154,8 @@ public static class PolicyLoader
                 LearningRateFactors = factors ?? defaults.LearningRateFactors,
                 Steps = Whole(explore, "steps", "explore.steps", defaults.Steps, minimum: 1),
                 MaxRounds = (int)Whole(explore, "max_rounds", "explore.max_rounds", defaults.MaxRounds, minimum: 1),
+                Choose = Choice(explore, "choose", "explore.choose", BranchChoiceNames.Best, BranchChoiceNames.All)
+                    == BranchChoiceNames.Person ? BranchChoice.Person : BranchChoice.Best,
                 MaxPerRun = (int)Whole(explore, "max_per_run", "explore.max_per_run", defaults.MaxPerRun, minimum: 0),
             };
         }

@@ -86,6 +86,7 @@ public sealed record Proposal
         InterventionAction.ExploreLearningRate when policy.Explore is { } explore => new ExploreCommand
         {
             LearningRateFactors = explore.LearningRateFactors, Steps = explore.Steps, MaxRounds = explore.MaxRounds,
+            ChooseBy = explore.Choose,
         },
         InterventionAction.SkipData when policy.SkipData is { } skip => new SkipDataCommand(skip.Batches),
         _ => null,

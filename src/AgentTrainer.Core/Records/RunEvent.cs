@@ -16,6 +16,7 @@ namespace AgentTrainer.Core.Records;
 [JsonDerivedType(typeof(NonFiniteLossEvent), "non_finite_loss")]
 [JsonDerivedType(typeof(BatchSkippedEvent), "batch_skipped")]
 [JsonDerivedType(typeof(ExplorationFinishedEvent), "exploration_finished")]
+[JsonDerivedType(typeof(BranchChoiceAwaitedEvent), "branch_choice_awaited")]
 [JsonDerivedType(typeof(DatasetUpdatedEvent), "dataset_updated")]
 [JsonDerivedType(typeof(RunFinishedEvent), "run_finished")]
 [JsonDerivedType(typeof(BestModelRestoredEvent), "best_model_restored")]
@@ -135,6 +136,16 @@ public sealed record DatasetUpdatedEvent : RunEvent
 public sealed record DataMixture(IReadOnlyList<DataSource> Sources);
 
 public sealed record DataSource(string Name, string Path, double Weight, string Sha256);
+
+/// <summary>An exploration's last round is done and a person picks the branch (choose_branch): the run is paused
+/// until then. <see cref="SuggestedBranch"/> is the one the lowest validation loss (and the margin) would pick.</summary>
+public sealed record BranchChoiceAwaitedEvent : RunEvent
+{
+    public required string CommandId { get; init; }
+    public required IReadOnlyList<ExploredBranch> Candidates { get; init; }
+    public required int SuggestedBranch { get; init; }
+    public required string Reason { get; init; }
+}
 
 /// <summary>One explored branch: its lr (the base lr at the fork times its factor) and its validation loss.</summary>
 public sealed record ExploredBranch(int Branch, double LearningRateFactor, double LearningRate, double ValLoss);

@@ -74,6 +74,10 @@ internal sealed class Exploration
                 + Invariant($"by {Command.MinImprovement:P0}; the best other was {Describe(best.Figures)}"));
     }
 
+    /// <summary>A finished candidate of this round on <paramref name="branch"/>: its figures and end state, or null.</summary>
+    public (ExploredBranch Figures, byte[] State)? Candidate(int branch) =>
+        _finished.Where(f => f.Figures.Branch == branch).Select(f => ((ExploredBranch, byte[])?)f).FirstOrDefault();
+
     /// <summary>Whether the best the round chose was the lowest or highest factor tried (not the current lr): the best
     /// lr may lie further out.</summary>
     public static bool AtTheEdge(ExploredBranch winner, IReadOnlyList<double> factors) =>

@@ -426,6 +426,7 @@ public sealed class InteractiveTrainer : IDisposable
                 ModelLayerOperationCommand layer => _layerTraining.Apply(layer),
                 SkipDataCommand skip => SkipData(skip.Batches),
                 ExploreCommand explore => StartExploration(record, explore),
+                ChooseBranchCommand choose => ChooseBranch(choose.Branch),
                 UpdateDatasetCommand update => DatasetUpdated(_dataset.Update(update)),
                 EvaluateCommand => EvaluateNow(),
                 PauseCommand => SetPaused(true),
@@ -460,8 +461,8 @@ public sealed class InteractiveTrainer : IDisposable
         return change;
     }
 
-    private static bool AllowedWhileExploring(TrainerCommand command) =>
-        command is PauseCommand or ResumeCommand or StopCommand or EvaluateCommand or SaveCheckpointCommand;
+    private static bool AllowedWhileExploring(TrainerCommand command) => command
+        is PauseCommand or ResumeCommand or StopCommand or EvaluateCommand or SaveCheckpointCommand or ChooseBranchCommand;
 
     /// <summary>Starts an exploration at this boundary (its command succeeds when it ends; see
     /// <see cref="AdvanceExploration"/>): the present kept as a checkpoint, the first candidate set up.</summary>
@@ -524,9 +525,9 @@ public sealed class InteractiveTrainer : IDisposable
     /// next one starts, or, after the last, the run continues on the best (its command succeeds).</summary>
     private void AdvanceExploration()
     {
-        if (_exploration is not { } exploration || _step < exploration.EndStep)
+        if (_exploration is not { } exploration || exploration.Done || _step < exploration.EndStep)
         {
-            return;
+            return; // none, its candidate still training, or all done and a person's choice awaited
         }
         double valLoss = _lastEvaluatedStep == _step ? _lastValLoss ?? double.NaN : Evaluate().ValLoss;
         exploration.Finished(_branch, valLoss, Capture(CurrentPosition()));
@@ -536,21 +537,16 @@ public sealed class InteractiveTrainer : IDisposable
             return;
         }
         (ExploredBranch winner, byte[] state, string reason) = exploration.Choose();
-        if (winner.Branch != _branch)
-        {
-            MoveTo(Restore(state), winner.Branch);
-        }
-        _exploration = null;
-        Volatile.Write(ref _state, SnapshotState());
-        _observer.OnEvent(new ExplorationFinishedEvent
-        {
-            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, CommandId = exploration.Record.Id,
-            Round = exploration.Round, ForkStep = exploration.ForkStep, Candidates = exploration.Results,
-            ChosenBranch = winner.Branch, Reason = reason,
-        });
         ExploreCommand explore = exploration.Command;
-        if (Exploration.AtTheEdge(winner, exploration.Factors) && exploration.Round < explore.MaxRounds
-            && ExplorationProblem(explore) is null)
+        bool anotherRound = Exploration.AtTheEdge(winner, exploration.Factors) && exploration.Round < explore.MaxRounds
+            && ExplorationProblem(explore) is null;
+        if (!anotherRound && explore.ChooseBy == BranchChoice.Person)
+        {
+            AwaitChoice(exploration, winner, reason);
+            return;
+        }
+        Continue(exploration, winner, state, reason);
+        if (anotherRound)
         {
             StartRound(exploration.Record, explore, exploration.Round + 1);
             Volatile.Write(ref _state, SnapshotState());
@@ -559,6 +555,55 @@ public sealed class InteractiveTrainer : IDisposable
         _commands.Succeed(exploration.Record, _step,
             Invariant($"explored {exploration.Round} round(s), the last from step {exploration.ForkStep}; ")
             + Invariant($"continuing on branch {winner.Branch} at lr {winner.LearningRate:G4}: {reason}"));
+    }
+
+    /// <summary>The run continues on the branch chosen, from where it ended; the round's figures are recorded.</summary>
+    private void Continue(Exploration exploration, ExploredBranch chosen, byte[] state, string reason)
+    {
+        if (chosen.Branch != _branch)
+        {
+            MoveTo(Restore(state), chosen.Branch);
+        }
+        _exploration = null;
+        Volatile.Write(ref _state, SnapshotState());
+        _observer.OnEvent(new ExplorationFinishedEvent
+        {
+            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, CommandId = exploration.Record.Id,
+            Round = exploration.Round, ForkStep = exploration.ForkStep, Candidates = exploration.Results,
+            ChosenBranch = chosen.Branch, Reason = reason,
+        });
+    }
+
+    /// <summary>The last round is done and a person picks: the run pauses (still exploring: nothing else is applied
+    /// but pause, resume, stop, evaluate, save and the choice) until a choose_branch.</summary>
+    private void AwaitChoice(Exploration exploration, ExploredBranch suggested, string reason)
+    {
+        _paused = true;
+        Volatile.Write(ref _state, SnapshotState());
+        _observer.OnEvent(new BranchChoiceAwaitedEvent
+        {
+            Time = _time.GetUtcNow(), Step = _step, Branch = _branch, CommandId = exploration.Record.Id,
+            Candidates = exploration.Results, SuggestedBranch = suggested.Branch, Reason = reason,
+        });
+    }
+
+    private string ChooseBranch(int branch)
+    {
+        if (_exploration is not { Done: true, Command.ChooseBy: BranchChoice.Person } exploration)
+        {
+            throw new CommandRejectedException("no exploration waits for a person's choice of branch.");
+        }
+        if (exploration.Candidate(branch) is not { } chosen)
+        {
+            throw new CommandRejectedException(Invariant($"branch {branch} is not one of the exploration's last ")
+                + $"round: {string.Join(", ", exploration.Results.Select(r => r.Branch))}.");
+        }
+        Continue(exploration, chosen.Figures, chosen.State, "chosen by a person");
+        _paused = false;
+        Volatile.Write(ref _state, SnapshotState());
+        string result = Invariant($"continuing on branch {branch} at lr {chosen.Figures.LearningRate:G4}");
+        _commands.Succeed(exploration.Record, _step, $"explored {exploration.Round} round(s); a person chose: {result}");
+        return result;
     }
 
     private string UpdateOptimizer(UpdateOptimizerCommand update)

@@ -57,6 +57,9 @@ public static class CommandCommandLine
             {
                 Weights = new Dictionary<string, double> { [parse.GetValue(source)!] = parse.GetValue(weight) },
             });
+        var branch = new Argument<int>("branch") { Description = "one of the exploration's last round of branches" };
+        Add(root, api, noWait, new Command("choose-branch", "Pick the branch an exploration waiting for you continues.")
+            { branch }, parse => new ChooseBranchCommand(parse.GetValue(branch)));
         Add(root, api, noWait, new Command("skip-data", "Pass over the next batches without training on them.") { batches },
             parse => new SkipDataCommand(parse.GetValue(batches)));
         Add(root, api, noWait, new Command("evaluate", "Evaluate on the validation set now."), _ => new EvaluateCommand());

@@ -73,6 +73,11 @@ public sealed class ConsoleProgress : IRunObserver
                     string.Join(", ", explored.Candidates.Select(c => string.Create(CultureInfo.InvariantCulture,
                         $"x{c.LearningRateFactor:G3} val {c.ValLoss:F4}"))), explored.ChosenBranch, explored.Reason);
                 break;
+            case BranchChoiceAwaitedEvent awaited:
+                _logger.LogWarning("exploration {Command} waits for your pick of branch ({Branches}; suggested {Best}: "
+                    + "{Reason}): agent-trainer command choose-branch N", awaited.CommandId,
+                    string.Join(", ", awaited.Candidates.Select(c => c.Branch)), awaited.SuggestedBranch, awaited.Reason);
+                break;
             case BestModelRestoredEvent best:
                 _logger.LogInformation("best model handed back: {Checkpoint}, val_loss {Best:F4} (the last state's {Last:F4} stays on disk)",
                     best.CheckpointId, best.ValLoss, best.LastValLoss);
