@@ -10,7 +10,7 @@ public sealed class DataSetTests : IDisposable
 
     public void Dispose() => TestFolders.Delete(_folder);
 
-    private static byte[] Idx(int[] dimensions, int dataLength)
+    internal static byte[] Idx(int[] dimensions, int dataLength)
     {
         byte[] file = new byte[4 + (4 * dimensions.Length) + dataLength];
         file[2] = 0x08;

@@ -150,4 +150,41 @@ public sealed class DatasetUpdateTests : IDisposable
         Assert.Contains("is not the text it held when it was added", refused.Message, StringComparison.Ordinal);
         Assert.Equal(["main"], second.Trainer.Mixture!.Sources.Select(s => s.Name));
     }
+
+    [Fact]
+    public void FashionMnist_TakesAnExtraTrainingSet_AsASourceOfTheMixture_AndAReplayIsBitForBit()
+    {
+        string extra = Path.Combine(_data, "extra");
+        Directory.CreateDirectory(extra);
+        File.WriteAllBytes(Path.Combine(extra, "train-images-idx3-ubyte"), DataSetTests.Idx([500, 28, 28], 500 * 784));
+        File.WriteAllBytes(Path.Combine(extra, "train-labels-idx1-ubyte"), DataSetTests.Idx([500], 500));
+        Action<TrainingOptions> fashion = o =>
+        {
+            o.Task = TaskNames.FashionMnist;
+            o.Steps = 60;
+            o.EvalBatches = 2;
+            o.EvalEvery = 20;
+        };
+        using var plain = new TrainerHarness(fashion);
+        plain.Trainer.Begin();
+        plain.Trainer.RunUntil(30, CancellationToken.None);
+        using var harness = new TrainerHarness(fashion);
+        harness.Trainer.Begin();
+        harness.Trainer.RunUntil(10, CancellationToken.None);
+        CommandRecord added = harness.Apply(new UpdateDatasetCommand { Add = [new DataSourceSpec("extra", extra, 1)] });
+        Assert.Equal(CommandStatus.Succeeded, added.Status);
+        harness.Trainer.RunUntil(20, CancellationToken.None);
+        harness.Apply(new SaveCheckpointCommand { ToDisk = false });
+        harness.Trainer.RunUntil(30, CancellationToken.None);
+
+        Assert.Equal(plain.Losses(0, 0, 10), harness.Losses(0, 0, 10));
+        Assert.NotEqual(plain.Losses(0, 10, 30), harness.Losses(0, 10, 30)); // the extra set is drawn from
+        Assert.Equal(["main", "extra"], MixtureAt(harness, "ckpt-000020-b0").Sources.Select(s => s.Name));
+        harness.Apply(new LoadCheckpointCommand("ckpt-000020-b0"));
+        harness.Trainer.RunUntil(30, CancellationToken.None);
+        Assert.Equal(harness.Losses(0, 20, 30), harness.Losses(1, 20, 30));
+
+        CommandRecord missing = harness.Apply(new UpdateDatasetCommand { Add = [new DataSourceSpec("x", _data + "/none")] });
+        Assert.Contains("No Fashion-MNIST training set at", missing.Reason, StringComparison.Ordinal);
+    }
 }

@@ -24,6 +24,23 @@ public sealed record FashionMnist(byte[] TrainImages, byte[] TrainLabels, byte[]
         return new FashionMnist(trainImages, trainLabels, testImages, testLabels);
     }
 
+    /// <summary>An extra training set (a data source added to a run): a folder holding train-images-idx3-ubyte and
+    /// train-labels-idx1-ubyte (each optionally .gz), checked as the main set is.</summary>
+    public static (byte[] Images, byte[] Labels) LoadTrainingSet(string folder) =>
+        Directory.Exists(folder)
+            ? LoadSplit(folder, "train")
+            : throw new DataSetException($"No Fashion-MNIST training set at {folder}: it does not exist.");
+
+    /// <summary>The SHA-256 of a set's images and labels (what a data mixture pins).</summary>
+    public static string Sha256(byte[] images, byte[] labels)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(
+            System.Security.Cryptography.HashAlgorithmName.SHA256);
+        hash.AppendData(images);
+        hash.AppendData(labels);
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
     private static (byte[] Images, byte[] Labels) LoadSplit(string folder, string prefix)
     {
         IdxFile images = IdxFile.Read(Find(folder, $"{prefix}-images-idx3-ubyte"));

@@ -1,3 +1,4 @@
+using AgentTrainer.Core.Records;
 using AgentTrainer.Training.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -5,9 +6,17 @@ using static TorchSharp.torch;
 namespace AgentTrainer.Training.Tasks;
 
 /// <summary>Supervised classification over in-memory examples: Fashion-MNIST and the synthetic task.
-/// Inputs are stored compactly (bytes for images) and turned into normalised floats per batch.</summary>
-public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask
+/// Inputs are stored compactly (bytes for images) and turned into normalised floats per batch. The main set is drawn
+/// an epoch permutation at a time; once other training sets join the mixture (Fashion-MNIST: folders of IDX files),
+/// each example of a batch is drawn from a set chosen by weight.</summary>
+public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask, IMixtureTask
 {
+    private readonly ClassificationSources? _sources;
+    private readonly string _mainSha;
+    private readonly Dictionary<string, (Tensor Inputs, Tensor Labels)> _sets = new(StringComparer.Ordinal);
+    private Tensor? _poolInputs;
+    private Tensor? _poolLabels;
+    private (long Offset, long Count, double Weight)[] _drawn = [];
     private readonly Tensor _trainInputs;
     private readonly Tensor _trainLabels;
     private readonly Tensor _testInputs;
@@ -20,7 +29,9 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask
     private long _cachedEpoch = -1;
     private int[] _cachedOrder = [];
 
-    public ClassificationTask(string name, nn.Module<Tensor, Tensor> model, ClassificationData data, int batchSize, int seed, Device device)
+    /// <param name="sources">where the main set came from and how to read another (null: no set can be added)</param>
+    public ClassificationTask(string name, nn.Module<Tensor, Tensor> model, ClassificationData data, int batchSize, int seed,
+        Device device, ClassificationSources? sources = null)
     {
         Name = name;
         Model = model;
@@ -34,6 +45,58 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask
         _testInputs = data.TestInputs.to(device);
         _testLabels = data.TestLabels.to(device);
         TrainCount = (int)_trainLabels.shape[0];
+        _sources = sources;
+        _mainSha = sources?.MainSha256 ?? name;
+        _sets[_mainSha] = (_trainInputs, _trainLabels);
+        Mixture = new DataMixture([new DataSource("main", sources?.MainPath ?? name, 1, _mainSha)]);
+    }
+
+    public DataMixture Mixture { get; private set; }
+
+    public DataSource Read(string name, string path, double weight)
+    {
+        ClassificationSources sources = _sources
+            ?? throw new Data.DataSetException($"the {Name} task has no training sets to add.");
+        (Tensor inputs, Tensor labels, string sha) = sources.Read(path);
+        if (!_sets.TryAdd(sha, (inputs.to(_device), labels.to(_device))))
+        {
+            inputs.Dispose();
+            labels.Dispose();
+        }
+        return new DataSource(name, path, weight, sha);
+    }
+
+    public void Prepare(DataMixture mixture)
+    {
+        foreach (DataSource source in mixture.Sources.Where(s => !_sets.ContainsKey(s.Sha256)))
+        {
+            if (Read(source.Name, source.Path, source.Weight).Sha256 != source.Sha256)
+            {
+                throw new Data.DataSetException(
+                    $"the training set '{source.Name}' ({source.Path}) is not the set it was when it was added");
+            }
+        }
+    }
+
+    public void Use(DataMixture mixture)
+    {
+        Prepare(mixture);
+        DataSource[] drawn = [.. mixture.Sources.Where(s => s.Weight > 0)];
+        bool mainAlone = drawn.Length == 1 && drawn[0].Sha256 == _mainSha; // drawn as before: by epoch permutation
+        _poolInputs?.Dispose();
+        _poolLabels?.Dispose();
+        (_poolInputs, _poolLabels) = mainAlone ? (null, null)
+            : (torch.cat([.. drawn.Select(s => _sets[s.Sha256].Inputs)], 0),
+                torch.cat([.. drawn.Select(s => _sets[s.Sha256].Labels)], 0));
+        long offset = 0;
+        _drawn = mainAlone ? [] : [.. drawn.Select(s =>
+        {
+            long count = _sets[s.Sha256].Labels.shape[0];
+            (long, long, double) entry = (offset, count, s.Weight);
+            offset += count;
+            return entry;
+        })];
+        Mixture = mixture;
     }
 
     public string Name { get; }
@@ -44,6 +107,10 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask
 
     public (Tensor Input, Tensor Target) Batch(long position)
     {
+        if (_drawn.Length > 0)
+        {
+            return MixedBatch(position);
+        }
         long epoch = position / BatchesPerEpoch;
         int first = (int)(position % BatchesPerEpoch) * _batchSize;
         if (epoch != _cachedEpoch)
@@ -55,6 +122,27 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask
         Tensor input = _normalise(_trainInputs.index_select(0, indices));
         Tensor target = _trainLabels.index_select(0, indices);
         return (input, target);
+    }
+
+    /// <summary>Each example from a set drawn by weight, then at random within it, from (seed, position).</summary>
+    private (Tensor Input, Tensor Target) MixedBatch(long position)
+    {
+        Random random = BatchOrder.ForPosition(_seed, position, stream: 2);
+        double total = _drawn.Sum(d => d.Weight);
+        long[] picks = new long[_batchSize];
+        for (int i = 0; i < picks.Length; i++)
+        {
+            double pick = random.NextDouble() * total;
+            int set = 0;
+            while (set < _drawn.Length - 1 && pick >= _drawn[set].Weight)
+            {
+                pick -= _drawn[set].Weight;
+                set++;
+            }
+            picks[i] = _drawn[set].Offset + random.NextInt64(_drawn[set].Count);
+        }
+        using Tensor indices = torch.tensor(picks, device: _device);
+        return (_normalise(_poolInputs!.index_select(0, indices)), _poolLabels!.index_select(0, indices));
     }
 
     /// <summary>A broken shard: wildly scaled inputs with labels that belong to other examples.</summary>
@@ -114,6 +202,13 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask
 
     public void Dispose()
     {
+        foreach ((Tensor inputs, Tensor labels) in _sets.Where(s => s.Key != _mainSha).Select(s => s.Value))
+        {
+            inputs.Dispose();
+            labels.Dispose();
+        }
+        _poolInputs?.Dispose();
+        _poolLabels?.Dispose();
         _trainInputs.Dispose();
         _trainLabels.Dispose();
         _testInputs.Dispose();
@@ -121,6 +216,11 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask
         Model.Dispose();
     }
 }
+
+/// <summary>Where a classifier's main training set came from (its path and SHA-256), and how another set is read from a
+/// path (Fashion-MNIST: a folder of IDX files): its inputs, labels and SHA-256.</summary>
+public sealed record ClassificationSources(
+    string MainPath, string MainSha256, Func<string, (Tensor Inputs, Tensor Labels, string Sha256)> Read);
 
 /// <summary>Examples for a <see cref="ClassificationTask"/>, with the function that turns stored
 /// inputs into the model's float inputs.</summary>

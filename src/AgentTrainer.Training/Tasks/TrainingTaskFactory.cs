@@ -75,7 +75,15 @@ public static class TrainingTaskFactory
                     torch.tensor(data.TestLabels.Select(label => (long)label).ToArray()),
                     FashionMnist.Classes,
                     NormaliseFashionMnist);
-                return new ClassificationTask(TaskNames.FashionMnist, network.to(device), examples, batchSize, options.Seed, device);
+                var sources = new ClassificationSources(
+                    options.Data.FashionMnistDir, FashionMnist.Sha256(data.TrainImages, data.TrainLabels), path =>
+                    {
+                        (byte[] images, byte[] labels) = FashionMnist.LoadTrainingSet(path);
+                        return (torch.tensor(images, [labels.Length, FashionMnist.ImageSize]),
+                            torch.tensor(labels.Select(label => (long)label).ToArray()), FashionMnist.Sha256(images, labels));
+                    });
+                return new ClassificationTask(
+                    TaskNames.FashionMnist, network.to(device), examples, batchSize, options.Seed, device, sources);
             }
             case TaskNames.CharLm:
             {
