@@ -104,6 +104,7 @@ class Run:
         self._skip_data = skip_data
         self._update_dataset = update_dataset
         self._frozen = set()
+        self._saved_ids = set()
         self._grad_norms = collections.deque(maxlen=_GRAD_NORM_WINDOW)
         self.checkpoint_dir = checkpoint_dir
         self._learning_rate = optimizer.param_groups[0]["lr"]
@@ -438,6 +439,13 @@ class Run:
         if self.checkpoint_dir is None or self._detached:
             return None
         identifier = f"ckpt-{self.step_number:06d}-b{self.branch}-s{self.session}"
+        # A second save at one boundary (a periodic one, then a command's) gets an id of its own: the service
+        # refuses a batch that reports one id twice.
+        taken, copy = identifier, 1
+        while identifier in self._saved_ids:
+            copy += 1
+            identifier = f"{taken}-{copy}"
+        self._saved_ids.add(identifier)
         path = os.path.join(self.checkpoint_dir, identifier + ".pt")
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         torch.save({

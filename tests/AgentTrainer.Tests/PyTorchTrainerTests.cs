@@ -161,12 +161,16 @@ public sealed partial class PyTorchTrainerTests : IDisposable
         JsonElement paused = await api.GetFromJsonAsync<JsonElement>("/api/run");
         Assert.Equal((pausedAt, "paused"), (paused.GetProperty("step").GetInt64(), paused.GetProperty("status").GetString()));
         Assert.Matches(@"^succeeded: val_loss \d+\.\d{4}$", Outcome(await ApplyAsync("""{"kind":"evaluate"}""")));
+        // Two saves at one boundary (as a periodic save and a command's can be): each its own id, both reported.
+        string first = Outcome(await ApplyAsync("""{"kind":"save_checkpoint"}"""));
+        Assert.Matches(@"^succeeded: saved ckpt-\d{6}-b0-s1$", first);
+        Assert.Equal(first + "-2", Outcome(await ApplyAsync("""{"kind":"save_checkpoint"}""")));
         Assert.Equal("succeeded: resumed", Outcome(await ApplyAsync("""{"kind":"resume"}""")));
         Assert.Equal("succeeded: weight_decay 0.01 -> 0.05; lr 0.001 -> 0.0005; grad_clip 1 -> 0.5", Outcome(await ApplyAsync(
             """{"kind":"update_optimizer","learning_rate_factor":0.5,"weight_decay":0.05,"grad_clip":0.5}""")));
         Assert.Matches(@"^succeeded: re-initialised block0\.mlp_in \(\d+ parameters\) and cleared its optimizer state$",
             Outcome(await ApplyAsync("""{"kind":"model_layer_operation","layer":"block0.mlp_in"}""")));
-        Assert.Matches(@"^succeeded: saved ckpt-\d{6}-b0-s1$", Outcome(await ApplyAsync("""{"kind":"save_checkpoint"}""")));
+        Assert.Matches(@"^succeeded: saved ckpt-\d{6}-b0-s1(-\d+)?$", Outcome(await ApplyAsync("""{"kind":"save_checkpoint"}""")));
         Assert.Equal("succeeded: skipped 7 batches", Outcome(await ApplyAsync("""{"kind":"skip_data","batches":7}""")));
         Assert.Equal("succeeded: freeze block1", Outcome(await ApplyAsync(
             """{"kind":"model_layer_operation","layer":"block1","operation":"freeze"}""")));
