@@ -687,19 +687,12 @@ public sealed class InteractiveTrainer : IDisposable
         {
             throw new CheckpointException($"{checkpointId} {problem}");
         }
-        try
-        {
-            _dataset.Prepare(held.Mixture); // its data must be there before anything is restored
-        }
-        catch (Data.DataSetException error)
-        {
-            throw new CheckpointException($"{checkpointId} cannot be restored: {error.Message}", error);
-        }
         byte[] before = Capture(CurrentPosition());
+        TrainerPosition position;
 #pragma warning disable CA1031 // whatever libtorch throws, the state before is put back and the load fails
         try
         {
-            return Restore(payload);
+            position = Restore(payload);
         }
         catch (Exception error) when (error is not OutOfMemoryException)
         {
@@ -708,6 +701,16 @@ public sealed class InteractiveTrainer : IDisposable
                 $"{checkpointId} does not fit this model ({ModelSignature}): {error.Message}", error);
         }
 #pragma warning restore CA1031
+        try
+        {
+            _dataset.Prepare(position.Mixture); // its data must be there before the trainer moves to it
+        }
+        catch (Data.DataSetException error)
+        {
+            Restore(before);
+            throw new CheckpointException($"{checkpointId} cannot be restored: {error.Message}", error);
+        }
+        return position;
     }
 
     /// <summary>Why a checkpoint was not taken from this model, or null when it was (or cannot tell).</summary>
