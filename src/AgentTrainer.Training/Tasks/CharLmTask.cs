@@ -17,7 +17,7 @@ public sealed class CharLmTask : ITrainingTask, ICorruptibleTask, IMixtureTask
     private readonly Dictionary<string, long[]> _texts = new(StringComparer.Ordinal); // training tokens by SHA-256
     private readonly Tensor _validation;
     private Tensor _train; // every source's training tokens, end to end, in the mixture's order
-    private (long Offset, long Length, double Weight)[] _drawn = [];
+    private WeightedSources _drawn;
     private readonly int _batchSize;
     private readonly int _context;
     private readonly int _seed;
@@ -40,7 +40,7 @@ public sealed class CharLmTask : ITrainingTask, ICorruptibleTask, IMixtureTask
         _validation = torch.tensor(evaluation ?? corpus.Validation, device: device);
         TrainLength = corpus.Train.Length;
         Mixture = new DataMixture([new DataSource(MainSource, corpus.Source, 1, corpus.Sha256)]);
-        _drawn = [(0, TrainLength, 1)];
+        _drawn = new WeightedSources([(TrainLength, 1)]);
     }
 
     public DataMixture Mixture { get; private set; }
@@ -52,17 +52,8 @@ public sealed class CharLmTask : ITrainingTask, ICorruptibleTask, IMixtureTask
         return new DataSource(name, path, weight, sha);
     }
 
-    public void Prepare(DataMixture mixture)
-    {
-        foreach (DataSource source in mixture.Sources.Where(s => !_texts.ContainsKey(s.Sha256)))
-        {
-            if (Read(source.Name, source.Path, source.Weight).Sha256 != source.Sha256)
-            {
-                throw new Data.DataSetException(
-                    $"the text of data source '{source.Name}' ({source.Path}) is not the text it held when it was added");
-            }
-        }
-    }
+    public void Prepare(DataMixture mixture) => WeightedSources.Prepare(this, mixture, _texts.ContainsKey,
+        source => $"the text of data source '{source.Name}' ({source.Path}) is not the text it held when it was added");
 
     public void Use(DataMixture mixture)
     {
@@ -73,18 +64,7 @@ public sealed class CharLmTask : ITrainingTask, ICorruptibleTask, IMixtureTask
             _train = torch.tensor([.. mixture.Sources.SelectMany(s => _texts[s.Sha256])], device: _device);
             previous.Dispose();
         }
-        long offset = 0;
-        var drawn = new List<(long, long, double)>();
-        foreach (DataSource source in mixture.Sources)
-        {
-            long length = _texts[source.Sha256].Length;
-            if (source.Weight > 0)
-            {
-                drawn.Add((offset, length, source.Weight));
-            }
-            offset += length;
-        }
-        _drawn = [.. drawn];
+        _drawn = new WeightedSources(mixture.Sources.Select(s => ((long)_texts[s.Sha256].Length, s.Weight)));
         Mixture = mixture;
     }
 
@@ -105,18 +85,7 @@ public sealed class CharLmTask : ITrainingTask, ICorruptibleTask, IMixtureTask
     /// by weight first.</summary>
     private long Start(Random random)
     {
-        (long offset, long length, double _) = _drawn[0];
-        if (_drawn.Length > 1)
-        {
-            double pick = random.NextDouble() * _drawn.Sum(d => d.Weight);
-            int index = 0;
-            while (index < _drawn.Length - 1 && pick >= _drawn[index].Weight)
-            {
-                pick -= _drawn[index].Weight;
-                index++;
-            }
-            (offset, length, _) = _drawn[index];
-        }
+        (long offset, long length) = _drawn.Count > 1 ? _drawn.Pick(random) : _drawn[0];
         return offset + random.NextInt64(length - _context - 1);
     }
 

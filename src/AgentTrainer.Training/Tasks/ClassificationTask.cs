@@ -16,7 +16,7 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask, IMixtu
     private readonly Dictionary<string, (Tensor Inputs, Tensor Labels)> _sets = new(StringComparer.Ordinal);
     private Tensor? _poolInputs;
     private Tensor? _poolLabels;
-    private (long Offset, long Count, double Weight)[] _drawn = [];
+    private WeightedSources _drawn = WeightedSources.None; // none: the main set alone, by epoch permutation
     private readonly Tensor _trainInputs;
     private readonly Tensor _trainLabels;
     private readonly Tensor _testInputs;
@@ -66,17 +66,8 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask, IMixtu
         return new DataSource(name, path, weight, sha);
     }
 
-    public void Prepare(DataMixture mixture)
-    {
-        foreach (DataSource source in mixture.Sources.Where(s => !_sets.ContainsKey(s.Sha256)))
-        {
-            if (Read(source.Name, source.Path, source.Weight).Sha256 != source.Sha256)
-            {
-                throw new Data.DataSetException(
-                    $"the training set '{source.Name}' ({source.Path}) is not the set it was when it was added");
-            }
-        }
-    }
+    public void Prepare(DataMixture mixture) => WeightedSources.Prepare(this, mixture, _sets.ContainsKey,
+        source => $"the training set '{source.Name}' ({source.Path}) is not the set it was when it was added");
 
     public void Use(DataMixture mixture)
     {
@@ -88,14 +79,8 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask, IMixtu
         (_poolInputs, _poolLabels) = mainAlone ? (null, null)
             : (torch.cat([.. drawn.Select(s => _sets[s.Sha256].Inputs)], 0),
                 torch.cat([.. drawn.Select(s => _sets[s.Sha256].Labels)], 0));
-        long offset = 0;
-        _drawn = mainAlone ? [] : [.. drawn.Select(s =>
-        {
-            long count = _sets[s.Sha256].Labels.shape[0];
-            (long, long, double) entry = (offset, count, s.Weight);
-            offset += count;
-            return entry;
-        })];
+        _drawn = mainAlone ? WeightedSources.None
+            : new WeightedSources(drawn.Select(s => (_sets[s.Sha256].Labels.shape[0], s.Weight)));
         Mixture = mixture;
     }
 
@@ -107,7 +92,7 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask, IMixtu
 
     public (Tensor Input, Tensor Target) Batch(long position)
     {
-        if (_drawn.Length > 0)
+        if (_drawn.Count > 0)
         {
             return MixedBatch(position);
         }
@@ -128,18 +113,11 @@ public sealed class ClassificationTask : ITrainingTask, ICorruptibleTask, IMixtu
     private (Tensor Input, Tensor Target) MixedBatch(long position)
     {
         Random random = BatchOrder.ForPosition(_seed, position, stream: 2);
-        double total = _drawn.Sum(d => d.Weight);
         long[] picks = new long[_batchSize];
         for (int i = 0; i < picks.Length; i++)
         {
-            double pick = random.NextDouble() * total;
-            int set = 0;
-            while (set < _drawn.Length - 1 && pick >= _drawn[set].Weight)
-            {
-                pick -= _drawn[set].Weight;
-                set++;
-            }
-            picks[i] = _drawn[set].Offset + random.NextInt64(_drawn[set].Count);
+            (long offset, long count) = _drawn.Pick(random);
+            picks[i] = offset + random.NextInt64(count);
         }
         using Tensor indices = torch.tensor(picks, device: _device);
         return (_normalise(_poolInputs!.index_select(0, indices)), _poolLabels!.index_select(0, indices));
