@@ -2,8 +2,8 @@
 # Installs what AgentTrainer needs from Debian and is not on a fresh machine: the data sets, PyTorch with
 # OpenBLAS (the trainer protocol's Python client and its tests), a font
 # for the eval report's plots (ScottPlot's SkiaSharp reads fonts from /usr/share/fonts); with
-# --browser also Chromium, for the dashboard's browser test (Playwright drives Debian's build and
-# downloads nothing). Idempotent: installs only what is missing.
+# --browser (the tests) also Chromium, for the dashboard's browser tests (Playwright drives Debian's build and
+# downloads nothing), and PostgreSQL, for the store tests. Idempotent: installs only what is missing.
 set -euo pipefail
 
 packages=()
@@ -15,6 +15,10 @@ packages=()
 [[ -f /usr/lib/python3/dist-packages/torch/__init__.py ]] || packages+=(python3-torch)
 [[ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ]] || packages+=(libopenblas0-pthread)
 [[ ${1:-} == --browser && ! -x /usr/bin/chromium ]] && packages+=(chromium)
+# The store tests run against a real PostgreSQL they start themselves (initdb in a folder of their own).
+if [[ ${1:-} == --browser ]] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  packages+=(postgresql)
+fi
 ((${#packages[@]} == 0)) && exit 0
 
 sudo=()

@@ -26,14 +26,21 @@ namespace AgentTrainer.ControlPlane;
 /// authentication, request guards, problem details, OpenAPI, the API and the dashboard.</summary>
 public static partial class ControlPlaneSetup
 {
-    /// <summary>What every mutating endpoint requires: the host's bearer token.</summary>
+    /// <summary>What starting and stopping runs and sending commands require: the host's bearer token, or a person's
+    /// with the role operator or admin.</summary>
     public const string OperatorPolicy = "operator";
+
+    /// <summary>What approving and rejecting proposals requires: a reviewer's token or better.</summary>
+    public const string ReviewerPolicy = "reviewer";
+
+    /// <summary>What managing people's tokens requires: an admin's token (or the host's).</summary>
+    public const string AdminPolicy = "admin";
 
     /// <summary>What the trainer protocol requires: a token, the host's or a run's (each run's endpoints check
     /// which run).</summary>
     public const string TrainerPolicy = "trainer";
 
-    /// <summary>What reading requires: nothing on loopback, the token when listening beyond it.</summary>
+    /// <summary>What reading requires: nothing on loopback, a token (a viewer's or better) when listening beyond it.</summary>
     public const string ReaderPolicy = "reader";
 
     /// <summary>The run's observers and state the API needs; registered whether or not the API is served.</summary>
@@ -63,7 +70,9 @@ public static partial class ControlPlaneSetup
         services.AddAuthentication(BearerTokenHandler.SchemeName).AddScheme<AuthenticationSchemeOptions, BearerTokenHandler>(BearerTokenHandler.SchemeName, null);
         bool readsOpen = settings.ParsedUrls().All(ControlPlaneOptionsValidator.IsLoopback);
         services.AddAuthorizationBuilder()
-            .AddPolicy(OperatorPolicy, policy => policy.RequireRole(BearerTokenHandler.OperatorRole))
+            .AddPolicy(OperatorPolicy, policy => policy.RequireRole(PersonRoles.Name(PersonRole.Operator)))
+            .AddPolicy(ReviewerPolicy, policy => policy.RequireRole(PersonRoles.Name(PersonRole.Reviewer)))
+            .AddPolicy(AdminPolicy, policy => policy.RequireRole(PersonRoles.Name(PersonRole.Admin)))
             .AddPolicy(TrainerPolicy, policy => policy.RequireAuthenticatedUser())
             .AddPolicy(ReaderPolicy, policy =>
             {
@@ -73,7 +82,7 @@ public static partial class ControlPlaneSetup
                 }
                 else
                 {
-                    policy.RequireRole(BearerTokenHandler.OperatorRole);
+                    policy.RequireRole(PersonRoles.Name(PersonRole.Viewer));
                 }
             });
         services.AddSingleton<IValidateOptions<RemoteOptions>, RemoteOptionsValidator>();

@@ -12,6 +12,10 @@ var root = new RootCommand("AgentTrainer: neural-network training that corrects 
     WatchCommandLine.Create(),
     EvalCommandLine.Create(),
 };
+foreach (Command command in ServiceCommandLine.Create())
+{
+    root.Subcommands.Add(command);
+}
 ParseResult parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -83,6 +83,21 @@ public sealed class AuditLog : IRunObserver, IAsyncDisposable
               AND ($text IS NULL OR instr(lower(json), lower($text)) > 0)
             ORDER BY id DESC LIMIT $limit
             """, ("$type", type), ("$before", beforeId), ("$text", string.IsNullOrEmpty(text) ? null : text), ("$limit", limit));
+        return ReadEntries(command);
+    }
+
+    /// <summary>Up to <paramref name="limit"/> entries after an entry id, oldest first (to follow the log).</summary>
+    public static IReadOnlyList<AuditEntry> ReadAfter(string databasePath, long afterId, int limit)
+    {
+        using SqliteConnection connection = AgentDatabase.Open(databasePath);
+        using SqliteCommand command = AgentDatabase.Command(connection,
+            "SELECT id, time, type, step, branch, json FROM audit WHERE id > $after ORDER BY id LIMIT $limit",
+            ("$after", afterId), ("$limit", limit));
+        return ReadEntries(command);
+    }
+
+    private static List<AuditEntry> ReadEntries(SqliteCommand command)
+    {
         using SqliteDataReader reader = command.ExecuteReader();
         var entries = new List<AuditEntry>();
         while (reader.Read())

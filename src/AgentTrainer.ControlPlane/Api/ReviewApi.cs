@@ -19,11 +19,11 @@ public static class ReviewApi
         api.MapGet("/reviews", List).RequireRun().WithSummary("Proposals in the review queue, optionally of one status, with the summary the agent saw.");
         api.MapPost("/reviews/{id}/approve", (string id, HttpRequest request, ActiveRun active) => Decide(id, approve: true, request, active))
             .RequireRun()
-            .RequireAuthorization(ControlPlaneSetup.OperatorPolicy).Accepts<ReviewDecision>("application/json")
+            .RequireAuthorization(ControlPlaneSetup.ReviewerPolicy).Accepts<ReviewDecision>("application/json")
             .WithSummary("Approve a proposal awaiting review (reviewer required, comment optional).");
         api.MapPost("/reviews/{id}/reject", (string id, HttpRequest request, ActiveRun active) => Decide(id, approve: false, request, active))
             .RequireRun()
-            .RequireAuthorization(ControlPlaneSetup.OperatorPolicy).Accepts<ReviewDecision>("application/json")
+            .RequireAuthorization(ControlPlaneSetup.ReviewerPolicy).Accepts<ReviewDecision>("application/json")
             .WithSummary("Reject a proposal awaiting review (reviewer required, comment optional).");
     }
 

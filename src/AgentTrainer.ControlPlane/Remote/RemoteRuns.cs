@@ -34,6 +34,9 @@ public sealed partial class RemoteRuns(
     private readonly SemaphoreSlim _sessions = new(1, 1); // sessions open and close one at a time
     private readonly RemoteOptions _remote = remoteOptions.Value;
 
+    /// <summary>The schedule a remote run's settings name: its trainer sets the lr (and tells a run apart as remote).</summary>
+    public const string TrainerOwnSchedule = "trainer's own";
+
     public TrainerSchedule Schedule => new(trainingOptions.Value.EvalEvery, trainingOptions.Value.CheckpointEvery,
         _remote.EffectivePollWait.TotalSeconds, _remote.LostAfter.TotalSeconds, _remote.MaxBatchItems);
 
@@ -211,7 +214,7 @@ public sealed partial class RemoteRuns(
         Task = request.Task, Steps = (int)request.Steps, LearningRate = request.Optimizer.LearningRate,
         WeightDecay = request.Optimizer.WeightDecay, GradClip = request.Optimizer.GradClip,
         Optimizer = request.Optimizer.Name,
-        Schedule = "trainer's own", Seed = request.Seed, Device = request.Device, Out = folder,
+        Schedule = TrainerOwnSchedule, Seed = request.Seed, Device = request.Device, Out = folder,
         EvalEvery = trainingOptions.Value.EvalEvery, CheckpointEvery = trainingOptions.Value.CheckpointEvery,
         LogEvery = trainingOptions.Value.LogEvery,
     };

@@ -9,16 +9,20 @@ using AgentTrainer.ControlPlane.Remote;
 
 namespace AgentTrainer.ControlPlane.Security;
 
-/// <summary>Authenticates <c>Authorization: Bearer TOKEN</c>: the host's <see cref="ApiToken"/> (role operator), or a
-/// run token a trainer got at registration (role trainer, scoped to its run by the run claim).</summary>
+/// <summary>Authenticates <c>Authorization: Bearer TOKEN</c>: the host's <see cref="ApiToken"/> (every role), a
+/// person's token where the host has a <see cref="IPersonDirectory"/> (their name and role), or a run token a
+/// trainer got at registration (role trainer, scoped to its run by the run claim).</summary>
 public sealed class BearerTokenHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiToken token,
-    RemoteRuns runs)
+    RemoteRuns runs, IEnumerable<IPersonDirectory> people)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "Bearer";
     public const string OperatorRole = "operator";
     public const string TrainerRole = "trainer";
+
+    /// <summary>A person's own role (the role claims hold it and every lesser one).</summary>
+    public const string PersonRoleClaim = "person_role";
 
     /// <summary>The run a trainer's token is scoped to.</summary>
     public const string RunClaim = "run";
@@ -40,7 +44,9 @@ public sealed class BearerTokenHandler(
         }
         string? candidate = TokenOf(Request);
         Claim[]? claims = candidate is null ? null
-            : token.Matches(candidate) ? [new(ClaimTypes.Name, OperatorRole), new(ClaimTypes.Role, OperatorRole)]
+            : token.Matches(candidate) ? Claims(new Person(OperatorRole, PersonRole.Admin))
+            : people.Select(directory => directory.Authenticate(candidate)).FirstOrDefault(person => person is not null)
+                is { } person ? Claims(person)
             : runs.RunOf(candidate) is { } run
                 ? [new(ClaimTypes.Name, $"trainer of {run}"), new(ClaimTypes.Role, TrainerRole), new(RunClaim, run)]
                 : null;
@@ -53,10 +59,16 @@ public sealed class BearerTokenHandler(
         return Task.FromResult(AuthenticateResult.Success(ticket));
     }
 
+    private static Claim[] Claims(Person person) =>
+        [new(ClaimTypes.Name, person.Name), new(PersonRoleClaim, PersonRoles.Name(person.Role)), .. PersonRoles.Granted(person.Role).Select(role => new Claim(ClaimTypes.Role, role))];
+
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         ApiProblems.Write(Context, StatusCodes.Status403Forbidden, "Not allowed with this token",
-            "A run token reads and writes its own run over the trainer protocol (/api/v1/runs/ID) and nothing else; "
-            + "this takes the host's API token.");
+            Context.User.IsInRole(TrainerRole)
+                ? "A run token reads and writes its own run over the trainer protocol (/api/v1/runs/ID) and nothing else; "
+                    + "this takes the host's API token."
+                : $"{Context.User.Identity?.Name}'s token has the role {Context.User.FindFirst(PersonRoleClaim)?.Value}"
+                    + ", which may not do this (roles, each with the rights of those before it: " + PersonRoles.Names + ").");
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {

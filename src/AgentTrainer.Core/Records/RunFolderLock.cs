@@ -55,6 +55,13 @@ public sealed class RunFolderLock : IDisposable
         }
     }
 
+    /// <summary>Whether a live process (this one included) holds the folder's lock: its run is live.</summary>
+    public static bool IsHeld(string folder)
+    {
+        string path = Path.Combine(folder, FileName);
+        return File.Exists(path) && HeldByAnother(path);
+    }
+
     private static bool HeldByAnother(string path)
     {
         try

@@ -96,6 +96,10 @@ public sealed class ControlPlaneClient : IDisposable
         }
     }
 
+    public Task<T> Get<T>(string path) => Send<T>(HttpMethod.Get, path, null);
+
+    public Task<T> Post<T>(string path, object? body) => Send<T>(HttpMethod.Post, path, body);
+
     private async Task<T> Send<T>(HttpMethod method, string path, object? body)
     {
         using var request = new HttpRequestMessage(method, path);
@@ -128,6 +132,10 @@ public sealed class ControlPlaneClient : IDisposable
                     // not a problem document: show what came back
                 }
                 throw new ControlPlaneClientException($"{(int)response.StatusCode} {response.ReasonPhrase}: {detail}");
+            }
+            if (typeof(T) == typeof(string))
+            {
+                return (T)(object)await response.Content.ReadAsStringAsync().ConfigureAwait(false);
             }
             // Lenient on what comes back (fields left out when null); the API is strict on what goes in.
             return (await response.Content.ReadFromJsonAsync<T>(RunJson.Options).ConfigureAwait(false))!;

@@ -3,6 +3,7 @@ using System.Globalization;
 using AgentTrainer.App.Hosting;
 using AgentTrainer.ControlPlane.Remote;
 using AgentTrainer.Core.Options;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -190,11 +191,12 @@ public static class RunCommandLine
     }
 
     /// <summary>The host, or null once every problem with the settings has been reported.</summary>
-    private static async Task<IHost?> BuildOrReportAsync(Dictionary<string, string?> commandLine, string? configFile)
+    private static async Task<IHost?> BuildOrReportAsync(Dictionary<string, string?> commandLine, string? configFile,
+        Action<WebApplicationBuilder>? configureWeb, Action<WebApplication>? configureApp)
     {
         try
         {
-            return AgentTrainerHost.Build(commandLine, configFile);
+            return AgentTrainerHost.Build(commandLine, configFile, configureWeb, configureApp);
         }
         catch (ConfigurationProblemsException error)
         {
@@ -218,8 +220,14 @@ public static class RunCommandLine
             await Console.Error.WriteLineAsync($"--fault: {error.Message}").ConfigureAwait(false);
             return ExitCodes.InvalidOptions;
         }
+        return await RunHostAsync(configuration, parse.GetValue(ConfigFile)).ConfigureAwait(false);
+    }
 
-        using IHost? host = await BuildOrReportAsync(configuration, parse.GetValue(ConfigFile)).ConfigureAwait(false);
+    /// <summary>Builds, checks, starts and runs a host until it ends (a run) or is stopped (remote runs, the service).</summary>
+    internal static async Task<int> RunHostAsync(Dictionary<string, string?> configuration, string? configFile,
+        Action<WebApplicationBuilder>? configureWeb = null, Action<WebApplication>? configureApp = null)
+    {
+        using IHost? host = await BuildOrReportAsync(configuration, configFile, configureWeb, configureApp).ConfigureAwait(false);
         if (host is null)
         {
             return ExitCodes.InvalidOptions;
@@ -229,6 +237,11 @@ public static class RunCommandLine
             // Every option validated before the host starts, so a bad value is an error line, not a host failure log.
             host.Services.GetRequiredService<IStartupValidator>().Validate();
             await host.StartAsync().ConfigureAwait(false);
+        }
+        catch (Service.Store.StoreException error)
+        {
+            await Console.Error.WriteLineAsync($"error: {error.Message}").ConfigureAwait(false);
+            return ExitCodes.InvalidOptions;
         }
         catch (OptionsValidationException error)
         {

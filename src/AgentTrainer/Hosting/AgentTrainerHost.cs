@@ -22,8 +22,10 @@ namespace AgentTrainer.App.Hosting;
 public static class AgentTrainerHost
 {
     /// <param name="configureWeb">last changes to the web host before it is built (tests: an in-memory server)</param>
+    /// <param name="configureApp">endpoints to add beside the control plane's (the service's)</param>
     /// <exception cref="ConfigurationProblemsException">the settings cannot be used</exception>
-    public static IHost Build(IEnumerable<KeyValuePair<string, string?>> commandLine, string? configFile, Action<WebApplicationBuilder>? configureWeb = null)
+    public static IHost Build(IEnumerable<KeyValuePair<string, string?>> commandLine, string? configFile,
+        Action<WebApplicationBuilder>? configureWeb = null, Action<WebApplication>? configureApp = null)
     {
         IConfigurationRoot settings = RunConfiguration.Load(commandLine, configFile);
         if (!settings.GetValue($"{ControlPlaneOptions.Section}:{nameof(ControlPlaneOptions.Enabled)}", true))
@@ -47,6 +49,7 @@ public static class AgentTrainerHost
         configureWeb?.Invoke(web);
         WebApplication app = web.Build();
         app.UseControlPlane();
+        configureApp?.Invoke(app);
         return app;
     }
 

@@ -7,6 +7,7 @@ using AgentTrainer.Agents;
 using AgentTrainer.ControlPlane;
 using AgentTrainer.ControlPlane.Remote;
 using AgentTrainer.Core.Options;
+using AgentTrainer.Service;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
 
@@ -29,6 +30,7 @@ public static class RunConfiguration
         [AgentOptions.Section] = typeof(AgentOptions),
         [ControlPlaneOptions.Section] = typeof(ControlPlaneOptions),
         [RemoteOptions.Section] = typeof(RemoteOptions),
+        [ServiceOptions.Section] = typeof(ServiceOptions),
         ["Logging"] = null,
     };
 

@@ -33,9 +33,9 @@ public static class ProcessApi
             return response.IsSuccessStatusCode && condition(await response.Content.ReadFromJsonAsync<JsonElement>());
         }, what);
 
-    public static async Task UntilAsync(Func<Task<bool>> condition, string what)
+    public static async Task UntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
     {
-        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+        DateTime deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (true)
         {
             try

@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Text;
+using ScottPlot;
+
+namespace AgentTrainer.Service.Reports;
+
+/// <summary>The morning report as Markdown (one file, a chart per run beside it) and each run's chart as a PNG.</summary>
+public static class ReportWriter
+{
+    public const string ChartsFolder = "charts";
+
+    /// <summary>Writes REPORT.md and charts/NAME.png into a folder; the Markdown file's path.</summary>
+    public static string Write(ReportModel report, string folder)
+    {
+        Directory.CreateDirectory(Path.Combine(folder, ChartsFolder));
+        foreach (RunReport run in report.Runs.Where(run => run.Evaluations.Count > 0))
+        {
+            File.WriteAllBytes(Path.Combine(folder, ChartsFolder, run.Name + ".png"), Chart(run));
+        }
+        string path = Path.Combine(folder, string.Create(CultureInfo.InvariantCulture, $"morning-{report.To.ToLocalTime():yyyy-MM-dd-HHmm}.md"));
+        File.WriteAllText(path, Markdown(report, chartsRelative: true));
+        return path;
+    }
+
+    public static string Markdown(ReportModel report, bool chartsRelative)
+    {
+        var text = new StringBuilder();
+        CultureInfo invariant = CultureInfo.InvariantCulture;
+        text.AppendLine(invariant, $"# The night of {report.From.ToLocalTime():yyyy-MM-dd HH:mm} to {report.To.ToLocalTime():yyyy-MM-dd HH:mm}");
+        text.AppendLine();
+        text.AppendLine(invariant, $"{report.Runs.Count} runs; {report.Runs.Sum(r => r.Interventions.Count)} interventions; "
+            + $"{report.Waiting} proposals wait for review.");
+        text.AppendLine();
+        text.AppendLine("| run | kind | outcome | steps | val loss start → final | best (step) | interventions | waiting |");
+        text.AppendLine("| --- | --- | --- | ---: | --- | --- | ---: | ---: |");
+        foreach (RunReport run in report.Runs)
+        {
+            text.AppendLine(invariant, $"| {run.Name} | {run.Kind} | {run.State} | {run.Steps} | {Loss(run.StartValLoss)} → "
+                + $"{Loss(run.FinalValLoss)} | {Loss(run.BestValLoss)} ({run.BestStep?.ToString(invariant) ?? "–"}) | "
+                + $"{run.Interventions.Count} | {run.Waiting.Count} |");
+        }
+        foreach (RunReport run in report.Runs)
+        {
+            text.AppendLine();
+            text.AppendLine(invariant, $"## {run.Name} — {run.State}");
+            text.AppendLine();
+            if (run.Message is not null)
+            {
+                text.AppendLine(invariant, $"{run.Message}");
+                text.AppendLine();
+            }
+            if (run.Evaluations.Count > 0)
+            {
+                string chart = chartsRelative ? $"{ChartsFolder}/{run.Name}.png" : $"/api/service/runs/{Uri.EscapeDataString(run.Name)}/chart.png";
+                text.AppendLine(invariant, $"![{run.Name}]({chart})");
+                text.AppendLine();
+            }
+            if (run.Interventions.Count == 0)
+            {
+                text.AppendLine("No interventions.");
+            }
+            foreach (InterventionReport intervention in run.Interventions)
+            {
+                string effect = intervention.LossBefore is { } before && intervention.LossAfter is { } after
+                    ? string.Create(invariant, $"; train loss {before:0.####} → {after:0.####}")
+                    : "";
+                string who = intervention.ApprovedBy is null ? $"by the {intervention.Source}" : $"approved by {intervention.ApprovedBy}";
+                text.AppendLine(invariant, $"- step {intervention.Step}: **{intervention.Command}** {who}"
+                    + $"{(intervention.Rule is null ? "" : $" (rule {intervention.Rule})")}{effect} — {intervention.Reason}");
+            }
+            foreach (Inbox.InboxItem item in run.Waiting)
+            {
+                text.AppendLine(invariant, $"- waiting: **{item.Action}** at step {item.Step} (until {item.ExpiresAt:u}) — {item.Reason}");
+            }
+        }
+        return text.ToString();
+    }
+
+    /// <summary>Validation loss against step, a dashed line where each intervention was applied.</summary>
+    public static byte[] Chart(RunReport run)
+    {
+        var plot = new Plot();
+        double[] xs = [.. run.Evaluations.Select(e => (double)e.Step)];
+        double[] ys = [.. run.Evaluations.Select(e => double.IsFinite(e.ValLoss) ? Math.Min(e.ValLoss, 1e6) : double.NaN)];
+        var line = plot.Add.ScatterLine(xs, ys);
+        line.LineWidth = 2;
+        foreach (InterventionReport intervention in run.Interventions)
+        {
+            var marker = plot.Add.VerticalLine(intervention.Step, 1, Colors.Gray, LinePattern.Dashed);
+            marker.Text = intervention.Command;
+        }
+        plot.Title($"{run.Name} ({run.State})");
+        plot.XLabel("step");
+        plot.YLabel("validation loss");
+        return plot.GetImageBytes(640, 320, ImageFormat.Png);
+    }
+
+    private static string Loss(double? value) => value?.ToString("0.####", CultureInfo.InvariantCulture) ?? "–";
+}
