@@ -45,7 +45,8 @@ public sealed class MorningReport(IOptions<ServiceOptions> options, RunIndex ind
         IReadOnlyList<RunEvent> events = Directory.Exists(run.Folder) ? RunRecordReader.ReadEvents(run.Folder) : [];
         EvaluationMetrics? best = evaluations.Where(e => double.IsFinite(e.ValLoss)).MinBy(e => e.ValLoss);
         return new RunReport(
-            run.Name, run.Kind, run.State, run.StartedAt, run.FinishedAt, run.Message, steps.Count > 0 ? steps[^1].Step : 0,
+            run.Name, run.Kind, run.State, run.StartedAt, run.FinishedAt, run.Message,
+            Math.Max(steps.Count > 0 ? steps[^1].Step : 0, evaluations.Count > 0 ? evaluations[^1].Step : 0),
             evaluations.Count > 0 ? evaluations[0].ValLoss : null,
             evaluations.Count > 0 ? evaluations[^1].ValLoss : null,
             best?.ValLoss, best?.Step,

@@ -1,21 +1,25 @@
 import { api, el, header, when } from './header.js';
 
 const main = document.getElementById('inbox');
+const results = new Map(); // proposal → what came of the last click, kept across refreshes
+
+function result(item) {
+  const shown = results.get(`${item.run}/${item.proposal_id}`);
+  return el('p', { class: shown?.error ? 'result error' : 'result' }, shown?.text ?? '');
+}
 
 function card(item) {
   const comment = el('textarea', { rows: 2, placeholder: 'comment (optional)', 'aria-label': 'comment' });
-  const result = el('p', { class: 'result' });
+  const key = `${item.run}/${item.proposal_id}`;
   const decide = verb => async () => {
     try {
       const decided = await api(`/api/service/inbox/${encodeURIComponent(item.run)}/${encodeURIComponent(item.proposal_id)}/${verb}`,
         { method: 'POST', body: { comment: comment.value || null } });
-      result.className = 'result';
-      result.textContent = `${decided.status} by ${decided.reviewer}`;
-      setTimeout(render, 800);
+      results.set(key, { text: `${decided.status} by ${decided.reviewer}` });
     } catch (error) {
-      result.className = 'result error';
-      result.textContent = error.message;
+      results.set(key, { text: error.message, error: true });
     }
+    await render();
   };
   const waiting = item.status === 'awaiting_review';
   return el('article', { class: 'review item', 'data-run': item.run, 'data-proposal': item.proposal_id, 'data-status': item.status },
@@ -28,7 +32,7 @@ function card(item) {
     waiting ? [comment, el('div', { class: 'row' },
       el('button', { class: 'approve', onclick: decide('approve') }, 'approve'),
       el('button', { class: 'reject danger', onclick: decide('reject') }, 'reject'))] : [],
-    result);
+    result(item));
 }
 
 async function render() {

@@ -18,7 +18,7 @@ async function render() {
           el('td', {}, `${loss(run.start_val_loss)} → ${loss(run.final_val_loss)}`),
           el('td', {}, `${loss(run.best_val_loss)} (${run.best_step ?? '–'})`),
           el('td', {}, String(run.interventions.length)), el('td', {}, String(run.waiting.length))))))),
-    report.runs.map(run => el('section', { class: 'report-run', 'data-run': run.name },
+    ...report.runs.map(run => el('section', { class: 'report-run', 'data-run': run.name },
       el('h2', {}, `${run.name} — ${run.state}`),
       run.message ? el('p', {}, run.message) : '',
       run.final_val_loss !== null && run.final_val_loss !== undefined
