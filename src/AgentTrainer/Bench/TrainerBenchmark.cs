@@ -61,6 +61,8 @@ public sealed class TrainerBenchmark(BenchSettings settings, string python, Acti
         (double ownLoop, double ownLoopMedian) = new OwnLoopBenchmark(settings, report).Run(folder);
         ProtocolFigures protocol = new ProtocolBenchmark(settings, python, report).RunAsync(folder, run.Runtime.Threads)
             .GetAwaiter().GetResult();
+        ServiceFigures service = new ServiceBenchmark(settings, report).RunAsync(folder, protocol.AttachedMsPerStep)
+            .GetAwaiter().GetResult();
 
         return new BenchFigures
         {
@@ -70,6 +72,9 @@ public sealed class TrainerBenchmark(BenchSettings settings, string python, Acti
             OwnLoopOverheadRatio = Math.Round(ownLoop, 4),
             OwnLoopOverheadRatioMedianPair = Math.Round(ownLoopMedian, 4),
             ProtocolOverheadRatio = Math.Round(protocol.OverheadRatio, 4),
+            ServiceOverheadRatio = Math.Round(service.OverheadRatio, 4),
+            ServiceAloneMsPerStep = Math.Round(service.AloneMsPerStep, 2),
+            ServiceServedMsPerStep = Math.Round(service.ServedMsPerStep, 2),
             ProtocolCommandLatencyP99Steps = protocol.CommandLatencyP99Steps,
             ProtocolCommandsMeasured = protocol.CommandsMeasured,
             PytorchAloneMsPerStep = Math.Round(protocol.AloneMsPerStep, 2),
