@@ -1,6 +1,10 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace AgentTrainer.Service.Alerts;
 
-/// <summary>What the service tells people about.</summary>
+/// <summary>What the service tells people about (in JSON and YAML by its name: review_waiting, ...).</summary>
+[JsonConverter(typeof(NotificationEventJsonConverter))]
 public enum NotificationEvent
 {
     ReviewWaiting,
@@ -30,6 +34,17 @@ public static class NotificationEvents
         Enum.GetValues<NotificationEvent>().Select(e => (NotificationEvent?)e).FirstOrDefault(e => Name(e!.Value) == name);
 
     public static string Names => string.Join(", ", Enum.GetValues<NotificationEvent>().Select(Name));
+}
+
+public sealed class NotificationEventJsonConverter : JsonConverter<NotificationEvent>
+{
+    public override NotificationEvent Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType == JsonTokenType.Number && Enum.IsDefined((NotificationEvent)reader.GetInt32())
+            ? (NotificationEvent)reader.GetInt32() // as the first builds stored it
+            : NotificationEvents.Parse(reader.GetString() ?? "") ?? throw new JsonException($"not an event: {reader.GetString()}");
+
+    public override void Write(Utf8JsonWriter writer, NotificationEvent value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(NotificationEvents.Name(value));
 }
 
 /// <summary>One thing to tell: raised once per key across every instance of the service (the store says which

@@ -50,9 +50,9 @@ public static class ServiceApi
             .WithSummary("The audit across runs, newest first: every run's events, and who decided what here.");
         api.MapGet("/report", (MorningReport report, DateTimeOffset? since, DateTimeOffset? until) =>
             TypedResults.Ok(report.Build(since, until))).WithSummary("The morning report (default: since yesterday 18:00).");
-        api.MapGet("/report.md", (MorningReport report, DateTimeOffset? since, DateTimeOffset? until) =>
-            TypedResults.Text(ReportWriter.Markdown(report.Build(since, until), chartsRelative: false), "text/markdown"))
-            .WithSummary("The morning report as Markdown.");
+        api.MapGet("/report.md", (MorningReport report, DateTimeOffset? since, DateTimeOffset? until, bool? chartFiles) =>
+            TypedResults.Text(ReportWriter.Markdown(report.Build(since, until), chartsRelative: chartFiles == true), "text/markdown"))
+            .WithSummary("The morning report as Markdown (chartFiles=true: charts linked as charts/NAME.png).");
         api.MapGet("/notifications", (Notifier notifier, int? limit) => TypedResults.Ok(notifier.Recent(Limit(limit))))
             .WithSummary("Notifications raised, newest first.");
         api.MapGet("/deliveries", (WebhookSender sender, int? limit) => TypedResults.Ok(sender.Log(Limit(limit))))

@@ -71,7 +71,8 @@ public sealed class MorningReport(IOptions<ServiceOptions> options, RunIndex ind
                 ProposalEvent? proposal = proposals.GetValueOrDefault(c.Id);
                 string? proposalId = proposal?.ProposalId;
                 InterventionEffectEvent? effect = proposalId is null ? null : effects.GetValueOrDefault(proposalId);
-                return new InterventionReport(c.Step, c.Kind, c.Source.ToString().ToLowerInvariant(),
+                return new InterventionReport(c.Step, proposal is null ? c.Kind : InterventionActions.Name(proposal.Action),
+                    c.Source.ToString().ToLowerInvariant(),
                     proposal?.Reason ?? c.Reason ?? "", proposal?.Rule, proposalId is null ? null : reviewers.GetValueOrDefault(proposalId),
                     effect?.LossBefore, effect?.LossAfter);
             })];
@@ -87,6 +88,7 @@ public sealed record RunReport(
     IReadOnlyList<InterventionReport> Interventions, IReadOnlyList<InboxItem> Waiting,
     [property: System.Text.Json.Serialization.JsonIgnore] IReadOnlyList<EvaluationMetrics> Evaluations);
 
+/// <param name="Command">the agent's action (halve_learning_rate, rollback_checkpoint, ...), or the command's kind</param>
 /// <param name="ApprovedBy">the person who approved it (null: the policy let the agent apply it alone)</param>
 public sealed record InterventionReport(
     long Step, string Command, string Source, string Reason, string? Rule, string? ApprovedBy, double? LossBefore, double? LossAfter);

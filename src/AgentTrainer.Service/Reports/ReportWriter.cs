@@ -4,23 +4,11 @@ using ScottPlot;
 
 namespace AgentTrainer.Service.Reports;
 
-/// <summary>The morning report as Markdown (one file, a chart per run beside it) and each run's chart as a PNG.</summary>
+/// <summary>The morning report as Markdown (charts linked from the API, or from charts/NAME.png beside the file) and
+/// each run's chart as a PNG.</summary>
 public static class ReportWriter
 {
     public const string ChartsFolder = "charts";
-
-    /// <summary>Writes REPORT.md and charts/NAME.png into a folder; the Markdown file's path.</summary>
-    public static string Write(ReportModel report, string folder)
-    {
-        Directory.CreateDirectory(Path.Combine(folder, ChartsFolder));
-        foreach (RunReport run in report.Runs.Where(run => run.Evaluations.Count > 0))
-        {
-            File.WriteAllBytes(Path.Combine(folder, ChartsFolder, run.Name + ".png"), Chart(run));
-        }
-        string path = Path.Combine(folder, string.Create(CultureInfo.InvariantCulture, $"morning-{report.To.ToLocalTime():yyyy-MM-dd-HHmm}.md"));
-        File.WriteAllText(path, Markdown(report, chartsRelative: true));
-        return path;
-    }
 
     public static string Markdown(ReportModel report, bool chartsRelative)
     {

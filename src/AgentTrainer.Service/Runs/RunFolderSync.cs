@@ -59,6 +59,21 @@ public sealed partial class RunFolderSync(
                     SyncFolder(name, folder);
                 }
             }
+            foreach (RunEntry ended in index.List().Where(run => run.State == RunStates.Starting && !IsRunFolder(run.Folder)
+                         && !launcher.IsStarting(run)))
+            {
+                FailedToStart(ended);
+            }
+        }
+    }
+
+    /// <summary>A run whose process ended before it made its folder (its settings or policy refused at start).</summary>
+    private void FailedToStart(RunEntry run)
+    {
+        string why = launcher.WhyItEnded(run);
+        if (index.Move(run.Name, RunStates.Starting, RunOutcomes.Failed, why))
+        {
+            RaiseEnd(run, RunOutcomes.Failed, null, why);
         }
     }
 
@@ -85,9 +100,9 @@ public sealed partial class RunFolderSync(
         bool live = RunFolderLock.IsHeld(folder);
         string fingerprint = string.Join('|', entry.State, live, Stamp(Path.Combine(folder, RunRecorder.SummaryFile)),
             Stamp(database), Stamp(database + "-wal"));
-        if (_seen.GetValueOrDefault(name) == fingerprint && !live && entry.State != RunStates.Starting)
+        if (_seen.GetValueOrDefault(name) == fingerprint && entry.State != RunStates.Starting)
         {
-            return;
+            return; // nothing in the folder changed since the last pass (a live run's agent.db changes with each decision)
         }
         _seen[name] = fingerprint;
 

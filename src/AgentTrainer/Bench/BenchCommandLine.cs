@@ -19,10 +19,19 @@ public static class BenchCommandLine
         {
             Description = "the Python with torch that runs the PyTorch example", DefaultValueFactory = _ => "/usr/bin/python3",
         };
+        var only = new Option<string?>("--only")
+        {
+            Description = "run one benchmark: service (service_overhead_ratio, replaying trainers at --replay-ms-per-step)",
+        };
+        only.AcceptOnlyFromAmong("service");
+        var replayMsPerStep = new Option<double>("--replay-ms-per-step")
+        {
+            Description = "with --only service: the replayed trainers' step time", DefaultValueFactory = _ => 95,
+        };
         var command = new Command("bench", "Measure the interactive trainer's overhead, rollback cost, command latency, agent, live-stream and "
             + "trainer-protocol overhead, and TorchSharp against PyTorch.")
         {
-            output, steps, warmup, latencySteps, threads, text, python,
+            output, steps, warmup, latencySteps, threads, text, python, only, replayMsPerStep,
         };
         command.Subcommands.Add(StreamClientsProcess.Create());
         command.SetAction(parse =>
@@ -34,8 +43,10 @@ public static class BenchCommandLine
             }
             var settings = new BenchSettings(parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(latencySteps),
                 parse.GetValue(threads), Seed: 1, parse.GetValue(text)!);
-            BenchFigures figures = new TrainerBenchmark(settings, parse.GetValue(python)!, Console.WriteLine).Run();
-            string json = JsonSerializer.Serialize(figures, RunJson.Indented);
+            object figures = parse.GetValue(only) is null
+                ? new TrainerBenchmark(settings, parse.GetValue(python)!, Console.WriteLine).Run()
+                : new ServiceBenchmark(settings, Console.WriteLine).Run(parse.GetValue(replayMsPerStep));
+            string json = JsonSerializer.Serialize(figures, figures.GetType(), RunJson.Indented);
             File.WriteAllText(parse.GetValue(output)!, json);
             Console.WriteLine(json);
             return 0;

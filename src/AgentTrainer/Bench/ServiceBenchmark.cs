@@ -25,6 +25,21 @@ public sealed class ServiceBenchmark(BenchSettings settings, Action<string> repo
     private const int ReplayedRuns = 4;
     private static readonly TimeSpan BatchEvery = TimeSpan.FromSeconds(1);
 
+    /// <summary>The benchmark alone (<c>bench --only service</c>), in a folder of its own.</summary>
+    public ServiceFigures Run(double replayMsPerStep)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "agent-trainer-bench-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            return RunAsync(folder, replayMsPerStep).GetAwaiter().GetResult();
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     /// <param name="replayMsPerStep">the replayed trainers' step time (the PyTorch example's, attached)</param>
     public async Task<ServiceFigures> RunAsync(string folder, double replayMsPerStep)
     {
@@ -40,14 +55,18 @@ public sealed class ServiceBenchmark(BenchSettings settings, Action<string> repo
         })).ConfigureAwait(false);
         report($"service: {Pairs} pairs of a {settings.Steps}-step char-lm run alone and under the service with "
             + $"{ReplayedRuns} replayed runs ({replayMsPerStep:F0} ms/step each)");
-        double alone = 0, served = 0;
+        double alone = 0, served = 0, serviceCpu = 0;
         for (int pair = 0; pair < Pairs; pair++)
         {
             alone += await AloneAsync(settingsFile, Path.Combine(folder, $"alone-{pair}")).ConfigureAwait(false);
-            served += await ServedAsync(settingsFile, Path.Combine(folder, $"served-{pair}"), replayMsPerStep).ConfigureAwait(false);
+            (double msPerStep, double cpu) = await ServedAsync(settingsFile, Path.Combine(folder, $"served-{pair}"), replayMsPerStep)
+                .ConfigureAwait(false);
+            served += msPerStep;
+            serviceCpu += cpu;
         }
-        report($"alone {alone / Pairs:F1} ms/step, under the service {served / Pairs:F1} ms/step");
-        return new ServiceFigures(served / alone, alone / Pairs, served / Pairs);
+        report($"alone {alone / Pairs:F1} ms/step, under the service {served / Pairs:F1} ms/step; the service process used "
+            + $"{serviceCpu / Pairs:F2} s of CPU per second of the run");
+        return new ServiceFigures(served / alone, alone / Pairs, served / Pairs, serviceCpu / Pairs);
     }
 
     private static async Task<double> AloneAsync(string settingsFile, string folder)
@@ -64,7 +83,9 @@ public sealed class ServiceBenchmark(BenchSettings settings, Action<string> repo
                 + await error.ConfigureAwait(false));
     }
 
-    private static async Task<double> ServedAsync(string settingsFile, string root, double replayMsPerStep)
+    /// <returns>the run's ms/step, and the CPU seconds this process (the service, the replayed trainers) used per
+    /// second while it trained</returns>
+    private static async Task<(double MsPerStep, double ServiceCpu)> ServedAsync(string settingsFile, string root, double replayMsPerStep)
     {
         string token = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
         using IHost host = AgentTrainerHost.Build(new Dictionary<string, string?>
@@ -81,22 +102,33 @@ public sealed class ServiceBenchmark(BenchSettings settings, Action<string> repo
         api.DefaultRequestHeaders.Authorization = new("Bearer", token);
         using var stop = new CancellationTokenSource();
         Task[] replays = [.. Enumerable.Range(0, ReplayedRuns).Select(i => ReplayAsync(api, $"replay-{i}", replayMsPerStep, stop.Token))];
-        await Task.Delay(BatchEvery * 3).ConfigureAwait(false); // the replayed runs attached and reporting
-        using JsonDocument settingsJson = JsonDocument.Parse(await File.ReadAllTextAsync(settingsFile).ConfigureAwait(false));
-        using (HttpResponseMessage submitted = await api.PostAsJsonAsync("/api/service/runs",
-            new { name = "measured", settings = settingsJson.RootElement }).ConfigureAwait(false))
-        {
-            submitted.EnsureSuccessStatusCode();
-        }
+        // A long-lived service has compiled its paths long before: a short run first, unmeasured, while the replayed
+        // runs attach and report.
         RunIndex index = host.Services.GetRequiredService<RunIndex>();
-        while (index.Find("measured") is not { } run || !RunStates.IsFinal(run.State))
-        {
-            await Task.Delay(200).ConfigureAwait(false);
-        }
+        using JsonDocument warmUp = JsonDocument.Parse("""{"Training": {"Task": "synthetic", "Steps": 100, "Threads": 1}}""");
+        await SubmitAndWaitAsync(api, index, "warm-up", warmUp.RootElement).ConfigureAwait(false);
+        using JsonDocument settingsJson = JsonDocument.Parse(await File.ReadAllTextAsync(settingsFile).ConfigureAwait(false));
+        TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        long started = Stopwatch.GetTimestamp();
+        await SubmitAndWaitAsync(api, index, "measured", settingsJson.RootElement).ConfigureAwait(false);
+        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds / Stopwatch.GetElapsedTime(started).TotalSeconds;
         await stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(replays).ConfigureAwait(false);
         await host.StopAsync().ConfigureAwait(false);
-        return MsPerStep(Path.Combine(root, "measured"));
+        return (MsPerStep(Path.Combine(root, "measured")), cpu);
+    }
+
+    private static async Task SubmitAndWaitAsync(HttpClient api, RunIndex index, string name, JsonElement settings)
+    {
+        using (HttpResponseMessage submitted = await api.PostAsJsonAsync("/api/service/runs", new { name, settings })
+            .ConfigureAwait(false))
+        {
+            submitted.EnsureSuccessStatusCode();
+        }
+        while (index.Find(name) is not { } run || !RunStates.IsFinal(run.State))
+        {
+            await Task.Delay(200).ConfigureAwait(false);
+        }
     }
 
     private static double MsPerStep(string folder) => RunRecordReader.ReadSummary(folder)?.Final is { } final && final.Steps > 0
@@ -182,4 +214,5 @@ public sealed class ServiceBenchmark(BenchSettings settings, Action<string> repo
 }
 
 /// <param name="OverheadRatio">the run's ms/step under the service over alone (throughput alone over served)</param>
-public sealed record ServiceFigures(double OverheadRatio, double AloneMsPerStep, double ServedMsPerStep);
+/// <param name="ServiceCpuPerSecond">CPU seconds the service process used per second of the served run</param>
+public sealed record ServiceFigures(double OverheadRatio, double AloneMsPerStep, double ServedMsPerStep, double ServiceCpuPerSecond);

@@ -137,6 +137,10 @@ public sealed class ControlPlaneClient : IDisposable
             {
                 return (T)(object)await response.Content.ReadAsStringAsync().ConfigureAwait(false);
             }
+            if (typeof(T) == typeof(byte[]))
+            {
+                return (T)(object)await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
+            }
             // Lenient on what comes back (fields left out when null); the API is strict on what goes in.
             return (await response.Content.ReadFromJsonAsync<T>(RunJson.Options).ConfigureAwait(false))!;
         }

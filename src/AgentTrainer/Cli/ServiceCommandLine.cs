@@ -10,6 +10,7 @@ using AgentTrainer.Service;
 using AgentTrainer.Service.Api;
 using AgentTrainer.Service.Inbox;
 using AgentTrainer.Service.People;
+using AgentTrainer.Service.Reports;
 using AgentTrainer.Service.Runs;
 using AgentTrainer.Service.Store;
 using Microsoft.Extensions.DependencyInjection;
@@ -156,22 +157,34 @@ public static class ServiceCommandLine
     {
         var api = new ApiOptions();
         var since = new Option<DateTimeOffset?>("--since") { Description = "the window's start (default: yesterday 18:00 local)" };
-        var output = new Option<string?>("--out") { Description = "write the Markdown here (default: print it)" };
+        var output = new Option<string?>("--out")
+        {
+            Description = "write the Markdown here, each run's chart beside it in charts/ (default: print it)",
+        };
         var command = new Command("report", "The morning report across the service's runs, as Markdown.") { since, output };
         api.AddTo(command);
         command.SetAction((parse, _) => ApiOptions.Guard(async () =>
         {
             using ControlPlaneClient client = ControlPlaneClient.Create(parse.GetValue(api.Url)!, parse.GetValue(api.Token), tokenRequired: false);
-            string query = parse.GetValue(since) is { } from ? $"?since={Uri.EscapeDataString(from.ToString("O"))}" : "";
-            string markdown = await client.Get<string>("/api/service/report.md" + query).ConfigureAwait(false);
+            string window = parse.GetValue(since) is { } from ? $"since={Uri.EscapeDataString(from.ToString("O"))}" : "";
             if (parse.GetValue(output) is { } path)
             {
+                string charts = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, ReportWriter.ChartsFolder);
+                Directory.CreateDirectory(charts);
+                ReportModel report = await client.Get<ReportModel>($"/api/service/report?{window}").ConfigureAwait(false);
+                foreach (RunReport run in report.Runs.Where(run => run.FinalValLoss is not null))
+                {
+                    byte[] chart = await client.Get<byte[]>($"/api/service/runs/{Uri.EscapeDataString(run.Name)}/chart.png")
+                        .ConfigureAwait(false);
+                    await File.WriteAllBytesAsync(Path.Combine(charts, run.Name + ".png"), chart).ConfigureAwait(false);
+                }
+                string markdown = await client.Get<string>($"/api/service/report.md?chartFiles=true&{window}").ConfigureAwait(false);
                 await File.WriteAllTextAsync(path, markdown).ConfigureAwait(false);
-                Console.WriteLine($"wrote {Path.GetFullPath(path)}");
+                Console.WriteLine($"wrote {Path.GetFullPath(path)} and {report.Runs.Count(run => run.FinalValLoss is not null)} charts in {charts}");
             }
             else
             {
-                Console.Write(markdown);
+                Console.Write(await client.Get<string>($"/api/service/report.md?{window}").ConfigureAwait(false));
             }
             return ExitCodes.Success;
         }));

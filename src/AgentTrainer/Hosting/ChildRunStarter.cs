@@ -1,5 +1,8 @@
 using System.Diagnostics;
+using AgentTrainer.Agents;
 using AgentTrainer.Core.Options;
+using AgentTrainer.Core.Policies;
+using Microsoft.Extensions.Configuration;
 using AgentTrainer.Service.Runs;
 
 namespace AgentTrainer.App.Hosting;
@@ -26,13 +29,22 @@ public sealed class ChildRunStarter : IRunStarter
     {
         try
         {
-            RunConfiguration.Load(new Dictionary<string, string?> { [$"{TrainingOptions.Section}:{nameof(TrainingOptions.Out)}"] = folder },
-                settingsFile);
+            IConfigurationRoot settings = RunConfiguration.Load(
+                new Dictionary<string, string?> { [$"{TrainingOptions.Section}:{nameof(TrainingOptions.Out)}"] = folder }, settingsFile);
+            string? policy = settings[$"{AgentOptions.Section}:{nameof(AgentOptions.Policy)}"];
+            if (!string.IsNullOrEmpty(policy))
+            {
+                PolicyLoader.Load(policy); // a policy that cannot be read fails the run at its start: say so now
+            }
             return [];
         }
         catch (ConfigurationProblemsException error)
         {
             return error.Problems;
+        }
+        catch (PolicyException error)
+        {
+            return [$"Agent:Policy: {error.Message}"];
         }
     }
 }
