@@ -4,13 +4,15 @@ using static System.FormattableString;
 namespace AgentTrainer.Service;
 
 /// <summary>The service's settings (section Service): its runs root, its store, how many child runs train at once,
-/// how often run folders are read into the store, the alert rules, and when the morning report's night begins.</summary>
+/// how often run folders are read into the store, the alert rules, and when the morning report's night
+/// begins.</summary>
 public sealed class ServiceOptions
 {
     public const string Section = "Service";
 
     /// <summary>Every run's folder is a folder under it: started here, attached over the protocol, or written by
-    /// an <c>agent-trainer run --out ROOT/NAME</c> of someone's. The service's own files go in <c>.service/</c>.</summary>
+    /// an <c>agent-trainer run --out ROOT/NAME</c> of someone's. The service's own files go in
+    /// <c>.service/</c>.</summary>
     public string RunsRoot { get; set; } = "runs";
 
     /// <summary>Empty: SQLite in RUNS_ROOT/.service/service.db. A path or "Data Source=FILE": SQLite there.

@@ -56,7 +56,8 @@ public static class ServiceSetup
         return app;
     }
 
-    private static void AddHostedSingleton<T>(this IServiceCollection services) where T : class, Microsoft.Extensions.Hosting.IHostedService
+    private static void AddHostedSingleton<T>(this IServiceCollection services)
+        where T : class, Microsoft.Extensions.Hosting.IHostedService
     {
         services.AddSingleton<T>();
         services.AddHostedService(provider => provider.GetRequiredService<T>());

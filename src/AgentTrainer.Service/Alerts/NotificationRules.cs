@@ -22,7 +22,8 @@ public enum WebhookFormat
     /// <summary>The notification as JSON: event, run, time, text, details.</summary>
     Json,
 
-    /// <summary>A Slack-compatible message body: <c>{"text": ...}</c> (Slack, Mattermost, Rocket.Chat incoming hooks).</summary>
+    /// <summary>A Slack-compatible message body: <c>{"text": ...}</c> (Slack, Mattermost, Rocket.Chat incoming
+    /// hooks).</summary>
     Slack,
 }
 

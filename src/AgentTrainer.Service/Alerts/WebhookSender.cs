@@ -19,6 +19,13 @@ public sealed partial class WebhookSender(
     : BackgroundService
 {
     public const string HttpClientName = "webhooks";
+
+    /// <summary>The backoff doubles up to this.</summary>
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromMinutes(10);
+
+    /// <summary>Longer than the most retries (10) with the longest delays and timeouts (10 minutes each) could
+    /// take.</summary>
+    private static readonly TimeSpan StaleSending = TimeSpan.FromHours(6);
     private readonly SemaphoreSlim _wake = new(0);
     private readonly ConcurrentDictionary<long, Task> _sending = new();
     private readonly Dictionary<string, ResiliencePipeline<HttpResponseMessage>> _pipelines =
@@ -35,6 +42,11 @@ public sealed partial class WebhookSender(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // A delivery an instance took and never finished (killed mid-send) is taken again once it is clearly stale:
+        // longer ago than any webhook's every attempt and backoff could take.
+        store.Execute("UPDATE deliveries SET status = @pending WHERE status = @sending AND time < @stale",
+            ("@pending", DeliveryStatus.Pending), ("@sending", DeliveryStatus.Sending),
+            ("@stale", ServiceStore.Time(time.GetUtcNow() - StaleSending)));
         while (!stoppingToken.IsCancellationRequested)
         {
             foreach ((long id, string key, string webhook) in Claim())
@@ -53,14 +65,16 @@ public sealed partial class WebhookSender(
         await Task.WhenAll(_sending.Values).ConfigureAwait(false);
     }
 
-    /// <summary>Pending deliveries this instance takes (a conditional update each, so no other instance sends them).</summary>
+    /// <summary>Pending deliveries this instance takes (a conditional update each, so no other instance sends
+    /// them).</summary>
     private List<(long Id, string Key, string Webhook)> Claim() =>
     [
         .. store.Query("SELECT id, notification, webhook FROM deliveries WHERE status = @pending ORDER BY id",
                 reader => (Id: ServiceStore.Number(reader, "id")!.Value, Key: reader.GetString(1), Webhook: reader.GetString(2)),
                 ("@pending", DeliveryStatus.Pending))
-            .Where(row => store.Execute("UPDATE deliveries SET status = @sending WHERE id = @id AND status = @pending",
-                ("@sending", DeliveryStatus.Sending), ("@id", row.Id), ("@pending", DeliveryStatus.Pending)) == 1),
+            .Where(row => store.Execute("UPDATE deliveries SET status = @sending, time = @now WHERE id = @id AND status = @pending",
+                ("@sending", DeliveryStatus.Sending), ("@now", ServiceStore.Time(time.GetUtcNow())), ("@id", row.Id),
+                ("@pending", DeliveryStatus.Pending)) == 1),
     ];
 
     private async Task SendAsync(long id, string key, string webhookName, CancellationToken cancel)
@@ -90,7 +104,9 @@ public sealed partial class WebhookSender(
                 }
                 catch (Exception failure) when (failure is HttpRequestException or OperationCanceledException)
                 {
-                    error = failure is OperationCanceledException ? $"no answer within {webhook.Timeout.TotalSeconds:0.#} s" : failure.Message;
+                    error = failure is OperationCanceledException
+                        ? $"no answer within {webhook.Timeout.TotalSeconds:0.#} s"
+                        : failure.Message;
                     throw;
                 }
             }, cancel).ConfigureAwait(false);
@@ -135,6 +151,7 @@ public sealed partial class WebhookSender(
                 MaxRetryAttempts = webhook.Retries,
                 Delay = webhook.RetryDelay,
                 BackoffType = DelayBackoffType.Exponential,
+                MaxDelay = MaxRetryDelay,
                 UseJitter = false,
                 ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
                     .Handle<HttpRequestException>()
@@ -156,9 +173,12 @@ public sealed partial class WebhookSender(
         base.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Notification {Key} to webhook {Webhook} failed after {Attempts} attempts: {Error}")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Notification {Key} to webhook {Webhook} failed after {Attempts} attempts: {Error}")]
     private static partial void LogFailed(ILogger logger, string key, string webhook, int attempts, string error);
 }
 
-/// <summary>One delivery in the log: which notification to which webhook, how many attempts, and how it ended.</summary>
-public sealed record Delivery(long Id, string Notification, string Webhook, DateTimeOffset Time, int Attempts, string Status, string? Error);
+/// <summary>One delivery in the log: which notification to which webhook, how many attempts, and how it
+/// ended.</summary>
+public sealed record Delivery(
+    long Id, string Notification, string Webhook, DateTimeOffset Time, int Attempts, string Status, string? Error);

@@ -18,7 +18,8 @@ namespace AgentTrainer.Service.Api;
 
 /// <summary>The service's API under /api/service: the runs (list, submit, stop, restart, chart), the inbox (list,
 /// approve, reject as the authenticated person), the audit across runs, the morning report, and the alerts' log.
-/// Reading takes what the host's reads take; deciding a reviewer's token, starting and stopping an operator's.</summary>
+/// Reading takes what the host's reads take; deciding a reviewer's token, starting and stopping an
+/// operator's.</summary>
 public static class ServiceApi
 {
     public const int MaxCommentLength = 2_000;
@@ -34,8 +35,10 @@ public static class ServiceApi
         api.MapPost("/runs/{name}/stop", (string name, HttpContext http, RunIndex index, RunLauncher launcher, ServiceAudit audit) =>
                 Act(name, "run_stopped", http, index, audit, launcher.Stop)).RequireAuthorization(ControlPlaneSetup.OperatorPolicy)
             .WithSummary("Stop a run: a queued one is cancelled, a running one ends at a step boundary (operator).");
-        api.MapPost("/runs/{name}/restart", (string name, HttpContext http, RunIndex index, RunLauncher launcher, ServiceAudit audit) =>
-                Act(name, "run_restarted", http, index, audit, launcher.Restart)).RequireAuthorization(ControlPlaneSetup.OperatorPolicy)
+        api.MapPost("/runs/{name}/restart",
+                (string name, HttpContext http, RunIndex index, RunLauncher launcher, ServiceAudit audit) =>
+                    Act(name, "run_restarted", http, index, audit, launcher.Restart))
+            .RequireAuthorization(ControlPlaneSetup.OperatorPolicy)
             .WithSummary("Queue a lost, failed or interrupted run again, from its last checkpoint (operator).");
         api.MapGet("/runs/{name}/chart.png", Chart).WithSummary("A run's validation loss, interventions marked (PNG).");
         api.MapGet("/inbox", (ReviewInbox inbox, string? status, string? run) => Inbox(inbox, status, run))
@@ -155,7 +158,8 @@ public static class ServiceApi
             : new Person("anonymous", PersonRole.Viewer);
 }
 
-/// <summary>A run to queue: its name (its folder under the runs root) and its settings, as a --config file's JSON.</summary>
+/// <summary>A run to queue: its name (its folder under the runs root) and its settings, as a --config file's
+/// JSON.</summary>
 public sealed record SubmitRequest(string? Name, JsonElement Settings);
 
 /// <summary>Who a token belongs to, as the pages show it.</summary>

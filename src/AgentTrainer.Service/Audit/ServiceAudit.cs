@@ -38,4 +38,5 @@ public sealed class ServiceAudit(ServiceStore store, TimeProvider time)
 }
 
 /// <summary>An entry of the service's audit: when, which run, who (a person, the agent, a guard), what.</summary>
-public sealed record ServiceAuditEntry(long Id, DateTimeOffset Time, string? Run, string? Actor, string Type, long? Step, JsonElement Event);
+public sealed record ServiceAuditEntry(
+    long Id, DateTimeOffset Time, string? Run, string? Actor, string Type, long? Step, JsonElement Event);

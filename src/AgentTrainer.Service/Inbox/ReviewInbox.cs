@@ -14,7 +14,8 @@ namespace AgentTrainer.Service.Inbox;
 /// applied once, whichever instance took it and however often it is sent.</summary>
 public sealed class ReviewInbox(ServiceStore store, RunIndex index, ServiceAudit audit, TimeProvider time)
 {
-    /// <summary>Proposals of every run, those that wait first and the most urgent (the soonest deadline) first.</summary>
+    /// <summary>Proposals of every run, those that wait first and the most urgent (the soonest deadline)
+    /// first.</summary>
     public IReadOnlyList<InboxItem> List(string? status = null, string? run = null)
     {
         string where = (status, run) switch
@@ -44,7 +45,8 @@ public sealed class ReviewInbox(ServiceStore store, RunIndex index, ServiceAudit
         ("@reason", item.Reason), ("@rule", item.Rule), ("@summary", item.Summary), ("@status", item.Status),
         ("@reviewer", item.Reviewer), ("@comment", item.Comment), ("@outcome", item.Outcome));
 
-    /// <summary>Approves or rejects a waiting proposal as <paramref name="person"/>; the decision, or why there is none.</summary>
+    /// <summary>Approves or rejects a waiting proposal as <paramref name="person"/>; the decision, or why there is
+    /// none.</summary>
     public InboxDecision Decide(string run, string proposalId, bool approve, Person person, string? comment)
     {
         if (index.Find(run) is not { } entry)
@@ -86,7 +88,8 @@ public sealed record InboxItem(
     string Run, string ProposalId, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, long Step, string Action, string Reason,
     string Rule, string Summary, string Status, string? Reviewer, string? Comment, string? Outcome);
 
-/// <summary>What came of a decision: the item as decided, or a problem (no such proposal, or it no longer waits).</summary>
+/// <summary>What came of a decision: the item as decided, or a problem (no such proposal, or it no longer
+/// waits).</summary>
 public sealed record InboxDecision(InboxItem? Item, string? Problem, bool NotFound)
 {
     public static InboxDecision Done(InboxItem item) => new(item, null, false);

@@ -11,7 +11,8 @@ namespace AgentTrainer.Service.Reports;
 
 /// <summary>The morning report: every run active in a window (by default since yesterday's
 /// <see cref="ServiceOptions.NightStartsAt"/>, local time) — its outcome, validation loss from start to end and at
-/// its best, each intervention with its reason, who approved it and its measured effect, and what still waits.</summary>
+/// its best, each intervention with its reason, who approved it and its measured effect, and what still
+/// waits.</summary>
 public sealed class MorningReport(IOptions<ServiceOptions> options, RunIndex index, ReviewInbox inbox, TimeProvider time)
 {
     /// <summary>The default window's start: the night start of the day before today (local time).</summary>
@@ -73,7 +74,8 @@ public sealed class MorningReport(IOptions<ServiceOptions> options, RunIndex ind
                 InterventionEffectEvent? effect = proposalId is null ? null : effects.GetValueOrDefault(proposalId);
                 return new InterventionReport(c.Step, proposal is null ? c.Kind : InterventionActions.Name(proposal.Action),
                     c.Source.ToString().ToLowerInvariant(),
-                    proposal?.Reason ?? c.Reason ?? "", proposal?.Rule, proposalId is null ? null : reviewers.GetValueOrDefault(proposalId),
+                    proposal?.Reason ?? c.Reason ?? "", proposal?.Rule,
+                    proposalId is null ? null : reviewers.GetValueOrDefault(proposalId),
                     effect?.LossBefore, effect?.LossAfter);
             })];
     }
@@ -88,7 +90,8 @@ public sealed record RunReport(
     IReadOnlyList<InterventionReport> Interventions, IReadOnlyList<InboxItem> Waiting,
     [property: System.Text.Json.Serialization.JsonIgnore] IReadOnlyList<EvaluationMetrics> Evaluations);
 
-/// <param name="Command">the agent's action (halve_learning_rate, rollback_checkpoint, ...), or the command's kind</param>
+/// <param name="Command">the agent's action (halve_learning_rate, rollback_checkpoint, ...), or the command's
+/// kind</param>
 /// <param name="ApprovedBy">the person who approved it (null: the policy let the agent apply it alone)</param>
 public sealed record InterventionReport(
     long Step, string Command, string Source, string Reason, string? Rule, string? ApprovedBy, double? LossBefore, double? LossAfter);

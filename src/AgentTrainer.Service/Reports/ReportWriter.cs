@@ -14,7 +14,8 @@ public static class ReportWriter
     {
         var text = new StringBuilder();
         CultureInfo invariant = CultureInfo.InvariantCulture;
-        text.AppendLine(invariant, $"# The night of {report.From.ToLocalTime():yyyy-MM-dd HH:mm} to {report.To.ToLocalTime():yyyy-MM-dd HH:mm}");
+        text.AppendLine(invariant,
+            $"# The night of {report.From.ToLocalTime():yyyy-MM-dd HH:mm} to {report.To.ToLocalTime():yyyy-MM-dd HH:mm}");
         text.AppendLine();
         text.AppendLine(invariant, $"{report.Runs.Count} runs; {report.Runs.Sum(r => r.Interventions.Count)} interventions; "
             + $"{report.Waiting} proposals wait for review.");
@@ -39,7 +40,9 @@ public static class ReportWriter
             }
             if (run.Evaluations.Count > 0)
             {
-                string chart = chartsRelative ? $"{ChartsFolder}/{run.Name}.png" : $"/api/service/runs/{Uri.EscapeDataString(run.Name)}/chart.png";
+                string chart = chartsRelative
+                    ? $"{ChartsFolder}/{run.Name}.png"
+                    : $"/api/service/runs/{Uri.EscapeDataString(run.Name)}/chart.png";
                 text.AppendLine(invariant, $"![{run.Name}]({chart})");
                 text.AppendLine();
             }
@@ -52,13 +55,16 @@ public static class ReportWriter
                 string effect = intervention.LossBefore is { } before && intervention.LossAfter is { } after
                     ? string.Create(invariant, $"; train loss {before:0.####} → {after:0.####}")
                     : "";
-                string who = intervention.ApprovedBy is null ? $"by the {intervention.Source}" : $"approved by {intervention.ApprovedBy}";
+                string who = intervention.ApprovedBy is null
+                    ? $"by the {intervention.Source}"
+                    : $"approved by {intervention.ApprovedBy}";
                 text.AppendLine(invariant, $"- step {intervention.Step}: **{intervention.Command}** {who}"
                     + $"{(intervention.Rule is null ? "" : $" (rule {intervention.Rule})")}{effect} — {intervention.Reason}");
             }
             foreach (Inbox.InboxItem item in run.Waiting)
             {
-                text.AppendLine(invariant, $"- waiting: **{item.Action}** at step {item.Step} (until {item.ExpiresAt:u}) — {item.Reason}");
+                text.AppendLine(invariant,
+                    $"- waiting: **{item.Action}** at step {item.Step} (until {item.ExpiresAt:u}) — {item.Reason}");
             }
         }
         return text.ToString();

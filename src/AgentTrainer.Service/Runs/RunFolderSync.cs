@@ -44,7 +44,8 @@ public sealed partial class RunFolderSync(
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
-    /// <summary>One pass over the runs root (also called by the API after a change, so a page shows it at once).</summary>
+    /// <summary>One pass over the runs root (also called by the API after a change, so a page shows it at
+    /// once).</summary>
     public void SyncOnce()
     {
         lock (_gate)
@@ -67,7 +68,8 @@ public sealed partial class RunFolderSync(
         }
     }
 
-    /// <summary>A run whose process ended before it made its folder (its settings or policy refused at start).</summary>
+    /// <summary>A run whose process ended before it made its folder (its settings or policy refused at
+    /// start).</summary>
     private void FailedToStart(RunEntry run)
     {
         string why = launcher.WhyItEnded(run);
@@ -169,7 +171,8 @@ public sealed partial class RunFolderSync(
             {
                 notifier.Raise(new Notification($"review_waiting:{run}:{item.ProposalId}", NotificationEvent.ReviewWaiting,
                     run, item.CreatedAt,
-                    $"{InterventionActions.Name(item.Action)} at step {item.Step} waits for review until {item.ExpiresAt:u}: {item.Reason}",
+                    $"{InterventionActions.Name(item.Action)} at step {item.Step} waits for review until "
+                        + $"{item.ExpiresAt:u}: {item.Reason}",
                     new Dictionary<string, object?>
                     {
                         ["proposal_id"] = item.ProposalId, ["action"] = InterventionActions.Name(item.Action),
@@ -223,7 +226,8 @@ public sealed partial class RunFolderSync(
             ReviewEvent { Status: ReviewStatus.Applied } review => (NotificationEvent.InterventionApplied,
                 $"proposal {review.ProposalId} applied at step {review.Step}, approved by {review.Reviewer ?? "a reviewer"}"),
             BatchSkippedEvent skipped => (NotificationEvent.GuardFired, string.Create(CultureInfo.InvariantCulture,
-                $"the loss guard skipped a batch at step {skipped.Step} (loss {skipped.Loss:0.###}, {skipped.Factor:0.#}x the average)")),
+                $"the loss guard skipped a batch at step {skipped.Step} (loss {skipped.Loss:0.###}, "
+                + $"{skipped.Factor:0.#}x the average)")),
             NonFiniteLossEvent nonFinite => (NotificationEvent.GuardFired,
                 $"a non-finite loss at step {nonFinite.Step} ({nonFinite.Consecutive} in a row)"),
             _ => null,
@@ -231,7 +235,8 @@ public sealed partial class RunFolderSync(
         if (notification is { } raised)
         {
             notifier.Raise(new Notification($"{NotificationEvents.Name(raised.kind)}:{run}:{auditId}", raised.kind, run,
-                runEvent.Time, raised.text, new Dictionary<string, object?> { ["step"] = runEvent.Step, ["branch"] = runEvent.Branch }));
+                runEvent.Time, raised.text,
+                new Dictionary<string, object?> { ["step"] = runEvent.Step, ["branch"] = runEvent.Branch }));
         }
     }
 

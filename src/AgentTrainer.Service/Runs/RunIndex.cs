@@ -8,7 +8,8 @@ namespace AgentTrainer.Service.Runs;
 /// found in the runs root (started by hand, or attached over the protocol), each with its state as last seen.</summary>
 public sealed class RunIndex(ServiceStore store, TimeProvider time)
 {
-    public IReadOnlyList<RunEntry> List() => store.Query("SELECT * FROM runs ORDER BY COALESCE(submitted_at, started_at, updated_at), name", Read);
+    public IReadOnlyList<RunEntry> List() =>
+        store.Query("SELECT * FROM runs ORDER BY COALESCE(submitted_at, started_at, updated_at), name", Read);
 
     public RunEntry? Find(string name) =>
         store.Query("SELECT * FROM runs WHERE name = @name", Read, ("@name", name)) is [var found] ? found : null;

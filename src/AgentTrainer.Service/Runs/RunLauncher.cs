@@ -26,12 +26,14 @@ public sealed partial class RunLauncher(
 
     public string LogFile(string name) => Path.Combine(_options.ServiceFolder, "logs", name + ".log");
 
-    /// <summary>Queues a run of these settings (a settings file's JSON: sections Training, Agent, ...) under a name.</summary>
+    /// <summary>Queues a run of these settings (a settings file's JSON: sections Training, Agent, ...) under a
+    /// name.</summary>
     public SubmitResult Submit(string name, JsonElement settings, string person)
     {
         if (!RunName().IsMatch(name))
         {
-            return SubmitResult.Invalid($"name '{name}' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.");
+            return SubmitResult.Invalid(
+                $"name '{name}' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.");
         }
         if (settings.ValueKind != JsonValueKind.Object)
         {
@@ -51,8 +53,9 @@ public sealed partial class RunLauncher(
             File.Delete(file); // ours (the service's copy), never the user's
             return SubmitResult.Invalid(string.Join(Environment.NewLine, problems));
         }
-        string kind = Setting(settings, "Training") is { } training && Setting(training, "TaskAssembly")?.GetString() is { Length: > 0 }
-            ? RunKinds.OwnTask : RunKinds.BuiltIn;
+        string kind = Setting(settings, "Training") is { } training
+            && Setting(training, "TaskAssembly")?.GetString() is { Length: > 0 }
+                ? RunKinds.OwnTask : RunKinds.BuiltIn;
         return index.Queue(name, folder, kind, json, person)
             ? SubmitResult.Queued(index.Find(name)!)
             : SubmitResult.Conflict($"a run named '{name}' was submitted at the same time; choose another name.");
@@ -245,7 +248,8 @@ public interface IRunStarter
     /// <summary>The run's command line and environment.</summary>
     ProcessStartInfo StartInfo(string settingsFile, string folder, bool continueRun);
 
-    /// <summary>What is wrong with a settings file for a run in <paramref name="folder"/> (none: it can start).</summary>
+    /// <summary>What is wrong with a settings file for a run in <paramref name="folder"/> (none: it can
+    /// start).</summary>
     IReadOnlyList<string> Problems(string settingsFile, string folder);
 }
 

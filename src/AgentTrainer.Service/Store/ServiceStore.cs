@@ -27,7 +27,8 @@ public sealed class ServiceStore : IDisposable
     public string Description { get; }
 
     /// <summary>Opens the store a connection string names (see <see cref="ServiceOptions.Store"/>) and makes its
-    /// schema. A PostgreSQL that cannot be reached, or a SQLite file that cannot be made, is an error naming it.</summary>
+    /// schema. A PostgreSQL that cannot be reached, or a SQLite file that cannot be made, is an error naming
+    /// it.</summary>
     /// <exception cref="StoreException">the store cannot be opened</exception>
     public static ServiceStore Open(string connection, string defaultSqliteFile)
     {
@@ -45,7 +46,8 @@ public sealed class ServiceStore : IDisposable
     }
 
     public static bool IsPostgres(string connection) =>
-        connection.Contains("Host=", StringComparison.OrdinalIgnoreCase) || connection.StartsWith("postgres", StringComparison.Ordinal);
+        connection.Contains("Host=", StringComparison.OrdinalIgnoreCase)
+        || connection.StartsWith("postgres", StringComparison.Ordinal);
 
     private static ServiceStore Postgres(string connection)
     {

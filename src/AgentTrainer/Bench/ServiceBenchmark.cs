@@ -85,7 +85,8 @@ public sealed class ServiceBenchmark(BenchSettings settings, Action<string> repo
 
     /// <returns>the run's ms/step, and the CPU seconds this process (the service, the replayed trainers) used per
     /// second while it trained</returns>
-    private static async Task<(double MsPerStep, double ServiceCpu)> ServedAsync(string settingsFile, string root, double replayMsPerStep)
+    private static async Task<(double MsPerStep, double ServiceCpu)> ServedAsync(
+        string settingsFile, string root, double replayMsPerStep)
     {
         string token = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
         using IHost host = AgentTrainerHost.Build(new Dictionary<string, string?>
@@ -101,7 +102,8 @@ public sealed class ServiceBenchmark(BenchSettings settings, Action<string> repo
         using var api = new HttpClient { BaseAddress = new Uri(host.Services.ServerAddresses()[0]) };
         api.DefaultRequestHeaders.Authorization = new("Bearer", token);
         using var stop = new CancellationTokenSource();
-        Task[] replays = [.. Enumerable.Range(0, ReplayedRuns).Select(i => ReplayAsync(api, $"replay-{i}", replayMsPerStep, stop.Token))];
+        Task[] replays =
+            [.. Enumerable.Range(0, ReplayedRuns).Select(i => ReplayAsync(api, $"replay-{i}", replayMsPerStep, stop.Token))];
         // A long-lived service has compiled its paths long before: a short run first, unmeasured, while the replayed
         // runs attach and report.
         RunIndex index = host.Services.GetRequiredService<RunIndex>();
@@ -111,7 +113,8 @@ public sealed class ServiceBenchmark(BenchSettings settings, Action<string> repo
         TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         long started = Stopwatch.GetTimestamp();
         await SubmitAndWaitAsync(api, index, "measured", settingsJson.RootElement).ConfigureAwait(false);
-        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds / Stopwatch.GetElapsedTime(started).TotalSeconds;
+        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds
+            / Stopwatch.GetElapsedTime(started).TotalSeconds;
         await stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(replays).ConfigureAwait(false);
         await host.StopAsync().ConfigureAwait(false);
@@ -136,7 +139,8 @@ public sealed class ServiceBenchmark(BenchSettings settings, Action<string> repo
         : throw new InvalidOperationException($"{folder} holds no finished run.");
 
     /// <summary>A trainer's traffic: a report batch a second with the steps it would have trained, an evaluation every
-    /// 50 steps and a checkpoint every 100, a long poll for commands, and an outcome for each command it is sent.</summary>
+    /// 50 steps and a checkpoint every 100, a long poll for commands, and an outcome for each command it is
+    /// sent.</summary>
     private static async Task ReplayAsync(HttpClient operatorApi, string name, double msPerStep, CancellationToken stop)
     {
         using HttpResponseMessage registered = await operatorApi.PostAsJsonAsync($"{TrainerProtocol.Prefix}/runs",

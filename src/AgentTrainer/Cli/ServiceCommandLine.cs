@@ -63,7 +63,8 @@ public static class ServiceCommandLine
             }
             Set($"{ControlPlaneOptions.Section}:{nameof(ControlPlaneOptions.Urls)}", parse.GetValue(urls));
             Set($"{ServiceOptions.Section}:{nameof(ServiceOptions.Store)}", parse.GetValue(Store));
-            Set($"{ServiceOptions.Section}:{nameof(ServiceOptions.MaxConcurrentRuns)}", parse.GetValue(maxRuns)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Set($"{ServiceOptions.Section}:{nameof(ServiceOptions.MaxConcurrentRuns)}",
+                parse.GetValue(maxRuns)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Set($"{ServiceOptions.Section}:{nameof(ServiceOptions.Notifications)}", parse.GetValue(notifications));
             Set($"{AgentOptions.Section}:{nameof(AgentOptions.Provider)}", parse.GetValue(agent));
             Set($"{AgentOptions.Section}:{nameof(AgentOptions.Policy)}", parse.GetValue(policy));
@@ -82,7 +83,10 @@ public static class ServiceCommandLine
     {
         var api = new ApiOptions();
         var file = new Argument<string>("settings") { Description = "the run's settings file (JSON, as for run --config)" };
-        var name = new Option<string?>("--name") { Description = "the run's name (its folder under the runs root); default: the file's name" };
+        var name = new Option<string?>("--name")
+        {
+            Description = "the run's name (its folder under the runs root); default: the file's name",
+        };
         var command = new Command("submit", "Queue a run on the service; it starts when a slot is free.") { file, name };
         api.AddTo(command);
         command.SetAction((parse, _) => ApiOptions.Guard(async () =>
@@ -119,7 +123,8 @@ public static class ServiceCommandLine
             string query = parse.GetValue(status) is { } only ? $"?status={Uri.EscapeDataString(only)}" : "";
             foreach (InboxItem item in await client.Get<InboxItem[]>("/api/service/inbox" + query).ConfigureAwait(false))
             {
-                Console.WriteLine($"{item.Run}  {item.ProposalId}  {item.Status,-15} step {item.Step}  {item.Action}  rule {item.Rule}  until {item.ExpiresAt:u}");
+                Console.WriteLine($"{item.Run}  {item.ProposalId}  {item.Status,-15} step {item.Step}  {item.Action}  "
+                    + $"rule {item.Rule}  until {item.ExpiresAt:u}");
                 Console.WriteLine($"    reason: {item.Reason}");
                 if (item.Reviewer is not null)
                 {
@@ -165,7 +170,8 @@ public static class ServiceCommandLine
         api.AddTo(command);
         command.SetAction((parse, _) => ApiOptions.Guard(async () =>
         {
-            using ControlPlaneClient client = ControlPlaneClient.Create(parse.GetValue(api.Url)!, parse.GetValue(api.Token), tokenRequired: false);
+            using ControlPlaneClient client =
+                ControlPlaneClient.Create(parse.GetValue(api.Url)!, parse.GetValue(api.Token), tokenRequired: false);
             string window = parse.GetValue(since) is { } from ? $"since={Uri.EscapeDataString(from.ToString("O"))}" : "";
             if (parse.GetValue(output) is { } path)
             {
@@ -180,7 +186,8 @@ public static class ServiceCommandLine
                 }
                 string markdown = await client.Get<string>($"/api/service/report.md?chartFiles=true&{window}").ConfigureAwait(false);
                 await File.WriteAllTextAsync(path, markdown).ConfigureAwait(false);
-                Console.WriteLine($"wrote {Path.GetFullPath(path)} and {report.Runs.Count(run => run.FinalValLoss is not null)} charts in {charts}");
+                int charted = report.Runs.Count(run => run.FinalValLoss is not null);
+                Console.WriteLine($"wrote {Path.GetFullPath(path)} and {charted} charts in {charts}");
             }
             else
             {
@@ -195,7 +202,10 @@ public static class ServiceCommandLine
     {
         var name = new Argument<string>("name") { Description = "the person's name (recorded as the reviewer or operator)" };
         var role = new Option<string>("--role") { Description = $"one of {PersonRoles.Names}", DefaultValueFactory = _ => "viewer" };
-        var create = new Command("create", "Make a token for a person; it is shown once, and only its hash is kept.") { name, role, Root, Store };
+        var create = new Command("create", "Make a token for a person; it is shown once, and only its hash is kept.")
+        {
+            name, role, Root, Store,
+        };
         create.SetAction(parse => WithTokens(parse, tokens =>
         {
             if (PersonRoles.Parse(parse.GetValue(role)) is not { } parsed)

@@ -30,7 +30,8 @@ public sealed class ChildRunStarter : IRunStarter
         try
         {
             IConfigurationRoot settings = RunConfiguration.Load(
-                new Dictionary<string, string?> { [$"{TrainingOptions.Section}:{nameof(TrainingOptions.Out)}"] = folder }, settingsFile);
+                new Dictionary<string, string?> { [$"{TrainingOptions.Section}:{nameof(TrainingOptions.Out)}"] = folder },
+                settingsFile);
             string? policy = settings[$"{AgentOptions.Section}:{nameof(AgentOptions.Policy)}"];
             if (!string.IsNullOrEmpty(policy))
             {

@@ -8,7 +8,8 @@ namespace AgentTrainer.Tests.Service;
 
 /// <summary>A real PostgreSQL server the tests own: Debian's binaries (installed by scripts/install-deps.sh), a
 /// fresh cluster in a temporary folder (initdb, as the postgres user when the tests run as root, since PostgreSQL
-/// refuses to run as root), a free loopback port, stopped and deleted at the end. Each test takes a database of its own.</summary>
+/// refuses to run as root), a free loopback port, stopped and deleted at the end. Each test takes a database of its
+/// own.</summary>
 public sealed class PostgresServer : IAsyncLifetime
 {
     private const string User = "agent";

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using AgentTrainer.Agents.Storage;
 using AgentTrainer.ControlPlane.Security;
 using AgentTrainer.Core.Policies;
@@ -159,6 +160,50 @@ public sealed class ServiceStoreTests(PostgresServer postgres) : IDisposable
         {
             await a.Sender.StopAsync(CancellationToken.None);
             await b.Sender.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public async Task A_delivery_left_sending_by_a_killed_instance_is_taken_again_once_stale_and_a_fresh_one_is_not(StoreKind kind)
+    {
+        string connection = await ConnectionAsync(kind);
+        await using WebhookReceiver receiver = await WebhookReceiver.StartAsync();
+        NotificationRules rules = NotificationRulesLoader.Parse($"""
+            webhooks:
+              team: {"{"} url: "{receiver.Address}/ok" {"}"}
+            rules:
+              - {"{"} events: [run_lost], webhooks: [team] {"}"}
+            """, "rules.yaml");
+        using ServiceProvider http = new ServiceCollection().AddHttpClient().BuildServiceProvider();
+        using ServiceStore store = Open(connection);
+        var notifier = new Notifier(store, rules, new WebhookSender(store, rules, http.GetRequiredService<IHttpClientFactory>(),
+            TimeProvider.System, NullLogger<WebhookSender>.Instance), TimeProvider.System);
+        foreach (string run in (string[])["stale", "fresh"])
+        {
+            notifier.Raise(new Notification($"run_lost:{run}", NotificationEvent.RunLost, run, DateTimeOffset.UtcNow, "lost",
+                new Dictionary<string, object?>()));
+        }
+        // As a killed instance leaves them: taken (sending), one seven hours ago, one a moment ago.
+        store.Execute("UPDATE deliveries SET status = 'sending', time = @time WHERE notification = 'run_lost:stale'",
+            ("@time", ServiceStore.Time(DateTimeOffset.UtcNow.AddHours(-7))));
+        store.Execute("UPDATE deliveries SET status = 'sending', time = @time WHERE notification = 'run_lost:fresh'",
+            ("@time", ServiceStore.Time(DateTimeOffset.UtcNow)));
+
+        var restarted = new WebhookSender(store, rules, http.GetRequiredService<IHttpClientFactory>(), TimeProvider.System,
+            NullLogger<WebhookSender>.Instance);
+        await restarted.StartAsync(CancellationToken.None);
+        try
+        {
+            await ProcessApi.UntilAsync(() => Task.FromResult(!receiver.Received.IsEmpty), "the stale delivery");
+            await Task.Delay(1500); // a wrongly taken fresh one would come now
+            JsonElement received = Assert.Single(receiver.Received);
+            Assert.Equal("run_lost:stale", received.GetProperty("key").GetString());
+            Assert.Equal(DeliveryStatus.Sending, restarted.Log(10).Single(d => d.Notification == "run_lost:fresh").Status);
+        }
+        finally
+        {
+            await restarted.StopAsync(CancellationToken.None);
         }
     }
 

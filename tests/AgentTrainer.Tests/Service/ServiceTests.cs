@@ -11,7 +11,8 @@ namespace AgentTrainer.Tests.Service;
 
 /// <summary><c>agent-trainer serve</c> as a real process over a runs root, with three runs of three kinds — a
 /// built-in task and an own .NET task it starts as child processes, and the PyTorch example attached over the
-/// protocol — people's tokens, alerts to a real loopback webhook receiver, a SIGKILL and a restart, and the report.</summary>
+/// protocol — people's tokens, alerts to a real loopback webhook receiver, a SIGKILL and a restart, and the
+/// report.</summary>
 public sealed class ServiceTests : IAsyncLifetime
 {
     private const string Python = "/usr/bin/python3";
@@ -101,7 +102,8 @@ public sealed class ServiceTests : IAsyncLifetime
             Assert.True(trainerExit == 0, trainerError);
             await ProcessApi.UntilAsync(async () => State(await RunsAsync(api), PyTorch) == RunOutcomes.Completed, "the PyTorch run's end");
 
-            // Alerts: the JSON and Slack-style receivers got theirs; the failing one was tried 1 + 2 times, then logged failed.
+            // Alerts: the JSON and Slack-style receivers got theirs; the failing one was tried 1 + 2 times, then
+            // logged failed.
             await ProcessApi.UntilAsync(() => Task.FromResult(Received("review_waiting", BuiltIn) && Received("run_finished", OwnTask)
                 && _receiver.Received.Any(r => r.TryGetProperty("text", out JsonElement text) && !r.TryGetProperty("event", out _)
                     && text.GetString()!.Contains(OwnTask, StringComparison.Ordinal))), "the notifications");
@@ -173,7 +175,8 @@ public sealed class ServiceTests : IAsyncLifetime
 
     private string SlowReaderPolicy()
     {
-        // supervised.yaml, but a proposal never goes stale while the test decides: Fashion-MNIST trains hundreds of steps a second.
+        // supervised.yaml, but a proposal never goes stale while the test decides: Fashion-MNIST trains hundreds of
+        // steps a second.
         string policy = Path.Combine(_folder, "supervised-slow-reader.yaml");
         File.WriteAllText(policy, File.ReadAllText("policies/supervised.yaml")
             .Replace("staleness_steps: 200", "staleness_steps: 10000000", StringComparison.Ordinal)
