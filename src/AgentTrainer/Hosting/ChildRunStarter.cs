@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using AgentTrainer.Agents;
 using AgentTrainer.Core.Options;
-using AgentTrainer.Core.Policies;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
 using AgentTrainer.Service.Runs;
 
 namespace AgentTrainer.App.Hosting;
@@ -32,20 +32,15 @@ public sealed class ChildRunStarter : IRunStarter
             IConfigurationRoot settings = RunConfiguration.Load(
                 new Dictionary<string, string?> { [$"{TrainingOptions.Section}:{nameof(TrainingOptions.Out)}"] = folder },
                 settingsFile);
-            string? policy = settings[$"{AgentOptions.Section}:{nameof(AgentOptions.Policy)}"];
-            if (!string.IsNullOrEmpty(policy))
-            {
-                PolicyLoader.Load(policy); // a policy that cannot be read fails the run at its start: say so now
-            }
-            return [];
+            // The agent's settings as the run checks them at its start (its provider, resilience, the policy file found
+            // as the run finds it): a run refused there is refused here, before it is queued.
+            AgentOptions agent = settings.GetSection(AgentOptions.Section).Get<AgentOptions>() ?? new AgentOptions();
+            ValidateOptionsResult checkedAgent = new AgentOptionsValidator().Validate(null, agent);
+            return checkedAgent.Failed ? [.. checkedAgent.Failures] : [];
         }
         catch (ConfigurationProblemsException error)
         {
             return error.Problems;
-        }
-        catch (PolicyException error)
-        {
-            return [$"Agent:Policy: {error.Message}"];
         }
     }
 }

@@ -78,6 +78,9 @@ public sealed class ServiceInputTests : IDisposable
         Assert.Contains("Training:Steps", badValue.Problem);
         Assert.Contains("must be 1 to 64", launcher.Submit("../escape", Json("{}"), "alice").Problem);
         Assert.Contains("JSON object", launcher.Submit("night-1", Json("[1, 2]"), "alice").Problem);
+        string brokenPolicy = Path.Combine(_folder, "broken.yaml");
+        File.WriteAllText(brokenPolicy, "name: broken\nlearning_rate: {min: -1}\n");
+        Assert.Contains("broken.yaml", launcher.Submit("night-1", Json($$$"""{"Agent": {"Policy": "{{{brokenPolicy}}}"}}"""), "alice").Problem);
         SubmitResult taken = launcher.Submit("mine", Json("""{"Training": {"Steps": 10}}"""), "alice");
         Assert.True(taken.IsConflict);
         Assert.Contains("exists already", taken.Problem);
@@ -86,7 +89,9 @@ public sealed class ServiceInputTests : IDisposable
         Assert.False(File.Exists(launcher.SubmissionFile("night-1")));
         Assert.Equal("my own file", File.ReadAllText(Path.Combine(root, "mine", "notes.txt")));
 
-        SubmitResult queued = launcher.Submit("night-1", Json("""{"Training": {"Task": "synthetic", "Steps": 10}}"""), "alice");
+        // The default policy is found as a run finds it (beside the binary), whatever the service's working folder.
+        SubmitResult queued = launcher.Submit("night-1",
+            Json("""{"Training": {"Task": "synthetic", "Steps": 10}, "Agent": {"Provider": "rules"}}"""), "alice");
         Assert.Equal((RunStates.Queued, RunKinds.BuiltIn, "alice"), (queued.Run!.State, queued.Run.Kind, queued.Run.SubmittedBy));
         Assert.True(launcher.Submit("night-1", Json("""{"Training": {"Steps": 10}}"""), "bob").IsConflict);
     }
