@@ -8,7 +8,7 @@ namespace AgentTrainer.Eval.Reports;
 /// computed from the run folders' own records (so a report can always be checked against them).</summary>
 public static class EvalReport
 {
-    public static IReadOnlyList<ScenarioResult> Write(string outputFolder, ReportContext context, IReadOnlyList<RunResult> results)
+    public static EvalOutcome Write(string outputFolder, ReportContext context, IReadOnlyList<RunResult> results)
     {
         var figures = new List<RunFigures>();
         var curves = new Dictionary<string, List<(string, RunCurve)>>(StringComparer.Ordinal);
@@ -28,6 +28,15 @@ public static class EvalReport
 
         Directory.CreateDirectory(outputFolder);
         File.WriteAllText(Path.Combine(outputFolder, ResultsCsv.FileName), ResultsCsv.Write(figures));
+        IReadOnlyList<GeneratedOutcome> outcomes = FamilyFigures.Outcomes(context.Suite, figures);
+        if (context.Suite.IsGenerated)
+        {
+            IReadOnlyList<FamilyRow> families = FamilyFigures.Rows(outcomes);
+            File.WriteAllText(Path.Combine(outputFolder, ResultsCsv.FamiliesFileName), ResultsCsv.Write(families));
+            File.WriteAllText(Path.Combine(outputFolder, ReportMarkdown.FileName),
+                ReportMarkdown.Write(context, table, failures, (families, outcomes)));
+            return new EvalOutcome(table, families);
+        }
         string plots = Path.Combine(outputFolder, Plots.Folder);
         Directory.CreateDirectory(plots);
         foreach (ScenarioResult scenario in table)
@@ -37,6 +46,9 @@ public static class EvalReport
         }
         Plots.WriteHeadline(Path.Combine(plots, Plots.HeadlineFile), context.Suite.Baseline, [.. context.Suite.Contestants.Select(c => c.Name)], table);
         File.WriteAllText(Path.Combine(outputFolder, ReportMarkdown.FileName), ReportMarkdown.Write(context, table, failures));
-        return table;
+        return new EvalOutcome(table, []);
     }
 }
+
+/// <summary>What a report says in short: each scenario's verdict, and a generated suite's family figures.</summary>
+public sealed record EvalOutcome(IReadOnlyList<ScenarioResult> Scenarios, IReadOnlyList<FamilyRow> Families);

@@ -7,7 +7,8 @@ using AgentTrainer.Eval.Suites;
 namespace AgentTrainer.Eval.Reports;
 
 /// <summary>What report.md says about the suite that produced it.</summary>
-public sealed record ReportContext(Suite Suite, string CommandLine, int Runs, int Reused, double StepScale, int ThreadsPerRun, string Machine, DateTimeOffset Finished);
+public sealed record ReportContext(Suite Suite, string CommandLine, int Runs, int Reused, double StepScale, int ThreadsPerRun,
+    string Machine, DateTimeOffset Finished, Generation.DecisionMode Decisions);
 
 /// <summary>report.md: verdicts first (one line per scenario), then per scenario its outcome and its
 /// conduct side by side, mean ± spread over seeds, with its curves.</summary>
@@ -15,7 +16,8 @@ public static class ReportMarkdown
 {
     public const string FileName = "report.md";
 
-    public static string Write(ReportContext context, IReadOnlyList<ScenarioResult> scenarios, IReadOnlyList<string> failures)
+    public static string Write(ReportContext context, IReadOnlyList<ScenarioResult> scenarios, IReadOnlyList<string> failures,
+        (IReadOnlyList<FamilyRow> Rows, IReadOnlyList<GeneratedOutcome> Outcomes)? families = null)
     {
         Suite suite = context.Suite;
         string baseline = suite.Baseline;
@@ -23,7 +25,7 @@ public static class ReportMarkdown
         md.AppendLine("# AgentTrainer eval report").AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"{suite.Scenarios.Count} scenarios × {suite.Contestants.Count} contestants ({string.Join(", ", suite.Contestants.Select(c => c.Name))}), "
             + $"{context.Runs} runs ({context.Reused} reused from an earlier invocation), finished {context.Finished:yyyy-MM-dd HH:mm} UTC on {context.Machine}, "
-            + $"{context.ThreadsPerRun} CPU thread(s) per run{(context.StepScale == 1 ? "" : $", every step count scaled by {context.StepScale.ToString(CultureInfo.InvariantCulture)} (a reduced suite)")}.");
+            + $"{Conditions(context)}{(context.StepScale == 1 ? "" : $", every step count scaled by {context.StepScale.ToString(CultureInfo.InvariantCulture)} (a reduced suite)")}.");
         md.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"Command: `{context.CommandLine}`").AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Headline figure: final validation loss (lower is better), compared with **{baseline}** seed by seed. "
             + $"Spreads are sample standard deviations over seeds. Every run is in `runs/SCENARIO/CONTESTANT/seed-N/` with the settings it ran with "
@@ -35,6 +37,12 @@ public static class ReportMarkdown
             {
                 md.AppendLine(CultureInfo.InvariantCulture, $"- {failure}");
             }
+        }
+        if (families is { } generated)
+        {
+            md.AppendLine();
+            FamilyMarkdown.Write(md, baseline, generated.Rows, generated.Outcomes);
+            return md.ToString();
         }
         md.AppendLine().AppendLine("## Verdicts").AppendLine();
         foreach (ScenarioResult scenario in scenarios)
@@ -102,6 +110,14 @@ public static class ReportMarkdown
             + "divided by them. `/ oracle`: final loss over the best final loss of the constant-lr grid (oracle-lr-*), per seed.");
         return md.ToString();
     }
+
+    /// <summary>The conditions every agent figure was measured under.</summary>
+    private static string Conditions(ReportContext context) =>
+        (context.Decisions == Generation.DecisionMode.Async
+            ? "decisions asynchronous (as a plain `run`: training goes on while the agent decides)"
+            : "each decision made with the run paused (PauseWhileDeciding: reproducible bit for bit)")
+        + (context.ThreadsPerRun == 0 ? ", each run on the run's own threads (all cores)" : $", {context.ThreadsPerRun} CPU thread(s) per run")
+        + (context.Suite.IsGenerated ? " unless its family drew them" : "");
 
     private static string M(ContestantResult c, Func<RunFigures, double> figure, int digits = 1) => Format.Number(c.Mean(figure), digits);
 

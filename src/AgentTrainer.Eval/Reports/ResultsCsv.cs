@@ -27,13 +27,29 @@ public static class ResultsCsv
         ("wall_seconds", r => r.WallSeconds), ("folder", r => r.Folder),
     ];
 
-    public static string Write(IEnumerable<RunFigures> runs)
+    public const string FamiliesFileName = "families.csv";
+
+    private static readonly (string Name, Func<FamilyRow, object?> Value)[] FamilyColumns =
+    [
+        ("family", r => r.Family), ("agent", r => r.Contestant), ("runs", r => r.Runs), ("hurt", r => r.Hurt),
+        ("repaired", r => r.Repaired), ("repair_rate", r => r.RepairRate), ("mean_recovery", r => r.MeanRecovery),
+        ("worst_recovery", r => r.WorstRecovery), ("healthy", r => r.Healthy), ("harmed", r => r.Harmed),
+        ("harm_rate", r => r.HarmRate), ("unhurt", r => r.Unhurt), ("unhurt_made_worse", r => r.WorsenedUnhurt),
+        ("mean_regret", r => r.MeanRegret), ("interventions_per_run", r => r.InterventionsPerRun),
+        ("trained_steps_per_run", r => r.TrainedStepsPerRun),
+    ];
+
+    public static string Write(IEnumerable<RunFigures> runs) => Table(Columns, runs);
+
+    public static string Write(IEnumerable<FamilyRow> families) => Table(FamilyColumns, families);
+
+    private static string Table<T>((string Name, Func<T, object?> Value)[] columns, IEnumerable<T> rows)
     {
         var csv = new StringBuilder();
-        csv.AppendLine(string.Join(',', Columns.Select(c => c.Name)));
-        foreach (RunFigures run in runs)
+        csv.AppendLine(string.Join(',', columns.Select(c => c.Name)));
+        foreach (T row in rows)
         {
-            csv.AppendLine(string.Join(',', Columns.Select(c => Field(c.Value(run)))));
+            csv.AppendLine(string.Join(',', columns.Select(c => Field(c.Value(row)))));
         }
         return csv.ToString();
     }

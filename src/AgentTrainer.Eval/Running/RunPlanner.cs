@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using AgentTrainer.Core.Options;
+using AgentTrainer.Eval.Generation;
 using AgentTrainer.Eval.Suites;
 
 namespace AgentTrainer.Eval.Running;
@@ -17,18 +18,29 @@ public sealed record EvalSettings
     /// <summary>Use only the first this many seeds of each scenario (null: all).</summary>
     public int? MaxSeeds { get; init; }
 
-    public int ThreadsPerRun { get; init; } = 1;
+    /// <summary>CPU threads for each run; 0: the run's own default (all cores), as a plain <c>run</c> has.</summary>
+    public int ThreadsPerRun { get; init; }
+
+    /// <summary>How agents' decisions meet their runs, where a scenario does not say: asynchronously, as a
+    /// plain <c>run</c> decides (the default), or with the run paused for each (reproducible bit for bit).</summary>
+    public DecisionMode Decisions { get; init; } = DecisionMode.Async;
 
     /// <summary>Configuration keys set for every run, over the scenario's and the contestant's (--set).</summary>
     public IReadOnlyDictionary<string, string> Overrides { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>Expands a suite into runs: every scenario x contestant x seed, plus the oracle's constant-lr
-/// grid for scenarios that name one. Each run's settings fix everything that decides its outcome: the
-/// agent waits for each decision (PauseWhileDeciding), so a seed and the recorded decisions reproduce it.</summary>
+/// grid for scenarios that name one, plus a generated scenario's no-fault twin. Runs are started as a user's
+/// plain <c>run</c> is (asynchronous decisions, the run's threads, checkpoint and snapshot cadence) unless
+/// the settings ask for the reproducible variant: with PauseWhileDeciding a seed and the recorded decisions
+/// reproduce a run bit for bit.</summary>
 public static class RunPlanner
 {
     public const string RunsFolder = "runs";
+
+    /// <summary>The baseline's run of a generated scenario without its faults: what the run would have
+    /// reached had nothing gone wrong (recovery is measured against it).</summary>
+    public const string NoFaultTwin = "no-fault";
 
     /// <summary>Configuration keys the harness sets itself; a suite may not override them.</summary>
     public static readonly IReadOnlySet<string> OwnedKeys = new HashSet<string>(StringComparer.Ordinal)
@@ -47,6 +59,11 @@ public static class RunPlanner
             {
                 runs.AddRange(suite.Contestants.Select(contestant => ForContestant(scenario, contestant, seed, settings)));
                 runs.AddRange(scenario.OracleLearningRates.Select(lr => ForOracle(scenario, lr, seed, settings)));
+                if (scenario.Family is not null && scenario.Faults.Count > 0)
+                {
+                    runs.Add(ForNoFaultTwin(scenario, suite.Contestants.First(c => c.Name == suite.Baseline), seed,
+                        settings));
+                }
             }
         }
         return runs;
@@ -54,17 +71,25 @@ public static class RunPlanner
 
     public static string RunId(string scenario, string contestant, int seed) => $"{scenario}/{contestant}/seed-{seed}";
 
-    private static RunSpec ForContestant(Scenario scenario, Contestant contestant, int seed, EvalSettings settings)
+    private static RunSpec ForNoFaultTwin(Scenario scenario, Contestant baseline, int seed, EvalSettings settings) =>
+        ForContestant(scenario with { Faults = [] }, baseline, seed, settings, NoFaultTwin) with { Scenario = scenario };
+
+    private static RunSpec ForContestant(
+        Scenario scenario, Contestant contestant, int seed, EvalSettings settings, string? runName = null)
     {
-        string id = RunId(scenario.Name, contestant.Name, seed);
+        string name = runName ?? contestant.Name;
+        string id = RunId(scenario.Name, name, seed);
         string folder = FolderOf(settings, id);
         JsonObject training = Training(scenario, seed, folder, settings, contestant.Schedule ?? scenario.Schedule, scenario.LearningRate);
         var agent = new JsonObject
         {
             ["Provider"] = contestant.Agent,
-            ["DecideEvery"] = Scale(scenario.DecideEvery, settings.StepScale),
-            ["PauseWhileDeciding"] = true,
+            ["PauseWhileDeciding"] = (scenario.Decisions ?? settings.Decisions) == DecisionMode.Pause,
         };
+        if (scenario.DecideEvery is { } decideEvery)
+        {
+            agent["DecideEvery"] = Scale(decideEvery, settings.StepScale);
+        }
         var inputs = new List<string>();
         void File(string key, string? path)
         {
@@ -92,7 +117,7 @@ public static class RunPlanner
         Merge(root, settings.Overrides);
         return new RunSpec
         {
-            Id = id, Scenario = scenario, Contestant = contestant.Name, Seed = seed, Folder = folder,
+            Id = id, Scenario = scenario, Contestant = name, Seed = seed, Folder = folder,
             FaultStep = ScaledFaultStep(scenario, settings), ReplayOf = replayOf, Inputs = inputs, Settings = root,
         };
     }
@@ -144,14 +169,22 @@ public static class RunPlanner
             ["Schedule"] = schedule,
             ["WarmupSteps"] = scenario.WarmupSteps == 0 ? 0 : Scale(scenario.WarmupSteps, scale),
             ["BatchSize"] = scenario.BatchSize,
-            ["EvalEvery"] = Scale(scenario.EvalEvery, scale),
-            ["SnapshotEvery"] = Scale(50, scale),
-            ["CheckpointEvery"] = 0, // only the final one: figures come from the records, not checkpoints
             ["LogEvery"] = 1,        // every step: curves, trained steps and recovery are read from metrics.jsonl
-            ["Threads"] = settings.ThreadsPerRun,
+            ["Threads"] = scenario.Threads ?? settings.ThreadsPerRun,
             ["Out"] = RunSpec.RunFolderOf(folder),
             ["Faults"] = faults,
         };
+        if (scenario.EvalEvery is { } evalEvery)
+        {
+            training["EvalEvery"] = Scale(evalEvery, scale);
+        }
+        if (scale < 1)
+        {
+            // A reduced suite keeps the run's proportions: its snapshots and checkpoints come as often per run.
+            var defaults = new TrainingOptions();
+            training["SnapshotEvery"] = Scale(defaults.SnapshotEvery, scale);
+            training["CheckpointEvery"] = Scale(defaults.CheckpointEvery, scale);
+        }
         if (scenario.TaskAssembly is { } assembly)
         {
             training["TaskAssembly"] = assembly;

@@ -24,4 +24,8 @@ public sealed record Contestant
 }
 
 /// <summary>A suite: its scenarios, its contestants, and the contestant the others are compared with.</summary>
-public sealed record Suite(IReadOnlyList<Scenario> Scenarios, IReadOnlyList<Contestant> Contestants, string Baseline);
+public sealed record Suite(IReadOnlyList<Scenario> Scenarios, IReadOnlyList<Contestant> Contestants, string Baseline)
+{
+    /// <summary>Drawn from a family file (eval --generate): its report is the figures per family.</summary>
+    public bool IsGenerated => Scenarios.Any(s => s.Family is not null);
+}

@@ -22,8 +22,11 @@ public sealed record Scenario
     public required string Schedule { get; init; }
     public required int WarmupSteps { get; init; }
     public required int BatchSize { get; init; }
-    public required int EvalEvery { get; init; }
-    public required int DecideEvery { get; init; }
+
+    /// <summary>Steps between evaluations and between the agent's scheduled decisions; null: the run's own
+    /// defaults (a generated scenario runs as a user's plain <c>run</c> does).</summary>
+    public required int? EvalEvery { get; init; }
+    public required int? DecideEvery { get; init; }
     public required IReadOnlyList<FaultOptions> Faults { get; init; }
     public required ScenarioExpectation Expect { get; init; }
 
@@ -32,6 +35,17 @@ public sealed record Scenario
 
     /// <summary>More configuration keys for every run of the scenario ("Training:EvalBatches": "0").</summary>
     public required IReadOnlyDictionary<string, string> Settings { get; init; }
+
+    /// <summary>The family a generated scenario was drawn from (eval --generate); null for a scenario file.
+    /// A generated scenario with faults also runs without them (its no-fault twin): recovery is measured
+    /// against that.</summary>
+    public string? Family { get; init; }
+
+    /// <summary>CPU threads of its runs; null: the eval's --threads-per-run.</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>How the agent's decisions meet the run; null: the eval's --decisions.</summary>
+    public Generation.DecisionMode? Decisions { get; init; }
 
     /// <summary>The step the first fault strikes, if any: recovery is measured from there.</summary>
     public int? FaultStep => Faults.Count == 0 ? null : Faults.Min(fault => fault.Step);

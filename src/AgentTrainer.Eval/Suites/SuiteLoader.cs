@@ -47,18 +47,7 @@ public static partial class SuiteLoader
                 .Select(name => $"--scenario {name}: no such scenario in {scenariosFolder} (have: {string.Join(", ", scenarios.Select(s => s.Name))})."));
             scenarios = [.. scenarios.Where(s => onlyScenarios.Contains(s.Name))];
         }
-        if (onlyContestants is { Count: > 0 })
-        {
-            errors.AddRange(onlyContestants.Where(name => contestants.All(c => c.Name != name))
-                .Select(name => $"--contestant {name}: no such contestant in {contestantsFile} (have: {string.Join(", ", contestants.Select(c => c.Name))})."));
-            // A replay needs the run it replays, and the baseline is what verdicts compare with.
-            var kept = new HashSet<string>(onlyContestants) { baseline };
-            foreach (Contestant contestant in contestants.Where(c => kept.Contains(c.Name) && c.ReplayOf is not null).ToList())
-            {
-                kept.Add(contestant.ReplayOf!);
-            }
-            contestants = [.. contestants.Where(c => kept.Contains(c.Name))];
-        }
+        contestants = OnlyContestants(contestants, baseline, contestantsFile, onlyContestants, errors);
         if (scenarios.Count == 0 && errors.Count == 0)
         {
             errors.Add($"{scenariosFolder}: no scenario files (*.yaml).");
@@ -68,6 +57,38 @@ public static partial class SuiteLoader
             throw new SuiteException(string.Join(Environment.NewLine, errors));
         }
         return new Suite(scenarios, contestants, baseline);
+    }
+
+    /// <summary>The contestants of a generated suite (eval --generate): the file's, kept to those named and the
+    /// baseline; the scenarios come from a family file.</summary>
+    public static Suite WithScenarios(IReadOnlyList<Scenario> scenarios, string contestantsFile,
+        IReadOnlyCollection<string> onlyContestants)
+    {
+        var errors = new List<string>();
+        (List<Contestant> contestants, string baseline) = ReadContestants(contestantsFile, errors);
+        contestants = OnlyContestants(contestants, baseline, contestantsFile, onlyContestants, errors);
+        return errors.Count > 0
+            ? throw new SuiteException(string.Join(Environment.NewLine, errors))
+            : new Suite(scenarios, contestants, baseline);
+    }
+
+    private static List<Contestant> OnlyContestants(List<Contestant> contestants, string baseline, string file,
+        IReadOnlyCollection<string>? only, List<string> errors)
+    {
+        if (only is not { Count: > 0 })
+        {
+            return contestants;
+        }
+        errors.AddRange(only.Where(name => contestants.All(c => c.Name != name))
+            .Select(name => $"--contestant {name}: no such contestant in {file} "
+                + $"(have: {string.Join(", ", contestants.Select(c => c.Name))})."));
+        // A replay needs the run it replays, and the baseline is what verdicts compare with.
+        var kept = new HashSet<string>(only) { baseline };
+        foreach (Contestant contestant in contestants.Where(c => kept.Contains(c.Name) && c.ReplayOf is not null).ToList())
+        {
+            kept.Add(contestant.ReplayOf!);
+        }
+        return [.. contestants.Where(c => kept.Contains(c.Name))];
     }
 
     private static T? Read<T>(string file, List<string> errors) where T : class
@@ -147,7 +168,7 @@ public static partial class SuiteLoader
         {
             Problem("batch_size", $"must be 0 (the task's default) or more; got {raw.BatchSize}.");
         }
-        int evalEvery = raw.EvalEvery ?? Math.Max(1, steps / 12);
+        int evalEvery = raw.EvalEvery ?? Math.Max(1, steps / 12); // the shipped scenarios' cadence
         if (evalEvery < 1 || evalEvery > steps)
         {
             Problem("eval_every", $"must be from 1 to steps; got {evalEvery}.");
@@ -236,6 +257,10 @@ public static partial class SuiteLoader
             else if (name.StartsWith(OracleNames.Prefix, StringComparison.Ordinal))
             {
                 Problem($"names starting with '{OracleNames.Prefix}' are kept for the oracle's constant-lr runs.");
+            }
+            else if (name == RunPlanner.NoFaultTwin)
+            {
+                Problem($"'{RunPlanner.NoFaultTwin}' is kept for a generated run's twin without its fault.");
             }
             string agent = entry.Agent ?? "";
             if (!AgentProviders.All.Contains(agent))
