@@ -21,6 +21,24 @@ public class PolicyTests
     };
 
     [Fact]
+    public void Holding_the_run_for_an_action_that_never_waits_for_a_person_is_an_error_naming_it()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"hold-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, "name: p\napproval:\n  required_for: [halve_learning_rate]\n  hold_run: [rollback_checkpoint]\n"
+            + "  supersede: sometimes\n");
+        try
+        {
+            PolicyException error = Assert.Throws<PolicyException>(() => PolicyLoader.Load(file));
+            Assert.Contains("approval.hold_run: rollback_checkpoint never waits for a person", error.Message);
+            Assert.Contains("approval.supersede", error.Message);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void TheShippedPolicies_Load()
     {
         Policy unattended = PolicyLoader.Load(Shipped("unattended.yaml"));
@@ -32,6 +50,8 @@ public class PolicyTests
         Assert.Equal(4, supervised.ApprovalRequiredFor.Count);
         Assert.DoesNotContain(InterventionAction.KeepLearningRate, supervised.ApprovalRequiredFor);
         Assert.Equal(TimeSpan.FromHours(1), supervised.ApprovalTimeout);
+        Assert.Equal((SupersedeModes.WhenInvalid, 500L), (supervised.Supersede, supervised.RejectionCooldownSteps));
+        Assert.Equal([InterventionAction.RollbackCheckpoint], supervised.HoldRunFor);
 
         Policy research = PolicyLoader.Load(Shipped("research.yaml"));
         Assert.Equal(0, research.CooldownSteps);
@@ -229,6 +249,18 @@ public class PolicyTests
         Assert.Equal((Verdict.Apply, "approval.required_for"), (approved.Verdict, approved.Rule));
         GateDecision tooLate = gate.Decide(Propose(InterventionAction.HalveLearningRate), State(step: 1300), Approval.Approved);
         Assert.Equal((Verdict.Refuse, "staleness_steps"), (tooLate.Verdict, tooLate.Rule));
+    }
+
+    [Fact]
+    public void An_approved_rollback_is_pinned_by_its_checkpoint_valid_long_after_while_that_checkpoint_exists()
+    {
+        var gate = new PolicyGate(PolicyLoader.Load(Shipped("supervised.yaml")));
+        Proposal rollback = Propose(InterventionAction.RollbackCheckpoint, basedOn: 1000, checkpoint: "ckpt-000900-b0");
+
+        Assert.Equal(Verdict.Apply, gate.Decide(rollback, State(step: 1600, trained: 1600), Approval.Approved).Verdict);
+        Assert.Equal("staleness_steps", gate.Decide(rollback, State(step: 1600, trained: 1600)).Rule); // not approved
+        GateDecision gone = gate.Decide(rollback with { CheckpointId = "ckpt-000950-b0" }, State(step: 1600), Approval.Approved);
+        Assert.Equal((Verdict.Refuse, "rollback.checkpoint"), (gone.Verdict, gone.Rule));
     }
 
     [Fact]

@@ -106,3 +106,32 @@ public class SummaryTests
         Assert.Contains("- ... 484 more", normal, StringComparison.Ordinal); // lists are capped before any cut
     }
 }
+
+public class LearningRateJumpTests
+{
+    private static StepMetrics Step(long step, double lr, double loss = 1.0, int branch = 0) =>
+        new(step, 0, branch, loss, lr, 0.5, 1, 1, false);
+
+    [Fact]
+    public void A_rise_no_command_explains_is_found_with_the_loss_level_just_before_it()
+    {
+        List<StepMetrics> steps = [.. Enumerable.Range(0, 100).Select(i => Step(i, i < 60 ? 1e-3 : 5e-2, i < 60 ? 2.0 : 3.0))];
+
+        LearningRateJump jump = LearningRateJumps.Latest(steps, [])!;
+
+        Assert.Equal((60L, 1e-3, 5e-2), (jump.Step, jump.Before, jump.After));
+        Assert.Equal(2.0, jump.LossBefore, 9);
+        Assert.Null(LearningRateJumps.Latest(steps, [60L])); // a command took effect there: explained
+    }
+
+    [Fact]
+    public void Warmup_decay_and_a_new_branch_are_not_jumps()
+    {
+        var schedule = new Schedules.LearningRateSchedule(Options.ScheduleNames.Cosine, 200, 10);
+        List<StepMetrics> scheduled = [.. Enumerable.Range(0, 200).Select(i => Step(i, 1e-3 * schedule.Multiplier(i)))];
+        Assert.Null(LearningRateJumps.Latest(scheduled, []));
+
+        List<StepMetrics> branched = [Step(0, 1e-3), Step(1, 1e-3), Step(2, 1e-2, branch: 1)];
+        Assert.Null(LearningRateJumps.Latest(branched, []));
+    }
+}

@@ -13,7 +13,7 @@ namespace AgentTrainer.Agents.Providers;
 public sealed class RulesChatCompletionService : IChatCompletionService
 {
     public const string SummaryKey = "training_summary";
-    public const string ModelId = "rules-v1";
+    public const string ModelId = "rules-v2";
 
     /// <summary>Above this volatility (relative spread around the trend) a loss twice the trend is ordinary
     /// noise.</summary>
@@ -72,6 +72,10 @@ public sealed class RulesChatCompletionService : IChatCompletionService
                 $"{s.NonFiniteSteps} non-finite losses in the last 100 steps; {best.Id} (val loss "
                 + $"{F(best.ValLoss)}) is the best checkpoint before it.",
                 (ToolNames.CheckpointArgument, best.Id));
+        }
+        if (s.UnexplainedLrJump is { } jump && JumpHurts(s, jump) is { } hurt)
+        {
+            return RepairJump(summary, jump, hurt);
         }
         // Well above its best recent level, however it moves now: something broke. "Well above" is 10%
         // plus three standard errors of a 10-step mean and two of a 25-step one (the best of many 25-step
@@ -195,6 +199,51 @@ public sealed class RulesChatCompletionService : IChatCompletionService
             + "no spikes worth acting on.");
     }
 
+    /// <summary>How an unexplained lr rise hurt the run, in words, or null when it did not: the loss of the last 10
+    /// steps is above its level right before the rise by more than 2% and three standard errors of the noise it
+    /// had then (the run judged against its own state before the event, not against the trend since).</summary>
+    private static string? JumpHurts(SummarySignals s, LearningRateJump jump)
+    {
+        double bar = jump.LossBefore * (1.02 + (3 * jump.NoiseBefore / Math.Sqrt(LearningRateJumps.LevelSteps)));
+        return s.RecentLoss > bar || s.NonFiniteSteps > 0
+            ? $"the lr rose {F(jump.Factor)}x at step {jump.Step} ({F(jump.Before)} -> {F(jump.After)}) with no "
+                + $"command or schedule behind it, and the loss is {F(s.RecentLoss)} against {F(jump.LossBefore)} "
+                + "just before"
+            : null;
+    }
+
+    /// <summary>Back to the last checkpoint from before the rise, which holds the lr the run had (a rollback undoes
+    /// what happened to the run); with none to go back to, the lr halved toward where it was.</summary>
+    private static ChatMessageContent RepairJump(TrainingSummary summary, LearningRateJump jump, string hurt)
+    {
+        CheckpointSummary? before = summary.Checkpoints
+            .Where(c => c.Step <= jump.Step && Reachable(summary, c) && NotRolledBackTo(summary, c)
+                && !Rejected(summary, InterventionAction.RollbackCheckpoint, c.Id)
+                && (!PolicyGate.IsStartOver(c) || summary.Limits.StartOversLeft > 0))
+            .MaxBy(c => c.Step);
+        if (before is not null)
+        {
+            return Call(InterventionAction.RollbackCheckpoint,
+                $"{hurt}; rolling back to {before.Id} (step {before.Step}), from before the rise: it restores the lr.",
+                (ToolNames.CheckpointArgument, before.Id));
+        }
+        int halvings = summary.RecentInterventions.Count(i =>
+            i.Action == InterventionAction.HalveLearningRate && i.Step >= jump.Step);
+        bool stillRaised = jump.Factor / Math.Pow(2, halvings) > 1.5;
+        return stillRaised && summary.BaseLearningRate * 0.5 >= summary.Limits.MinLearningRate
+            ? Call(InterventionAction.HalveLearningRate, $"{hurt}; no checkpoint from before it can be used: halving "
+                + "the lr toward what it was.")
+            : Call(InterventionAction.KeepLearningRate, $"{hurt}; the lr is back near what it was before the rise.");
+    }
+
+    /// <summary>A person rejected this lately: propose something else (the gate would refuse it anyway).</summary>
+    private static bool Rejected(TrainingSummary summary, InterventionAction action, string? target) =>
+        summary.Rejections.Any(r => r.Action == action && r.Target == target);
+
+    private static bool NotRolledBackTo(TrainingSummary summary, CheckpointSummary checkpoint) =>
+        !summary.RecentInterventions.Any(i =>
+            i.Action == InterventionAction.RollbackCheckpoint && i.Target == checkpoint.Id);
+
     /// <summary>Standard error of a least-squares slope over <paramref name="steps"/> losses whose relative
     /// spread around the line is <paramref name="volatility"/>, per 100 steps (as trends are given).</summary>
     private static double SlopeNoise(double volatility, int steps) =>
@@ -204,8 +253,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// trouble) among those the policy allows: near enough the run's best, and within the budget.</summary>
     private static CheckpointSummary? BestCheckpoint(TrainingSummary summary) =>
         summary.Checkpoints
-            .Where(c => !summary.RecentInterventions.Any(i =>
-                i.Action == InterventionAction.RollbackCheckpoint && i.Target == c.Id))
+            .Where(c => NotRolledBackTo(summary, c) && !Rejected(summary, InterventionAction.RollbackCheckpoint, c.Id))
             .Where(c => c.ValLoss is { } v && double.IsFinite(v) && Reachable(summary, c) && !PolicyGate.IsStartOver(c))
             .Where(c => c.ValLoss <= AllowedValLoss(summary))
             .MinBy(c => c.ValLoss);
@@ -261,7 +309,8 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     private static (string Layer, string Reason)? BrokenLayer(TrainingSummary summary)
     {
         IReadOnlyList<LayerHealth> layers = summary.Layers;
-        foreach (LayerHealth layer in layers.Where(l => summary.Limits.ResettableLayers.Contains(l.Name)))
+        foreach (LayerHealth layer in layers.Where(l => summary.Limits.ResettableLayers.Contains(l.Name)
+            && !Rejected(summary, InterventionAction.ResetLayer, l.Name)))
         {
             if (layer.DeadFraction is > 0.9)
             {

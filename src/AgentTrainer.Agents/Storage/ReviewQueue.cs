@@ -51,7 +51,8 @@ public sealed class ReviewQueue(string databasePath, TimeProvider time)
         return items;
     }
 
-    /// <summary>Approves or rejects a proposal that awaits review. Returns what was wrong, or null.</summary>
+    /// <summary>Approves or rejects a proposal that awaits review, or one the agent's next idea superseded (it may
+    /// still be valid: approved, it is judged again like any). Returns what was wrong, or null.</summary>
     public string? Decide(string proposalId, bool approve, string reviewer, string? comment)
     {
         if (string.IsNullOrWhiteSpace(reviewer))
@@ -62,7 +63,7 @@ public sealed class ReviewQueue(string databasePath, TimeProvider time)
         int changed;
         using (SqliteCommand command = AgentDatabase.Command(connection, """
             UPDATE reviews SET status = $status, reviewer = $reviewer, comment = $comment, decided_at = $now
-            WHERE proposal_id = $id AND status = 'awaiting_review'
+            WHERE proposal_id = $id AND status IN ('awaiting_review', 'superseded')
             """,
             ("$status", approve ? ReviewStatus.Approved : ReviewStatus.Rejected), ("$reviewer", reviewer), ("$comment", comment),
             ("$now", Time(time.GetUtcNow())), ("$id", proposalId)))
@@ -74,7 +75,9 @@ public sealed class ReviewQueue(string databasePath, TimeProvider time)
             return null;
         }
         ReviewItem? item = List().FirstOrDefault(i => i.ProposalId == proposalId);
-        return item is null ? $"no proposal '{proposalId}' in the review queue." : $"proposal '{proposalId}' is {item.Status}, not awaiting review.";
+        return item is null ? $"no proposal '{proposalId}' in the review queue."
+            : $"proposal '{proposalId}' is {item.Status}{(item.Outcome is { } why ? $" ({why})" : "")}, not awaiting "
+                + "review; nothing was changed.";
     }
 
     /// <summary>Approved proposals not yet dispatched as commands.</summary>
@@ -135,7 +138,8 @@ public sealed record ReviewItem(
     string? CheckpointId, string? Layer, string Reason, string Rule, string Summary, string Status, string? Reviewer, string? Comment,
     string? CommandId, string? Outcome);
 
-/// <summary>A review's life: awaiting_review → approved | rejected | expired; an approved one is validated
+/// <summary>A review's life: awaiting_review → approved | rejected | expired | superseded (which a person may
+/// still approve or reject until the run ends); an approved one is validated
 /// again and queued as a command → applied when the trainer carried it out, failed when it could not,
 /// or approved again when the run ended first (it is re-validated when the run is resumed).</summary>
 public static class ReviewStatus
@@ -147,5 +151,8 @@ public static class ReviewStatus
     public const string Queued = "queued";
     public const string Applied = "applied";
     public const string Failed = "failed";
-    public static readonly string[] All = [AwaitingReview, Approved, Rejected, Expired, Queued, Applied, Failed];
+
+    /// <summary>Replaced by a different proposal while it waited; a person may still approve it while it is valid.</summary>
+    public const string Superseded = "superseded";
+    public static readonly string[] All = [AwaitingReview, Approved, Rejected, Expired, Queued, Applied, Failed, Superseded];
 }

@@ -56,6 +56,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
     private readonly List<TaskCompletionSource> _settledAfterDecision = [];
     private SemaphoreSlim? _heldForDecision;
     private ExceptionDispatchInfo? _failure;
+    private readonly HashSet<long> _commandSteps = []; // where commands took effect: their lr moves are explained
     private long _trained;
     private long _lastNonFiniteTrained = -1;
     private double _bestValLoss = double.PositiveInfinity;
@@ -150,8 +151,12 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         {
             _signals.Writer.TryWrite(new CommandEnded(command));
         }
-        else if (runEvent is RunFinishedEvent && _loop is not null)
+        else if (runEvent is RunFinishedEvent finished && _loop is not null)
         {
+            if (finished.Outcome != RunOutcomes.Interrupted) // a resumed run goes on with what waits
+            {
+                _signals.Writer.TryWrite(new RunEnded(finished.Step, finished.Branch));
+            }
             SettledAsync().GetAwaiter().GetResult();
         }
     }
@@ -223,6 +228,10 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
                 }
                 break;
             case CommandEnded ended:
+                if (ended.Command.Status == CommandStatus.Succeeded)
+                {
+                    _commandSteps.Add(ended.Command.Step);
+                }
                 _reviewWorkflow!.Follow(ended.Command);
                 _dispatcher.Ended(ended.Command, _trained, CheckpointsNow());
                 break;
@@ -231,6 +240,9 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
                 break;
             case JudgeRequest request:
                 request.Verdict.TrySetResult(Judge(request.Proposal, request.SummaryText));
+                break;
+            case RunEnded ended:
+                _reviewWorkflow!.EndOfRun(ended.Step, ended.Branch);
                 break;
             case DecisionFinished { Record: { } record }:
                 _log.Add(record, _reports!);
@@ -343,7 +355,7 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         string? commandId = decision.Verdict == Verdict.Apply ? _dispatcher.Apply(proposal, CheckpointsNow()) : null;
         if (decision.Verdict == Verdict.Review)
         {
-            _reviewWorkflow!.Ask(proposal, decision, summaryText, state);
+            decision = _reviewWorkflow!.Ask(proposal, decision, summaryText, state, GateStateNow());
         }
         _reports!.Proposal(state, proposal, decision, commandId);
         return decision;
@@ -358,9 +370,15 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         var context = new SummaryContext(state.Step, state.TotalSteps, state.Branch, state.LearningRate,
             state.BaseLearningRate, trigger, _trained - _dispatcher.LastAppliedTrained, _effects.Interventions(),
             gateState.Checkpoints, _gate.Limits(gateState),
-            new BudgetSummary(state.TrainedSteps, budget.MaxTrainedSteps, state.BudgetStepsLeft, budget.Deadline));
+            new BudgetSummary(state.TrainedSteps, budget.MaxTrainedSteps, state.BudgetStepsLeft, budget.Deadline),
+            _commandSteps, Rejections(state.Step));
         return SummaryBuilder.Build(steps, evaluations, context);
     }
+
+    /// <summary>What people rejected within the policy's cooldown (read only under a policy that asks them).</summary>
+    private IReadOnlyList<Rejection> Rejections(long step) => _gate.Policy.ApprovalRequiredFor.Count == 0 ? [] :
+        [.. _reviews.List(ReviewStatus.Rejected).Where(r => Math.Abs(step - r.Step) < _gate.Policy.RejectionCooldownSteps)
+            .Select(r => new Rejection(r.Action, r.CheckpointId ?? r.Layer, r.Step, r.Reviewer, r.Comment))];
 
     private GateState GateStateNow()
     {
@@ -435,6 +453,8 @@ public sealed class AgentSupervisor : IRunObserver, IRunSummaryContributor, IAsy
         Proposal Proposal, string SummaryText, TaskCompletionSource<GateDecision> Verdict) : Signal;
 
     private sealed record DecisionFinished(DecisionRecord? Record) : Signal;
+
+    private sealed record RunEnded(long Step, int Branch) : Signal;
 
     private sealed record Resumption(
         IReadOnlyList<RunEvent> Events, IReadOnlySet<string> AppliedKeys, string CheckpointId);

@@ -39,6 +39,10 @@ public sealed class InterventionDispatcher(PolicyGate gate, CommandQueue command
         return id;
     }
 
+    /// <summary>Pauses the run while a person answers (approval.hold_run), or lets it go on.</summary>
+    public void Hold(bool paused) =>
+        commands.Submit(paused ? new PauseCommand() : new ResumeCommand(), CommandSource.Agent);
+
     /// <summary>Queues a proposal's command, its id known before the run can apply it.</summary>
     public string Submit(Proposal proposal, TrainerCommand command, CommandSource source, string? key = null,
         Action<CommandRecord>? created = null)

@@ -14,29 +14,84 @@ public sealed class ReviewWorkflow(
 {
     private readonly Dictionary<string, string> _reviewByCommand = new(StringComparer.Ordinal);
     private readonly HashSet<string> _approvedBeforeRestart = new(StringComparer.Ordinal);
+    private string? _heldFor; // the proposal the run is paused for (approval.hold_run)
 
     /// <summary>The key an approved review's command carries: the trainer applies it once, and a
     /// checkpoint records that it did (so a restarted run knows what it still lacks).</summary>
     public static string ReviewKey(string proposalId) => "review:" + proposalId;
 
-    /// <summary>A person sees one question at a time, about the run as it is now. The same proposal made
-    /// again refreshes the waiting one (same id, so the reviewer's page stays put, and never stale);
-    /// a different one replaces it (the waiting one expires as superseded).</summary>
-    public void Ask(Proposal proposal, GateDecision decision, string summaryText, RunState state)
+    /// <summary>A person sees one question at a time, about the run as it is now. The same proposal made again
+    /// refreshes the waiting one (same id, so the reviewer's page stays put, and never stale). A different one
+    /// replaces it only when the run changed materially (approval.supersede): the waiting one can no longer be
+    /// applied as it stands, a guard is acting, or the policy says always; else it is refused, and the waiting one
+    /// stays. One a person rejected lately is not asked again (approval.rejection_cooldown_steps).</summary>
+    /// <returns>the decision as it stands: review, or why the proposal is not asked</returns>
+    public GateDecision Ask(Proposal proposal, GateDecision decision, string summaryText, RunState state,
+        GateState gateState)
     {
+        if (RejectedLately(proposal, state.Step) is { } rejected)
+        {
+            return rejected;
+        }
         foreach (ReviewItem waiting in reviews.List(ReviewStatus.AwaitingReview))
         {
             bool same = waiting.Action == proposal.Action && waiting.CheckpointId == proposal.CheckpointId
                 && waiting.Layer == proposal.Layer;
             if (same && reviews.Refresh(waiting.ProposalId, proposal, summaryText))
             {
-                return;
+                return decision;
             }
-            Close(waiting.ProposalId, ReviewStatus.AwaitingReview, ReviewStatus.Expired, null,
-                $"superseded by {proposal.Id}", (state.Step, state.Branch), null);
+            if (!Replaces(proposal, waiting, gateState))
+            {
+                return new GateDecision(Verdict.Refuse, "approval.supersede",
+                    $"{waiting.ProposalId} ({InterventionActions.Describe(waiting.Action, waiting.CheckpointId ?? waiting.Layer)}) "
+                    + "waits for a person and can still be applied; it is not replaced until it cannot.");
+            }
+            Close(waiting.ProposalId, ReviewStatus.AwaitingReview, ReviewStatus.Superseded, null,
+                $"superseded by {proposal.Id}; it can still be approved while it is valid", (state.Step, state.Branch),
+                null);
         }
         reviews.Add(proposal, decision, summaryText, gate.Policy.ApprovalTimeout);
+        if (gate.Policy.HoldRunFor.Contains(proposal.Action) && _heldFor is null)
+        {
+            _heldFor = proposal.Id; // the run waits for the person's answer (approval.hold_run)
+            dispatcher.Hold(paused: true);
+        }
+        return decision;
     }
+
+    /// <summary>The run ended for good: what still waits, or was superseded, can never be applied.</summary>
+    public void EndOfRun(long step, int branch)
+    {
+        foreach (ReviewItem item in reviews.List().Where(i => i.Status is ReviewStatus.AwaitingReview or ReviewStatus.Superseded))
+        {
+            Close(item.ProposalId, item.Status, ReviewStatus.Expired, null,
+                $"the run ended at step {step} before anyone answered", (step, branch), null);
+        }
+    }
+
+    private bool Replaces(Proposal proposal, ReviewItem waiting, GateState gateState) =>
+        gate.Policy.Supersede == SupersedeModes.Always || proposal.Source == CommandSource.Guard
+        || gate.Decide(ToProposal(waiting), gateState, Approval.Approved).Verdict != Verdict.Apply;
+
+    /// <summary>A refusal when a person rejected the same action on the same target within the cooldown, quoting
+    /// them: the agent reads it as the tool's result.</summary>
+    private GateDecision? RejectedLately(Proposal proposal, long step)
+    {
+        long cooldown = gate.Policy.RejectionCooldownSteps;
+        ReviewItem? rejected = reviews.List(ReviewStatus.Rejected).LastOrDefault(r => r.Action == proposal.Action
+            && r.CheckpointId == proposal.CheckpointId && r.Layer == proposal.Layer && Math.Abs(step - r.Step) < cooldown);
+        return rejected is null ? null : new GateDecision(Verdict.Refuse, "approval.rejection_cooldown_steps",
+            $"{rejected.Reviewer} rejected {proposal.Describe()} at step {rejected.Step}"
+            + (string.IsNullOrWhiteSpace(rejected.Comment) ? "" : $" (\"{rejected.Comment}\")")
+            + $"; it is not asked again within {cooldown} steps.");
+    }
+
+    private static Proposal ToProposal(ReviewItem item) => new()
+    {
+        Id = item.ProposalId, Action = item.Action, Reason = item.Reason, Source = CommandSource.Agent,
+        BasedOnStep = item.Step, BasedOnBranch = item.Branch, CheckpointId = item.CheckpointId, Layer = item.Layer,
+    };
 
     /// <summary>Expires overdue proposals; judges approved ones again and queues those still valid.</summary>
     public void ProcessDue(RunState state, GateState gateState)
@@ -48,12 +103,7 @@ public sealed class ReviewWorkflow(
         }
         foreach (ReviewItem item in reviews.Approved())
         {
-            var proposal = new Proposal
-            {
-                Id = item.ProposalId, Action = item.Action, Reason = item.Reason, Source = CommandSource.Agent,
-                BasedOnStep = item.Step, BasedOnBranch = item.Branch, CheckpointId = item.CheckpointId,
-                Layer = item.Layer,
-            };
+            Proposal proposal = ToProposal(item);
             bool beforeRestart = _approvedBeforeRestart.Contains(item.ProposalId);
             GateDecision decision = gate.Decide(
                 proposal, gateState, beforeRestart ? Approval.ApprovedBeforeRestart : Approval.Approved);
@@ -69,6 +119,12 @@ public sealed class ReviewWorkflow(
                 Close(item.ProposalId, ReviewStatus.Approved, ReviewStatus.Expired, null, why,
                     (state.Step, state.Branch), item.Reviewer);
             }
+        }
+        if (_heldFor is { } held && reviews.List().FirstOrDefault(i => i.ProposalId == held)?.Status
+            is not ReviewStatus.AwaitingReview)
+        {
+            _heldFor = null; // answered (its command, if approved, is queued before the resume), expired or superseded
+            dispatcher.Hold(paused: false);
         }
     }
 

@@ -4,15 +4,17 @@ using AgentTrainer.Core.Summaries;
 
 namespace AgentTrainer.Agents.Supervision;
 
-/// <summary>Decides which steps call for the agent: every <c>decideEvery</c> steps, and at once on a
+/// <summary>Decides which steps call for the agent: every <c>decideEvery</c> steps, at once on a
 /// non-finite loss, a loss spike or a gradient-norm explosion (against the policy's factors and the last
-/// 50 finite steps). Pure bookkeeping over the steps it is shown, in order.</summary>
+/// 50 finite steps), and a few steps after the lr jumped (once the loss shows what the new lr does).
+/// Pure bookkeeping over the steps it is shown, in order.</summary>
 public sealed class TriggerDetector(Policy policy, int decideEvery)
 {
     public const string Scheduled = "scheduled";
     public const string NonFiniteLoss = "non_finite_loss";
     public const string LossSpike = "loss_spike";
     public const string GradNormExplosion = "grad_norm_explosion";
+    public const string LearningRateJump = "lr_jump";
 
     /// <summary>Finite steps the spike tests compare against.</summary>
     private const int Window = 50;
@@ -24,6 +26,8 @@ public sealed class TriggerDetector(Policy policy, int decideEvery)
     private readonly List<double> _gradNorms = [];
     private long _seen;
     private long? _lastTrigger;
+    private StepMetrics? _previous;
+    private long? _lrJumpDue;
 
     /// <summary>The trigger this step raises, or null.</summary>
     public string? Observe(StepMetrics metrics)
@@ -31,6 +35,12 @@ public sealed class TriggerDetector(Policy policy, int decideEvery)
         _seen++;
         // A batch the loss guard passed over was not trained on: no trouble in the run, nor a loss to compare with.
         bool skipped = metrics.Skipped == true;
+        if (_previous is { } previous && previous.Branch == metrics.Branch
+            && LearningRateJumps.IsJump(previous.LearningRate, metrics.LearningRate))
+        {
+            _lrJumpDue = _seen + LearningRateJumps.SettleSteps;
+        }
+        _previous = metrics;
         string? trigger = metrics.NonFinite ? NonFiniteLoss : skipped ? WhenScheduled(metrics) : Detect(metrics);
         if (!metrics.NonFinite && !skipped)
         {
@@ -46,6 +56,10 @@ public sealed class TriggerDetector(Policy policy, int decideEvery)
 
     private string? Detect(StepMetrics metrics)
     {
+        if (_seen == _lrJumpDue)
+        {
+            return LearningRateJump;
+        }
         if (_losses.Count >= 20 && !(_seen - _lastTrigger <= QuietSteps))
         {
             if (Above(metrics.Loss, policy.LossSpikeFactor, _losses))

@@ -28,6 +28,17 @@ public sealed record Policy
     public IReadOnlyList<string> ResettableLayers { get; init; } = ["*"];
     public IReadOnlyList<InterventionAction> ApprovalRequiredFor { get; init; } = [];
     public TimeSpan ApprovalTimeout { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>When the agent's next, different idea replaces a proposal waiting for a person
+    /// (approval.supersede): only once the waiting one can no longer be applied as it stands (the default), or
+    /// always.</summary>
+    public string Supersede { get; init; } = SupersedeModes.WhenInvalid;
+
+    /// <summary>Actions whose proposal holds (pauses) the run until a person has answered (approval.hold_run).</summary>
+    public IReadOnlyList<InterventionAction> HoldRunFor { get; init; } = [];
+
+    /// <summary>Trained steps a rejected proposal bars the same action on the same target (approval.rejection_cooldown_steps).</summary>
+    public long RejectionCooldownSteps { get; init; } = 500;
     public long MaxStalenessSteps { get; init; } = 50;
 
     /// <summary>What to do on a NaN/Inf loss without asking the model: rollback, halve or none.</summary>
@@ -76,6 +87,16 @@ public sealed record ExplorePolicy
 
     /// <summary>Who picks the branch after the last round: the best (default), or a person (the run pauses).</summary>
     public BranchChoice Choose { get; init; } = BranchChoice.Best;
+}
+
+/// <summary>approval.supersede: when a different proposal replaces one that waits for a person.</summary>
+public static class SupersedeModes
+{
+    /// <summary>Only once the waiting one can no longer be applied as it stands (stale, its checkpoint gone, out of
+    /// bounds): the run changed materially.</summary>
+    public const string WhenInvalid = "when_invalid";
+    public const string Always = "always";
+    public static readonly string[] All = [WhenInvalid, Always];
 }
 
 public static class GuardActions

@@ -153,7 +153,9 @@ public sealed class PolicyGate(Policy policy)
         bool stale = proposal.BasedOnBranch != state.Branch
             || state.Step - proposal.BasedOnStep > policy.MaxStalenessSteps
             || state.Step < proposal.BasedOnStep;
-        if (stale && !beforeRestart)
+        // An approved rollback is pinned by its checkpoint: valid while that exists (and within depth and budget).
+        bool pinned = approved && proposal.Action == InterventionAction.RollbackCheckpoint;
+        if (stale && !beforeRestart && !pinned)
         {
             return Refuse("staleness_steps",
                 $"the proposal was based on step {proposal.BasedOnStep} of branch {proposal.BasedOnBranch}; "

@@ -66,7 +66,8 @@ public static class PolicyLoader
             YamlMappingNode? rollback = Section(
                 sections, "rollback", ["max_per_run", "max_depth_steps", "max_regression", "max_start_overs"]);
             YamlMappingNode? reset = Section(sections, "reset_layer", ["allowed"]);
-            YamlMappingNode? approval = Section(sections, "approval", ["required_for", "timeout_minutes"]);
+            YamlMappingNode? approval = Section(
+                sections, "approval", ["required_for", "timeout_minutes", "supersede", "hold_run", "rejection_cooldown_steps"]);
             YamlMappingNode? guards = Section(
                 sections, "guards", ["non_finite_loss", "loss_spike_factor", "grad_norm_explosion_factor"]);
 
@@ -102,7 +103,12 @@ public static class PolicyLoader
                 MaxStartOvers = (int)Whole(
                     rollback, "max_start_overs", "rollback.max_start_overs", defaults.MaxStartOvers, minimum: 0),
                 ResettableLayers = List(reset, "allowed", "reset_layer.allowed") ?? defaults.ResettableLayers,
-                ApprovalRequiredFor = Actions(approval),
+                ApprovalRequiredFor = Actions(approval, "required_for"),
+                Supersede = Choice(
+                    approval, "supersede", "approval.supersede", defaults.Supersede, SupersedeModes.All),
+                HoldRunFor = Actions(approval, "hold_run"),
+                RejectionCooldownSteps = Whole(approval, "rejection_cooldown_steps", "approval.rejection_cooldown_steps",
+                    defaults.RejectionCooldownSteps, minimum: 0),
                 ApprovalTimeout = TimeSpan.FromMinutes(Number(
                     approval, "timeout_minutes", "approval.timeout_minutes", defaults.ApprovalTimeout.TotalMinutes,
                     positive: true)),
@@ -123,6 +129,11 @@ public static class PolicyLoader
                         minimum: 0),
                 },
             };
+            foreach (InterventionAction held in policy.HoldRunFor.Except(policy.ApprovalRequiredFor))
+            {
+                Errors.Add($"{source}:{approval!.Start.Line}: approval.hold_run: {InterventionActions.Name(held)} "
+                    + "never waits for a person (it is not in approval.required_for), so nothing holds the run for it.");
+            }
             if (policy.MinLearningRate >= policy.MaxLearningRate && lr is not null)
             {
                 Errors.Add($"{source}:{lr.Start.Line}: learning_rate: min ({policy.MinLearningRate}) "
@@ -307,10 +318,10 @@ public static class PolicyLoader
             return [.. sequence.Children.Select(item => ((YamlScalarNode)item).Value ?? "")];
         }
 
-        private List<InterventionAction> Actions(YamlMappingNode? approval)
+        private List<InterventionAction> Actions(YamlMappingNode? approval, string key)
         {
             var actions = new List<InterventionAction>();
-            foreach (string name in List(approval, "required_for", "approval.required_for") ?? [])
+            foreach (string name in List(approval, key, "approval." + key) ?? [])
             {
                 if (InterventionActions.Parse(name) is { } action)
                 {
@@ -318,7 +329,7 @@ public static class PolicyLoader
                 }
                 else
                 {
-                    Errors.Add($"{source}:{Child(approval, "required_for")!.Start.Line}: approval.required_for: "
+                    Errors.Add($"{source}:{Child(approval, key)!.Start.Line}: approval.{key}: "
                         + $"'{name}' is not one of {string.Join(", ", InterventionActions.AllNames)}.");
                 }
             }

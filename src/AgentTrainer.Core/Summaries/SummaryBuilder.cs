@@ -27,12 +27,13 @@ public static class SummaryBuilder
             LearningRates = Downsample(steps, s => s.LearningRate),
             GradNorms = Downsample(finite, s => s.GradNorm),
             ValLoss = [.. evaluations.TakeLast(MaxSeriesPoints).Select(e => new SeriesPoint(e.Step, e.ValLoss))],
-            Signals = Signals(steps, finite, evaluations, context.StepsSinceIntervention),
+            Signals = Signals(steps, finite, evaluations, context),
             RecentInterventions = context.Interventions,
             Layers = evaluations.Count > 0 ? evaluations[^1].Layers : [],
             Checkpoints = context.Checkpoints,
             Limits = context.Limits,
             Budget = context.Budget,
+            Rejections = context.Rejections ?? [],
         };
     }
 
@@ -61,7 +62,8 @@ public static class SummaryBuilder
         return points;
     }
 
-    private static SummarySignals Signals(IReadOnlyList<StepMetrics> all, StepMetrics[] finite, IReadOnlyList<EvaluationMetrics> evaluations, long? sinceIntervention)
+    private static SummarySignals Signals(IReadOnlyList<StepMetrics> all, StepMetrics[] finite,
+        IReadOnlyList<EvaluationMetrics> evaluations, SummaryContext context)
     {
         double[] losses = [.. finite.Select(s => s.Loss)];
         double[] recent = losses[Math.Max(0, losses.Length - 10)..];
@@ -83,7 +85,8 @@ public static class SummaryBuilder
             MedianGradNorm = Median(grads),
             BestValLoss = best?.ValLoss,
             BestValStep = best?.Step,
-            StepsSinceIntervention = sinceIntervention,
+            StepsSinceIntervention = context.StepsSinceIntervention,
+            UnexplainedLrJump = LearningRateJumps.Latest(all, context.CommandSteps ?? []),
         };
     }
 
@@ -191,4 +194,6 @@ public sealed record SummaryContext(
     IReadOnlyList<InterventionOutcome> Interventions,
     IReadOnlyList<CheckpointSummary> Checkpoints,
     PolicyLimits Limits,
-    BudgetSummary? Budget = null);
+    BudgetSummary? Budget = null,
+    IReadOnlyCollection<long>? CommandSteps = null,
+    IReadOnlyList<Rejection>? Rejections = null);

@@ -35,7 +35,7 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
             ["lr_history"] = Series(summary.LearningRates),
             ["grad_norm"] = Series(summary.GradNorms),
             ["signals"] = Signals(summary.Signals),
-            ["interventions"] = Interventions(summary.RecentInterventions),
+            ["interventions"] = Interventions(summary.RecentInterventions) + Rejections(summary.Rejections),
             ["layers"] = Layers(summary),
             ["checkpoints"] = Checkpoints(summary.Checkpoints),
             ["limits"] = Limits(summary.Limits),
@@ -49,6 +49,10 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
         string rendered = text.ToString();
         return rendered.Length <= maxCharacters ? rendered : rendered[..(maxCharacters - CutMarker.Length)] + CutMarker;
     }
+
+    private static string Rejections(IReadOnlyList<Rejection> rejections) => string.Concat(rejections.TakeLast(MaxInterventions)
+        .Select(r => $"\n- rejected by {r.Reviewer ?? "a person"}: {r.Describe()} (proposed at step {r.Step})"
+            + (string.IsNullOrWhiteSpace(r.Comment) ? "" : $": \"{r.Comment}\"")));
 
     public static string Number(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
 
@@ -78,6 +82,10 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
         $"- gradient norm: recent {Number(s.RecentGradNorm)}, median {Number(s.MedianGradNorm)}",
         s.BestValLoss is { } best ? $"- best validation loss: {Number(best)} at step {s.BestValStep}" : "- best validation loss: none yet",
         s.StepsSinceIntervention is { } since ? $"- steps since the last intervention: {since}" : "- no intervention yet",
+        s.UnexplainedLrJump is { } jump
+            ? $"- the lr rose {Number(jump.Factor)}x at step {jump.Step} ({Number(jump.Before)} -> {Number(jump.After)}) with no "
+                + $"command, schedule or branch behind it; the loss was {Number(jump.LossBefore)} just before"
+            : "- no unexplained lr change",
     });
 
     public static string Percent(double value) => (value * 100).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";

@@ -30,6 +30,15 @@ public sealed record TrainingSummary
 
     /// <summary>What the run may still spend.</summary>
     public BudgetSummary? Budget { get; init; }
+
+    /// <summary>Proposals a person rejected, with their comment: the same is barred for the policy's cooldown.</summary>
+    public IReadOnlyList<Rejection> Rejections { get; init; } = [];
+}
+
+/// <summary>A proposal a person rejected: what (action and checkpoint or layer), based on which step, who, and why.</summary>
+public sealed record Rejection(InterventionAction Action, string? Target, long Step, string? Reviewer, string? Comment)
+{
+    public string Describe() => InterventionActions.Describe(Action, Target);
 }
 
 /// <summary>The run's budget as spent so far: steps trained in all (rollbacks' discarded steps count), the
@@ -62,6 +71,9 @@ public sealed record SummarySignals
     public double? BestValLoss { get; init; }
     public long? BestValStep { get; init; }
     public long? StepsSinceIntervention { get; init; }
+
+    /// <summary>The latest rise of the lr that no schedule, command or new branch explains, if any.</summary>
+    public LearningRateJump? UnexplainedLrJump { get; init; }
 }
 
 /// <summary>An applied intervention and its measured effect: mean train loss over the steps before

@@ -38,7 +38,10 @@ public sealed class RunPlannerTests : IDisposable
     [Fact]
     public void ARunsSettings_FixWhatDecidesItsOutcome()
     {
-        RunSpec run = RunPlanner.Plan(WithReplay(), new EvalSettings { OutputFolder = _folder, ThreadsPerRun = 2 })
+        RunSpec run = RunPlanner.Plan(WithReplay(), new EvalSettings
+            {
+                OutputFolder = _folder, ThreadsPerRun = 2, Decisions = AgentTrainer.Eval.Generation.DecisionMode.Pause,
+            })
             .Single(r => r.Id == "02-charlm-lr-spike/again/seed-2");
 
         JsonNode training = run.Settings["Training"]!;
@@ -55,6 +58,18 @@ public sealed class RunPlannerTests : IDisposable
         Assert.Equal("02-charlm-lr-spike/rules/seed-2", run.ReplayOf);
         Assert.Equal(Path.Combine(_folder, "runs", "02-charlm-lr-spike", "rules", "seed-2", "run", "decisions.jsonl"),
             (string)run.Settings["Agent"]!["Replay"]!["Transcript"]!);
+    }
+
+    [Fact]
+    public void By_default_runs_decide_asynchronously_on_the_runs_own_threads_and_checkpoint_cadence()
+    {
+        JsonNode settings = RunPlanner.Plan(WithReplay(), new EvalSettings { OutputFolder = _folder })
+            .Single(r => r.Id == "02-charlm-lr-spike/rules/seed-1").Settings;
+
+        Assert.False((bool)settings["Agent"]!["PauseWhileDeciding"]!);
+        Assert.Equal(0, (int)settings["Training"]!["Threads"]!);
+        Assert.Null(settings["Training"]!["CheckpointEvery"]);
+        Assert.Null(settings["Training"]!["SnapshotEvery"]);
     }
 
     [Fact]
