@@ -51,7 +51,7 @@ public class PolicyTests
         Assert.DoesNotContain(InterventionAction.KeepLearningRate, supervised.ApprovalRequiredFor);
         Assert.Equal(TimeSpan.FromHours(1), supervised.ApprovalTimeout);
         Assert.Equal((SupersedeModes.WhenInvalid, 500L), (supervised.Supersede, supervised.RejectionCooldownSteps));
-        Assert.Equal([InterventionAction.RollbackCheckpoint], supervised.HoldRunFor);
+        Assert.Empty(supervised.HoldRunFor); // opt-in: an unattended night must not wait an hour for a person
 
         Policy research = PolicyLoader.Load(Shipped("research.yaml"));
         Assert.Equal(0, research.CooldownSteps);

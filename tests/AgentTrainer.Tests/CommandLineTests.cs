@@ -34,7 +34,7 @@ public sealed class CommandLineTests : IDisposable
         Assert.InRange((double)final["final_accuracy"]!, 0.25, 1.0);
         JsonNode agent = run["sections"]!["agent"]!; // the default agent: rules under unattended.yaml
         Assert.Equal(("rules", "unattended"), ((string)agent["provider"]!, (string)agent["policy"]!));
-        Assert.Equal(2, (int)agent["decisions"]!); // after steps 50 and 100
+        Assert.Equal(3, (int)agent["decisions"]!); // after steps 50 and 100, and 10 steps after the lr jumped (70)
         Assert.True(File.Exists(Path.Combine(_out, "decisions.jsonl")));
 
         JsonNode[] metrics = ReadLines(Path.Combine(_out, "metrics.jsonl"));

@@ -6,7 +6,8 @@ namespace AgentTrainer.Tests;
 /// <summary>The shipped scenario suite, reduced (5% of the steps, one seed, a smaller corpus and model for
 /// char-lm), run by the real command with real child processes, against four contestants: no agent, the
 /// rules agent, a replay of the rules agent's decisions, and a model behind the OpenAI wire format on
-/// loopback. The report must agree with the run records it came from.</summary>
+/// loopback. The report must agree with the run records it came from. Run in the reproducible variant
+/// (decisions with the run paused, one thread each), so a replay and a resumed suite match bit for bit.</summary>
 public sealed class EvalSuiteTests : IAsyncLifetime
 {
     private const string SmallCorpus = "/usr/share/games/fortunes/computers";
@@ -52,7 +53,8 @@ public sealed class EvalSuiteTests : IAsyncLifetime
     private async Task<(int ExitCode, string Output, string Error)> EvalAsync(params string[] more)
     {
         using var process = new AgentTrainerProcess(
-            ["eval", "--contestants", _contestants, "--out", Out, "--step-scale", "0.05", "--seeds", "1", "--jobs", "2", "--set", $"Training:Data:TextPath={SmallCorpus}", "--set", "Training:CharLm:EmbeddingSize=64", .. more],
+            ["eval", "--contestants", _contestants, "--out", Out, "--step-scale", "0.05", "--seeds", "1", "--jobs", "2",
+                "--decisions", "pause", "--threads-per-run", "1", "--set", $"Training:Data:TextPath={SmallCorpus}", "--set", "Training:CharLm:EmbeddingSize=64", .. more],
             new Dictionary<string, string> { ["OPENAI_API_KEY"] = "sk-loopback" });
         return await process.WaitAsync(TimeSpan.FromMinutes(15));
     }
@@ -153,6 +155,35 @@ public sealed class EvalSuiteTests : IAsyncLifetime
         Assert.Equal(
             rows.Select(r => r.Where(p => !clocks.Contains(p.Key))),
             ReadCsv(Path.Combine(Out, "results.csv")).Select(r => r.Where(p => !clocks.Contains(p.Key))));
+    }
+
+    [Fact]
+    public async Task A_generated_suite_runs_each_faulty_run_beside_its_twin_and_reports_figures_per_family()
+    {
+        using var process = new AgentTrainerProcess(
+            ["eval", "--generate", "4", "--family", "eval/families/ci.yaml", "--seed", "3", "--out", Out]);
+        (int exit, string output, string error) = await process.WaitAsync(TimeSpan.FromMinutes(5));
+        Assert.True(exit == 0, output + error);
+
+        List<Dictionary<string, string>> rows = ReadCsv(Path.Combine(Out, "results.csv"));
+        string[] faulty = [.. rows.Where(r => r["contestant"] == "no-fault").Select(r => r["scenario"])];
+        Assert.NotEmpty(faulty);
+        Assert.All(faulty, scenario => Assert.StartsWith("lr-spike-", scenario, StringComparison.Ordinal));
+        Assert.Equal(4, rows.Count(r => r["contestant"] == "rules"));
+        string rulesRun = Directory.GetFiles(Path.Combine(Out, "runs", faulty[0], "rules"), "settings.json",
+            SearchOption.AllDirectories).Single();
+        JsonNode settings = JsonNode.Parse(File.ReadAllText(rulesRun))!;
+        Assert.False((bool)settings["Agent"]!["PauseWhileDeciding"]!); // as a plain run decides
+
+        List<Dictionary<string, string>> families = ReadCsv(Path.Combine(Out, "families.csv"));
+        Dictionary<string, string> all = families.Single(f => f["family"] == "all");
+        Assert.Equal("4", all["runs"]);
+        Assert.Equal(rows.Count(r => r["contestant"] == "rules" && !faulty.Contains(r["scenario"])).ToString(
+            CultureInfo.InvariantCulture), all["healthy"]);
+        string report = File.ReadAllText(Path.Combine(Out, "report.md"));
+        Assert.Contains("## Families", report, StringComparison.Ordinal);
+        Assert.Contains("decisions asynchronous", report, StringComparison.Ordinal);
+        Assert.Contains($"- all (rules, 4 runs): repair rate", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -77,6 +77,15 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         {
             return RepairJump(summary, jump, hurt);
         }
+        if (s.LossJump is { } lossJump && Hurts(s.RecentLoss, lossJump.LossBefore, lossJump.NoiseBefore)
+            && CheckpointBefore(summary, lossJump.Step) is { } beforeJump)
+        {
+            return Call(InterventionAction.RollbackCheckpoint,
+                $"the loss stepped up at step {lossJump.Step} ({F(lossJump.LossBefore)} over the 10 steps before, "
+                + $"{F(lossJump.LossAfter)} from it) and is {F(s.RecentLoss)} now: rolling back to {beforeJump.Id} "
+                + $"(step {beforeJump.Step}), from before it.",
+                (ToolNames.CheckpointArgument, beforeJump.Id));
+        }
         // Well above its best recent level, however it moves now: something broke. "Well above" is 10%
         // plus three standard errors of a 10-step mean and two of a 25-step one (the best of many 25-step
         // means is itself low by about that much), so noisy small batches do not look broken. The noise is
@@ -143,7 +152,8 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         bool lrCanDouble = !scheduleDecayed && summary.BaseLearningRate * 2 <= summary.Limits.MaxLearningRate;
         // Nearly every step points the same way while the loss falls: the optimizer is held back by its
         // step size, however noisy the loss looks. Judged on a window after the last change settled.
-        if (MedianStraightness(summary) is >= StepLimitedStraightness and var straightness && s.LongTrend < 0
+        if (TuningAllowed(summary) && MedianStraightness(summary) is >= StepLimitedStraightness and var straightness
+            && s.LongTrend < 0
             && s.StepsSinceIntervention is null or >= 100 && lrCanDouble && summary.Step >= 100)
         {
             return Call(
@@ -163,7 +173,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         // rollback. Not when the lr was raised in this run: then it was too low, not too high, from the start.
         bool raised = summary.RecentInterventions.Any(i => i.Action == InterventionAction.DoubleLearningRate);
         bool halvingsStoppedHelping = IneffectiveHalvings(summary);
-        if (plateau && !raised && halvingsStoppedHelping && StartCheckpoint(summary) is { } start)
+        if (plateau && !raised && halvingsStoppedHelping && TuningAllowed(summary) && StartCheckpoint(summary) is { } start)
         {
             return Call(
                 InterventionAction.RollbackCheckpoint,
@@ -175,7 +185,8 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         // A plateau under the lr the run started with is the paper's case: the lr is too high to settle.
         // Once the lr has been lowered (two halvings, or a start over at the lowered lr), a flattening
         // loss is a run converging: anneal once more at most, and when halvings stop helping, stop halving.
-        if (plateau && s.Volatility >= SmoothVolatility && scheduleHoldsLr && lrHasRoom && summary.Step >= 150
+        if (plateau && TuningAllowed(summary) && s.Volatility >= SmoothVolatility && scheduleHoldsLr && lrHasRoom
+            && summary.Step >= 150
             && !halvingsStoppedHelping && HalvingsLeft(summary) > 0)
         {
             return Call(
@@ -186,7 +197,7 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         bool smoothSlow = s.LongTrend is < -0.005 and > -0.03 && s.ShortTrend < 0 && s.Volatility < SmoothVolatility
             && s.RecentGradNorm < s.MedianGradNorm * 1.5;
         bool settled = s.StepsSinceIntervention is null or >= 300;
-        if (smoothSlow && settled && lrCanDouble && summary.Step >= 300)
+        if (smoothSlow && settled && lrCanDouble && summary.Step >= 300 && TuningAllowed(summary))
         {
             return Call(
                 InterventionAction.DoubleLearningRate,
@@ -202,26 +213,31 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// <summary>How an unexplained lr rise hurt the run, in words, or null when it did not: the loss of the last 10
     /// steps is above its level right before the rise by more than 2% and three standard errors of the noise it
     /// had then (the run judged against its own state before the event, not against the trend since).</summary>
-    private static string? JumpHurts(SummarySignals s, LearningRateJump jump)
-    {
-        double bar = jump.LossBefore * (1.02 + (3 * jump.NoiseBefore / Math.Sqrt(LearningRateJumps.LevelSteps)));
-        return s.RecentLoss > bar || s.NonFiniteSteps > 0
+    private static string? JumpHurts(SummarySignals s, LearningRateJump jump) =>
+        Hurts(s.RecentLoss, jump.LossBefore, jump.NoiseBefore) || s.NonFiniteSteps > 0
             ? $"the lr rose {F(jump.Factor)}x at step {jump.Step} ({F(jump.Before)} -> {F(jump.After)}) with no "
                 + $"command or schedule behind it, and the loss is {F(s.RecentLoss)} against {F(jump.LossBefore)} "
                 + "just before"
             : null;
-    }
+
+    /// <summary>The loss of the last 10 steps is above a level by more than 2% and three standard errors of the noise
+    /// the run had then.</summary>
+    private static bool Hurts(double recent, double level, double noise) =>
+        recent > level * (1.02 + (3 * noise / Math.Sqrt(LearningRateJumps.LevelSteps)));
+
+    /// <summary>The latest checkpoint from at or before a step that a rollback may reach and no person rejected.</summary>
+    private static CheckpointSummary? CheckpointBefore(TrainingSummary summary, long step) =>
+        summary.Checkpoints
+            .Where(c => c.Step <= step && Reachable(summary, c) && NotRolledBackTo(summary, c)
+                && !Rejected(summary, InterventionAction.RollbackCheckpoint, c.Id)
+                && (!PolicyGate.IsStartOver(c) || summary.Limits.StartOversLeft > 0))
+            .MaxBy(c => c.Step);
 
     /// <summary>Back to the last checkpoint from before the rise, which holds the lr the run had (a rollback undoes
     /// what happened to the run); with none to go back to, the lr halved toward where it was.</summary>
     private static ChatMessageContent RepairJump(TrainingSummary summary, LearningRateJump jump, string hurt)
     {
-        CheckpointSummary? before = summary.Checkpoints
-            .Where(c => c.Step <= jump.Step && Reachable(summary, c) && NotRolledBackTo(summary, c)
-                && !Rejected(summary, InterventionAction.RollbackCheckpoint, c.Id)
-                && (!PolicyGate.IsStartOver(c) || summary.Limits.StartOversLeft > 0))
-            .MaxBy(c => c.Step);
-        if (before is not null)
+        if (CheckpointBefore(summary, jump.Step) is { } before)
         {
             return Call(InterventionAction.RollbackCheckpoint,
                 $"{hurt}; rolling back to {before.Id} (step {before.Step}), from before the rise: it restores the lr.",
@@ -243,6 +259,12 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     private static bool NotRolledBackTo(TrainingSummary summary, CheckpointSummary checkpoint) =>
         !summary.RecentInterventions.Any(i =>
             i.Action == InterventionAction.RollbackCheckpoint && i.Target == checkpoint.Id);
+
+    /// <summary>Tuning a run nothing is wrong with (a plateau, a slow or straight descent: evidence of a setting, not of
+    /// a fault) is worth at most one intervention per 1000 steps of the run, repairs included: past that an agent is
+    /// busier than a healthy run should see, and a plateau after a repair is no reason to act again.</summary>
+    private static bool TuningAllowed(TrainingSummary summary) =>
+        (summary.RecentInterventions.Count + 1) * 1000 <= summary.TotalSteps;
 
     /// <summary>Standard error of a least-squares slope over <paramref name="steps"/> losses whose relative
     /// spread around the line is <paramref name="volatility"/>, per 100 steps (as trends are given).</summary>

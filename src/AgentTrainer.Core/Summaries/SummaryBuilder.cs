@@ -87,6 +87,7 @@ public static class SummaryBuilder
             BestValStep = best?.Step,
             StepsSinceIntervention = context.StepsSinceIntervention,
             UnexplainedLrJump = LearningRateJumps.Latest(all, context.CommandSteps ?? []),
+            LossJump = LossJumps.Largest(all),
         };
     }
 

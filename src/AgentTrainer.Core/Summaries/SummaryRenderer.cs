@@ -86,6 +86,10 @@ public sealed class SummaryRenderer(string template, int maxCharacters = Summary
             ? $"- the lr rose {Number(jump.Factor)}x at step {jump.Step} ({Number(jump.Before)} -> {Number(jump.After)}) with no "
                 + $"command, schedule or branch behind it; the loss was {Number(jump.LossBefore)} just before"
             : "- no unexplained lr change",
+        s.LossJump is { } step
+            ? $"- the loss stepped up at step {step.Step}: {Number(step.LossBefore)} over the 10 steps before, "
+                + $"{Number(step.LossAfter)} over the 10 from it"
+            : "- no sudden step up of the loss lately",
     });
 
     public static string Percent(double value) => (value * 100).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";

@@ -74,6 +74,9 @@ public sealed record SummarySignals
 
     /// <summary>The latest rise of the lr that no schedule, command or new branch explains, if any.</summary>
     public LearningRateJump? UnexplainedLrJump { get; init; }
+
+    /// <summary>The largest recent step up of the loss's level, when it is well beyond its noise.</summary>
+    public LossJump? LossJump { get; init; }
 }
 
 /// <summary>An applied intervention and its measured effect: mean train loss over the steps before

@@ -45,13 +45,25 @@ public sealed class MorningReport(IOptions<ServiceOptions> options, RunIndex ind
             Directory.Exists(run.Folder) ? RunRecordReader.ReadMetrics(run.Folder) : ([], []);
         IReadOnlyList<RunEvent> events = Directory.Exists(run.Folder) ? RunRecordReader.ReadEvents(run.Folder) : [];
         EvaluationMetrics? best = evaluations.Where(e => double.IsFinite(e.ValLoss)).MinBy(e => e.ValLoss);
+        // The final figure is the model the run handed back (run.json's), as the console and the run list say; only a
+        // run still going, or one that ended before writing it, falls back to its last evaluation.
+        double? handedBack = Directory.Exists(run.Folder) ? RunRecordReader.TryReadSummary(run.Folder)?.Final?.FinalValLoss : null;
         return new RunReport(
             run.Name, run.Kind, run.State, run.StartedAt, run.FinishedAt, run.Message,
             Math.Max(steps.Count > 0 ? steps[^1].Step : 0, evaluations.Count > 0 ? evaluations[^1].Step : 0),
             evaluations.Count > 0 ? evaluations[0].ValLoss : null,
-            evaluations.Count > 0 ? evaluations[^1].ValLoss : null,
+            handedBack ?? (evaluations.Count > 0 ? evaluations[^1].ValLoss : null),
             best?.ValLoss, best?.Step,
-            Interventions(events), waiting, evaluations);
+            Interventions(events), waiting, evaluations, ExpiredUnanswered(events));
+    }
+
+    /// <summary>Proposals that waited for a person and expired with no answer (past their deadline, or the run ended).</summary>
+    private static List<ReviewEvent> ExpiredUnanswered(IReadOnlyList<RunEvent> events)
+    {
+        HashSet<string> answered = [.. events.OfType<ReviewEvent>().Where(r => r.Reviewer is not null).Select(r => r.ProposalId)];
+        return [.. events.OfType<ReviewEvent>()
+            .Where(r => r.Status == ReviewStatus.Expired && !answered.Contains(r.ProposalId))
+            .GroupBy(r => r.ProposalId).Select(g => g.Last())];
     }
 
     /// <summary>Each command the agent or a guard had applied, and each approved proposal (a person's command): its
@@ -88,7 +100,8 @@ public sealed record RunReport(
     string Name, string Kind, string State, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Message, long Steps,
     double? StartValLoss, double? FinalValLoss, double? BestValLoss, long? BestStep,
     IReadOnlyList<InterventionReport> Interventions, IReadOnlyList<InboxItem> Waiting,
-    [property: System.Text.Json.Serialization.JsonIgnore] IReadOnlyList<EvaluationMetrics> Evaluations);
+    [property: System.Text.Json.Serialization.JsonIgnore] IReadOnlyList<EvaluationMetrics> Evaluations,
+    IReadOnlyList<ReviewEvent> ExpiredUnanswered);
 
 /// <param name="Command">the agent's action (halve_learning_rate, rollback_checkpoint, ...), or the command's
 /// kind</param>

@@ -66,6 +66,11 @@ public static class ReportWriter
                 text.AppendLine(invariant,
                     $"- waiting: **{item.Action}** at step {item.Step} (until {item.ExpiresAt:u}) — {item.Reason}");
             }
+            foreach (Core.Records.ReviewEvent expired in run.ExpiredUnanswered)
+            {
+                text.AppendLine(invariant,
+                    $"- expired unanswered: proposal {expired.ProposalId} at step {expired.Step} — {expired.Outcome}");
+            }
         }
         return text.ToString();
     }
