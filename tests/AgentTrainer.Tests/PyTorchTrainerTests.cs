@@ -101,6 +101,31 @@ public sealed partial class PyTorchTrainerTests : IDisposable
     }
 
     [Fact]
+    public async Task The_PyTorch_example_whose_lr_jumps_50x_is_rolled_back_by_the_default_agent_and_ends_near_its_no_fault_run()
+    {
+        const string Spike = "lr-spike:step=300,factor=50";
+        using AgentTrainerProcess alone = Trainer(null, "alone", "--fault", Spike);
+        using AgentTrainerProcess healthy = Trainer(null, "healthy");
+        using AgentTrainerProcess host = Host(); // the default agent: rules under unattended.yaml
+        using HttpClient api = await ConnectAsync(host);
+        using AgentTrainerProcess repaired = Trainer(api.BaseAddress, "spike", "--fault", Spike);
+
+        double[] finals = new double[3];
+        foreach ((AgentTrainerProcess trainer, int index) in new[] { repaired, alone, healthy }.Select((t, i) => (t, i)))
+        {
+            (int exit, string output, string error) = await trainer.WaitAsync(TimeSpan.FromMinutes(4));
+            Assert.True(exit == 0, output + error);
+            finals[index] = FinalValLoss(output);
+        }
+        (double withAgent, double withoutAgent, double withoutFault) = (finals[0], finals[1], finals[2]);
+        Assert.True(withAgent <= withoutFault * 1.05, $"repaired {withAgent}, without the fault {withoutFault}");
+        Assert.True(withAgent < withoutAgent * 0.97, $"repaired {withAgent}, no agent {withoutAgent}");
+        CommandEvent[] rollbacks = [.. (await api.GetFromJsonAsync<RunEvent[]>("/api/events?type=command", Api.ApiJsonOptions))!
+            .OfType<CommandEvent>().Where(c => c.Kind == CommandKinds.LoadCheckpoint && c.Status == CommandStatus.Succeeded)];
+        Assert.NotEmpty(rollbacks);
+    }
+
+    [Fact]
     public async Task A_killed_PyTorch_trainer_is_lost_within_the_timeout_and_continues_from_its_checkpoint_as_session_2()
     {
         using AgentTrainerProcess host = Host("--agent", "none", "--lost-after", "00:00:03");

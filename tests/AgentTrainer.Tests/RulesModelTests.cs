@@ -24,8 +24,13 @@ public class RulesModelTests
         return (tool, checkpoint);
     }
 
+    /// <summary>A run of 5000 planned steps: long enough for the tuning budget (one action per 1000) to pay for
+    /// the interventions given.</summary>
     private static TrainingSummary At(long step, SummarySignals signals, params InterventionOutcome[] interventions) =>
-        Summaries.Healthy(step) with { Signals = signals, RecentInterventions = interventions, Checkpoints = Checkpoints };
+        Summaries.Healthy(step) with
+        {
+            Signals = signals, RecentInterventions = interventions, Checkpoints = Checkpoints, TotalSteps = 5000,
+        };
 
     /// <param name="prior">the noise before the latest steps (the same as <paramref name="volatility"/> unless given)</param>
     private static SummarySignals Signals(
@@ -111,6 +116,16 @@ public class RulesModelTests
             new InterventionOutcome(300, InterventionAction.HalveLearningRate, null, "agent", 2.65, 2.64),
             new InterventionOutcome(350, InterventionAction.HalveLearningRate, null, "agent", 2.64, 2.62)));
         Assert.Equal("keep_learning_rate", tool);
+    }
+
+    [Fact]
+    public void A_run_too_short_to_pay_for_another_tuning_action_keeps_its_lr_on_a_plateau()
+    {
+        InterventionOutcome[] halvedOnce = [new(300, InterventionAction.HalveLearningRate, null, "agent", 2.65, 2.60)];
+        TrainingSummary plateau = At(450, Signals(2.6, 2.6, -0.01, -0.02));
+        Assert.Equal("halve_learning_rate", Decide(plateau with { TotalSteps = 1000 }).Tool);
+        Assert.Equal("keep_learning_rate", Decide(plateau with { TotalSteps = 999 }).Tool);
+        Assert.Equal("keep_learning_rate", Decide(At(450, plateau.Signals, halvedOnce) with { TotalSteps = 1999 }).Tool);
     }
 
     private static readonly InterventionOutcome[] HalvedTwiceThenStartedOver =

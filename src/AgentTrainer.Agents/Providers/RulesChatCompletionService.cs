@@ -225,10 +225,13 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     private static bool Hurts(double recent, double level, double noise) =>
         recent > level * (1.02 + (3 * noise / Math.Sqrt(LearningRateJumps.LevelSteps)));
 
-    /// <summary>The latest checkpoint from at or before a step that a rollback may reach and no person rejected.</summary>
+    /// <summary>The latest checkpoint from at or before a step that a rollback may reach and no person rejected,
+    /// unless it is further from the run's best than a rollback may go (one from early in a fast-falling run is
+    /// no repair: the rules after this one judge the run).</summary>
     private static CheckpointSummary? CheckpointBefore(TrainingSummary summary, long step) =>
         summary.Checkpoints
             .Where(c => c.Step <= step && Reachable(summary, c) && NotRolledBackTo(summary, c)
+                && (c.ValLoss is not { } loss || loss <= AllowedValLoss(summary))
                 && !Rejected(summary, InterventionAction.RollbackCheckpoint, c.Id)
                 && (!PolicyGate.IsStartOver(c) || summary.Limits.StartOversLeft > 0))
             .MaxBy(c => c.Step);
