@@ -26,7 +26,8 @@ public sealed class ReviewWorkflowTests : IDisposable
     {
         _run = new FakeRun(_time);
         _reviews = new ReviewQueue(Path.Combine(_folder, AgentDatabase.FileName), _time);
-        var gate = new PolicyGate(Policy("supervised"));
+        // supervised.yaml, holding the run while a rollback waits (approval.hold_run, opt-in).
+        var gate = new PolicyGate(Policy("supervised") with { HoldRunFor = [InterventionAction.RollbackCheckpoint] });
         var dispatcher = new InterventionDispatcher(gate, _run.Commands, new EffectTracker(10));
         _workflow = new ReviewWorkflow(_reviews, gate, dispatcher, new SupervisionReports(_run, _time));
     }
