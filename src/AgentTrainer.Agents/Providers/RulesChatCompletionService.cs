@@ -230,9 +230,8 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// no repair: the rules after this one judge the run).</summary>
     private static CheckpointSummary? CheckpointBefore(TrainingSummary summary, long step) =>
         summary.Checkpoints
-            .Where(c => c.Step <= step && Reachable(summary, c) && NotRolledBackTo(summary, c)
+            .Where(c => c.Step <= step && Usable(summary, c)
                 && (c.ValLoss is not { } loss || loss <= AllowedValLoss(summary))
-                && !Rejected(summary, InterventionAction.RollbackCheckpoint, c.Id)
                 && (!PolicyGate.IsStartOver(c) || summary.Limits.StartOversLeft > 0))
             .MaxBy(c => c.Step);
 
@@ -278,10 +277,14 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// trouble) among those the policy allows: near enough the run's best, and within the budget.</summary>
     private static CheckpointSummary? BestCheckpoint(TrainingSummary summary) =>
         summary.Checkpoints
-            .Where(c => NotRolledBackTo(summary, c) && !Rejected(summary, InterventionAction.RollbackCheckpoint, c.Id))
-            .Where(c => c.ValLoss is { } v && double.IsFinite(v) && Reachable(summary, c) && !PolicyGate.IsStartOver(c))
+            .Where(c => Usable(summary, c) && c.ValLoss is { } v && double.IsFinite(v) && !PolicyGate.IsStartOver(c))
             .Where(c => c.ValLoss <= AllowedValLoss(summary))
             .MinBy(c => c.ValLoss);
+
+    /// <summary>A checkpoint a rollback may reach, not gone back to already, and no person rejected going back to.</summary>
+    private static bool Usable(TrainingSummary summary, CheckpointSummary checkpoint) =>
+        Reachable(summary, checkpoint) && NotRolledBackTo(summary, checkpoint)
+        && !Rejected(summary, InterventionAction.RollbackCheckpoint, checkpoint.Id);
 
     /// <summary>The worst validation loss a rollback may go back to: near the run's best, or anything
     /// better than now when the run is in trouble (a non-finite loss lately).</summary>

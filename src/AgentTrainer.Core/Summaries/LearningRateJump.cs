@@ -73,18 +73,22 @@ public static class LossJumps
     {
         StepMetrics[] trained = [.. steps.Where(s => !s.NonFinite && s.Skipped != true).TakeLast(Horizon)];
         double[] losses = [.. trained.Select(s => s.Loss)];
-        LossJump? largest = null;
+        (int At, double Before, double After)? largest = null;
         for (int at = LevelSteps; at + LevelSteps <= losses.Length; at++)
         {
             double before = losses.AsSpan(at - LevelSteps, LevelSteps).ToArray().Average();
             double after = losses.AsSpan(at, LevelSteps).ToArray().Average();
-            if (before > 0 && after / before > (largest is null ? 0 : largest.LossAfter / largest.LossBefore))
+            if (before > 0 && after / before > (largest is { } l ? l.After / l.Before : 0))
             {
-                largest = new LossJump(trained[at].Step, before, after, SummaryBuilder.Volatility(losses[..at], 50));
+                largest = (at, before, after);
             }
         }
-        return largest is { } jump
-            && jump.LossAfter > jump.LossBefore * (Factor + (3 * jump.NoiseBefore / Math.Sqrt(LevelSteps)))
-            ? jump : null;
+        if (largest is not { } found)
+        {
+            return null;
+        }
+        double noise = SummaryBuilder.Volatility(losses[..found.At], 50); // only the winner's noise is needed
+        return found.After > found.Before * (Factor + (3 * noise / Math.Sqrt(LevelSteps)))
+            ? new LossJump(trained[found.At].Step, found.Before, found.After, noise) : null;
     }
 }
