@@ -87,6 +87,33 @@ public class RulesModelTests
     }
 
     [Fact]
+    public void InANoisyRun_ARiseNearItsNoiseIsRolledBackOnlyOnceTheValidationLossWorsens()
+    {
+        // Shaped like a healthy synthetic run (57% noise) meeting a hard stretch of its data: the 10-step mean
+        // twice the best 25-step one, past the bar for broken but not past its noise margin once more.
+        SummarySignals stretch = Signals(4.6, 2.35, 0.5, 0.1, volatility: 0.568) with { BestValLoss = 2.3 };
+        TrainingSummary Evaluated(params SeriesPoint[] val) => At(450, stretch) with { ValLoss = val };
+        Assert.NotEqual("rollback_checkpoint", Decide(Evaluated(new SeriesPoint(400, 2.3))).Tool);
+        (string tool, string? checkpoint, string reason) = Decide(Evaluated(new(400, 2.3), new(450, 2.6)));
+        Assert.Equal(("rollback_checkpoint", "ckpt-000300-b0"), (tool, checkpoint));
+        Assert.Contains("the validation loss is 2.6 against its best 2.3", reason, StringComparison.Ordinal);
+        Assert.Equal("rollback_checkpoint", Decide(At(450, stretch with { RecentLoss = 8.0 })).Tool); // far past it
+    }
+
+    [Fact]
+    public void ALossJumpRolledBackOnce_IsNotRolledBackAgainWhenTheReplayMeetsItAgain()
+    {
+        SummarySignals jumped = Signals(2.9, 2.8, 0.01, 0.01) with { LossJump = new LossJump(420, 2.3, 3.5, 0.02) };
+        (string tool, string? checkpoint, _) = Decide(At(440, jumped));
+        Assert.Equal(("rollback_checkpoint", "ckpt-000400-b0"), (tool, checkpoint));
+        InterventionOutcome rolledBack = new(440, InterventionAction.RollbackCheckpoint, "ckpt-000400-b0", "agent", 2.9, 2.4,
+            DecidedAtStep: 440);
+        Assert.NotEqual("rollback_checkpoint", Decide(At(445, jumped, rolledBack)).Tool);
+        Assert.Equal("rollback_checkpoint", // a later jump is new evidence
+            Decide(At(500, jumped with { LossJump = new LossJump(480, 2.3, 3.5, 0.02) }, rolledBack)).Tool);
+    }
+
+    [Fact]
     public void SpikesHalveTheLr_OnlyWhereTheLossIsNotThatNoisyAnyway()
     {
         Assert.Equal("halve_learning_rate", Decide(At(450, Signals(2.4, 2.41, -0.06, -0.07, volatility: 0.1) with { Spikes = 3 })).Tool);

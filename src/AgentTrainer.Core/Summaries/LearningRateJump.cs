@@ -63,9 +63,11 @@ public static class LossJumps
     /// <summary>Steps looked back over for a jump.</summary>
     public const int Horizon = 300;
 
-    /// <summary>A jump raises the 10-step mean by this factor plus three standard errors of the noise before it
-    /// (measured: healthy Fashion-MNIST runs, 25% noise, show ratios up to about 1.35 between neighbouring 10-step
-    /// means; a zeroed layer or a corrupt shard 2x and more).</summary>
+    /// <summary>A jump raises the 10-step mean by this factor plus four standard errors of the difference of two
+    /// 10-step means under the noise before it: four, not three, since the largest of some 300 neighbouring pairs
+    /// is the one judged (measured: healthy Fashion-MNIST runs, 25% noise, show ratios up to about 1.35 between
+    /// neighbouring 10-step means, healthy synthetic runs, 40% noise, up to about 2.05; a zeroed layer or a corrupt
+    /// shard 2x and more, a corrupt batch of the synthetic task 10x and more).</summary>
     public const double Factor = 1.5;
 
     /// <summary>The largest rise of the lineage's recent losses from one 10-step level to the next, when it is a jump.</summary>
@@ -88,7 +90,7 @@ public static class LossJumps
             return null;
         }
         double noise = SummaryBuilder.Volatility(losses[..found.At], 50); // only the winner's noise is needed
-        return found.After > found.Before * (Factor + (3 * noise / Math.Sqrt(LevelSteps)))
+        return found.After > found.Before * (Factor + (4 * noise * Math.Sqrt(2.0 / LevelSteps)))
             ? new LossJump(trained[found.At].Step, found.Before, found.After, noise) : null;
     }
 }
