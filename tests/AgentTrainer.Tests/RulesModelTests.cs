@@ -114,6 +114,27 @@ public class RulesModelTests
     }
 
     [Fact]
+    public void AnEarlyJumpWhoseOnlyEarlierCheckpointCarriesTheUntrainedEvaluation_StartsOverOrHalvesTheLr()
+    {
+        // Seen in a 226-step Fashion-MNIST run, lr x90 at step 51: ckpt-000050 was never evaluated and carries step
+        // 0's 2.30, 62% above the best 1.42 measured since; the gate refuses it, so proposing it repairs nothing.
+        TrainingSummary Early(int startOversLeft) => At(154, Signals(1.054, 1.0, 0, 0) with
+        {
+            UnexplainedLrJump = new LearningRateJump(51, 5.4e-4, 4.9e-2, 0.7343, 0.03), BestValLoss = 1.42,
+        }) with
+        {
+            Checkpoints = [new("ckpt-000000-b0", 0, 0, 2.3, 2.3), new("ckpt-000050-b0", 50, 0, null, 2.3)],
+            ValLoss = [new(0, 2.3), new(100, 1.42)],
+            Limits = Summaries.Healthy(154).Limits with
+            {
+                BestValLoss = 1.42, MaxRegression = 0.05, StartOversLeft = startOversLeft,
+            },
+        };
+        Assert.Equal(("rollback_checkpoint", "ckpt-000000-b0"), Target(Early(startOversLeft: 1)));
+        Assert.Equal("halve_learning_rate", Decide(Early(startOversLeft: 0)).Tool);
+    }
+
+    [Fact]
     public void SpikesHalveTheLr_OnlyWhereTheLossIsNotThatNoisyAnyway()
     {
         Assert.Equal("halve_learning_rate", Decide(At(450, Signals(2.4, 2.41, -0.06, -0.07, volatility: 0.1) with { Spikes = 3 })).Tool);

@@ -231,12 +231,11 @@ public sealed class RulesChatCompletionService : IChatCompletionService
 
     /// <summary>The latest checkpoint from at or before a step that a rollback may reach and no person rejected,
     /// unless it is further from the run's best than a rollback may go (one from early in a fast-falling run is
-    /// no repair: the rules after this one judge the run).</summary>
+    /// no repair: the rules after this one judge the run); a start over (step 0) within the policy's count.</summary>
     private static CheckpointSummary? CheckpointBefore(TrainingSummary summary, long step) =>
         summary.Checkpoints
             .Where(c => c.Step <= step && Usable(summary, c)
-                && (c.ValLoss is not { } loss || loss <= AllowedValLoss(summary))
-                && (!PolicyGate.IsStartOver(c) || summary.Limits.StartOversLeft > 0))
+                && (PolicyGate.IsStartOver(c) ? summary.Limits.StartOversLeft > 0 : GateAllows(summary, c)))
             .MaxBy(c => c.Step);
 
     /// <summary>Back to the last checkpoint from before the rise, which holds the lr the run had (a rollback undoes
@@ -304,6 +303,14 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     private static bool Usable(TrainingSummary summary, CheckpointSummary checkpoint) =>
         Reachable(summary, checkpoint) && NotRolledBackTo(summary, checkpoint)
         && !Rejected(summary, InterventionAction.RollbackCheckpoint, checkpoint.Id);
+
+    /// <summary>The policy's bound on a rollback's regression, as the gate will judge it: by the checkpoint's own
+    /// validation loss or, unevaluated, the last before it (an early fault's only earlier checkpoint often carries
+    /// the untrained model's; proposing it would be refused every time).</summary>
+    private static bool GateAllows(TrainingSummary summary, CheckpointSummary checkpoint) =>
+        PolicyGate.RegressionAllows(checkpoint.LastValLoss ?? checkpoint.ValLoss, summary.Limits.BestValLoss,
+            summary.ValLoss.Count > 0 ? summary.ValLoss[^1].Value : null, summary.Signals.NonFiniteSteps > 0,
+            summary.Limits.MaxRegression);
 
     /// <summary>The worst validation loss a rollback may go back to: near the run's best, or anything
     /// better than now when the run is in trouble (a non-finite loss lately).</summary>

@@ -75,6 +75,19 @@ public sealed class PolicyGate(Policy policy)
     /// and a tenth more (at least one), to get past where the run is now (rule budget.rollback).</summary>
     public static bool BudgetPaysFor(long redo, long stepsLeft) => stepsLeft >= redo + Math.Max(1, redo / 10);
 
+    /// <summary>Rule rollback.max_regression: a checkpoint whose validation loss (its own, or the last before it on
+    /// its branch) is within the tolerance of the run's best, or any when the run is in trouble (a non-finite loss
+    /// lately, or the present worse than that checkpoint). An agent asks it too, so as not to propose what the gate
+    /// refuses.</summary>
+    public static bool RegressionAllows(
+        double? checkpointValLoss, double? best, double? now, bool recentNonFinite, double maxRegression)
+    {
+        bool trouble = recentNonFinite
+            || (now is { } n && checkpointValLoss is { } t && (!double.IsFinite(n) || n > t));
+        return trouble || best is not { } b || !double.IsFinite(b)
+            || (checkpointValLoss is { } loss && double.IsFinite(loss) && loss <= WorstAllowedValLoss(b, maxRegression));
+    }
+
     /// <summary>The worst validation loss a rollback's checkpoint may have (rule rollback.max_regression).</summary>
     public static double WorstAllowedValLoss(double best, double maxRegression) => best * (1 + maxRegression);
 
@@ -277,9 +290,7 @@ public sealed class PolicyGate(Policy policy)
             return null;
         }
         double? target = checkpoint.LastValLoss;
-        bool trouble = state.RecentNonFinite
-            || (state.CurrentValLoss is { } now && target is { } t && (!double.IsFinite(now) || now > t));
-        if (trouble)
+        if (RegressionAllows(target, best, state.CurrentValLoss, state.RecentNonFinite, policy.MaxRegression))
         {
             return null;
         }
@@ -289,13 +300,10 @@ public sealed class PolicyGate(Policy policy)
                 Invariant($"{checkpoint.Id}'s validation loss is unknown, so it cannot be shown no worse than ")
                 + Invariant($"the run's best {best:G4}."));
         }
-        double limit = WorstAllowedValLoss(best, policy.MaxRegression);
-        return loss <= limit
-            ? null
-            : Refuse("rollback.max_regression",
-                Invariant($"{checkpoint.Id}'s validation loss {loss:G4} is {(loss / best) - 1:P1} worse ")
-                + Invariant($"than the run's best {best:G4} (at most {policy.MaxRegression:P0}), and the run ")
-                + Invariant($"is not in trouble (no non-finite loss; now {state.CurrentValLoss:G4})."));
+        return Refuse("rollback.max_regression",
+            Invariant($"{checkpoint.Id}'s validation loss {loss:G4} is {(loss / best) - 1:P1} worse ")
+            + Invariant($"than the run's best {best:G4} (at most {policy.MaxRegression:P0}), and the run ")
+            + Invariant($"is not in trouble (no non-finite loss; now {state.CurrentValLoss:G4})."));
     }
 
     /// <summary>An exploration must be offered, within the run's count, and paid for: every branch's steps.</summary>

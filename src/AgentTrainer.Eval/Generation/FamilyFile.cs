@@ -21,7 +21,10 @@ public sealed record RunFamily
     public required IReadOnlyList<string> Schedules { get; init; }
     public required IReadOnlyList<FaultRange> Faults { get; init; }
     public required IReadOnlyList<int> Threads { get; init; }
-    public required IReadOnlyList<DecisionMode> Decisions { get; init; }
+
+    /// <summary>Decision modes to draw from; a null entry leaves it to the eval's <c>--decisions</c> (a family that
+    /// lists none is measured as the command line says, async by default).</summary>
+    public required IReadOnlyList<DecisionMode?> Decisions { get; init; }
 
     /// <summary>Constant lrs as multiples of the drawn lr, run without an agent: the best is the oracle.</summary>
     public required IReadOnlyList<double> OracleFactors { get; init; }

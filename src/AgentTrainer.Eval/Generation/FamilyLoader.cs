@@ -105,8 +105,8 @@ public static partial class FamilyLoader
         {
             Problem("threads", "must list thread counts of at least 1.");
         }
-        List<DecisionMode> decisions = [.. (raw.Decisions ?? ["async"]).Select(d => ParseDecision(d, Problem))
-            .OfType<DecisionMode>()];
+        List<DecisionMode?> decisions = raw.Decisions is null ? [null]
+            : [.. raw.Decisions.Select(d => ParseDecision(d, Problem)).OfType<DecisionMode>().Cast<DecisionMode?>()];
         List<double> oracle = raw.OracleFactors ?? [];
         if (oracle.Any(f => !double.IsFinite(f) || f <= 0))
         {

@@ -48,7 +48,7 @@ public static class ScenarioGenerator
         string schedule = Choose(family.Schedules, random);
         List<FaultOptions> faults = [.. family.Faults.SelectMany(f => DrawFault(f, steps, random))];
         int threads = Choose(family.Threads, random);
-        DecisionMode decisions = Choose(family.Decisions, random);
+        DecisionMode? decisions = Choose(family.Decisions, random);
         int runSeed = random.Next(1, 1_000_000);
         string faultText = faults.Count == 0 ? "no fault"
             : string.Join(", ", faults.Select(f => $"{f.Kind} at step {f.Step}"));

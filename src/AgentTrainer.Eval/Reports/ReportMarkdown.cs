@@ -116,8 +116,10 @@ public static class ReportMarkdown
         (context.Decisions == Generation.DecisionMode.Async
             ? "decisions asynchronous (as a plain `run`: training goes on while the agent decides)"
             : "each decision made with the run paused (PauseWhileDeciding: reproducible bit for bit)")
-        + (context.ThreadsPerRun == 0 ? ", each run on the run's own threads (all cores)" : $", {context.ThreadsPerRun} CPU thread(s) per run")
-        + (context.Suite.IsGenerated ? " unless its family drew them" : "");
+        + (context.Suite.IsGenerated ? ", decision modes and CPU threads per run as each family draws them (one thread "
+                + "unless the family lists others; decisions as above unless it lists modes)"
+            : context.ThreadsPerRun == 0 ? ", each run on the run's own threads (all cores)"
+            : $", {context.ThreadsPerRun} CPU thread(s) per run");
 
     private static string M(ContestantResult c, Func<RunFigures, double> figure, int digits = 1) => Format.Number(c.Mean(figure), digits);
 

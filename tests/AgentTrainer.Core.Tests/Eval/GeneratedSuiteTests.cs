@@ -70,6 +70,36 @@ public sealed class GeneratedSuiteTests : IDisposable
     }
 
     [Fact]
+    public void A_family_that_lists_no_decision_mode_is_run_as_the_eval_says_and_one_that_lists_one_as_it_says()
+    {
+        string file = Path.Combine(_folder, "modes.yaml");
+        File.WriteAllText(file, """
+            families:
+              - name: as-told
+                task: [synthetic]
+                steps: [150, 250]
+                learning_rate: [5.0e-3, 2.0e-2]
+              - name: paused
+                task: [synthetic]
+                steps: [150, 250]
+                learning_rate: [5.0e-3, 2.0e-2]
+                decisions: [pause]
+            """);
+        IReadOnlyList<Scenario> scenarios = ScenarioGenerator.Generate(FamilyLoader.Load(file), 20, 2);
+        Suite suite = SuiteLoader.WithScenarios(scenarios, "eval/contestants.yaml", ["rules"]);
+        bool Paused(RunSpec run) => (bool)run.Settings["Agent"]!["PauseWhileDeciding"]!;
+
+        foreach (DecisionMode told in new[] { DecisionMode.Async, DecisionMode.Pause })
+        {
+            IReadOnlyList<RunSpec> plan = RunPlanner.Plan(suite, new EvalSettings { OutputFolder = _folder, Decisions = told });
+            Assert.All(plan.Where(r => r.Scenario.Family == "as-told"), r => Assert.Equal(told == DecisionMode.Pause, Paused(r)));
+            Assert.All(plan.Where(r => r.Scenario.Family == "paused"), r => Assert.True(Paused(r)));
+        }
+        Assert.Contains(scenarios, s => s.Family == "as-told");
+        Assert.Contains(scenarios, s => s.Family == "paused");
+    }
+
+    [Fact]
     public void A_broken_family_file_names_every_problem_with_its_family_and_key()
     {
         string file = Path.Combine(_folder, "bad.yaml");
