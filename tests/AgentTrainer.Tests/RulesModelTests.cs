@@ -241,6 +241,18 @@ public class RulesModelTests
     }
 
     [Fact]
+    public void On_a_run_too_short_to_budget_a_new_tuning_action_a_doubling_chain_under_way_carries_on()
+    {
+        SummarySignals noisyDecline = Signals(1.9, 1.9, -0.10, -0.10, volatility: 0.08);
+        TrainingSummary straight = Moving(At(450, noisyDecline), 0.97, 0.97) with { TotalSteps = 1200 };
+        InterventionOutcome doubled = new(300, InterventionAction.DoubleLearningRate, null, "agent", 2.4, 2.1);
+        Assert.Equal("double_learning_rate", Decide(straight with { RecentInterventions = [doubled, doubled] }).Tool);
+        // A chain of halvings is a different correction: the budget still holds the next doubling back.
+        InterventionOutcome halved = doubled with { Action = InterventionAction.HalveLearningRate };
+        Assert.Equal("keep_learning_rate", Decide(straight with { RecentInterventions = [doubled, halved] }).Tool);
+    }
+
+    [Fact]
     public void StraightSteps_AreNoReasonToDouble_WhenTheEvidenceDoesNotHold()
     {
         SummarySignals noisyDecline = Signals(1.9, 1.9, -0.10, -0.10, volatility: 0.08);

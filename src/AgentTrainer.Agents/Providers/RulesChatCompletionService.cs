@@ -156,7 +156,8 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         bool lrCanDouble = !scheduleDecayed && summary.BaseLearningRate * 2 <= summary.Limits.MaxLearningRate;
         // Nearly every step points the same way while the loss falls: the optimizer is held back by its
         // step size, however noisy the loss looks. Judged on a window after the last change settled.
-        if (TuningAllowed(summary) && MedianStraightness(summary) is >= StepLimitedStraightness and var straightness
+        if ((TuningAllowed(summary) || RaisingInProgress(summary))
+            && MedianStraightness(summary) is >= StepLimitedStraightness and var straightness
             && s.LongTrend < 0
             && s.StepsSinceIntervention is null or >= 100 && lrCanDouble && summary.Step >= 100)
         {
@@ -285,6 +286,12 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// busier than a healthy run should see, and a plateau after a repair is no reason to act again.</summary>
     private static bool TuningAllowed(TrainingSummary summary) =>
         (summary.RecentInterventions.Count + 1) * 1000 <= summary.TotalSteps;
+
+    /// <summary>Every intervention so far raised the lr: a correction under way, and while the straight path says
+    /// the lr still limits progress, the next doubling is the same decision carried on, not a new one to budget.</summary>
+    private static bool RaisingInProgress(TrainingSummary summary) =>
+        summary.RecentInterventions.Count > 0
+        && summary.RecentInterventions.All(i => i.Action == InterventionAction.DoubleLearningRate);
 
     /// <summary>Standard error of a least-squares slope over <paramref name="steps"/> losses whose relative
     /// spread around the line is <paramref name="volatility"/>, per 100 steps (as trends are given).</summary>
