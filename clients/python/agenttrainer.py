@@ -47,6 +47,17 @@ _FLUSH_S = 1.0
 
 log = logging.getLogger("agenttrainer")
 
+OWN_EVALUATION = "the trainer's own evaluation"  # the host's name for a split the trainer did not name
+
+
+def describe(handed_back):
+    """The model a run hands back in words: the host's own words when it sent them, else worded as the host does."""
+    if handed_back.get("description"):
+        return handed_back["description"]
+    checkpoint, step = handed_back.get("checkpoint"), handed_back.get("step")
+    where = f", model {checkpoint}" + (f" (step {step})" if step is not None else "") if checkpoint else ""
+    return f"val_loss {handed_back['val_loss']:.4f} on {handed_back['split']}{where}"
+
 
 class ServiceError(Exception):
     """The service answered with an error status; ``detail`` is its problem details' detail."""
@@ -169,21 +180,42 @@ class Run:
         self._last_step_at = time.perf_counter()
         return self.continues
 
-    def finish(self, outcome=None):
-        """Evaluates and checkpoints the last state, reports the end and sends what is left (waits up to 30 s)."""
+    def finish(self, outcome=None, evaluate=None, split=None):
+        """Evaluates and checkpoints the last state, reports the end and sends what is left (waits up to 30 s).
+
+        ``evaluate`` measures the model handed back (default: the run's own callback; pass a fuller one, such as
+        the whole validation split, and name what it measures in ``split``). Returns the model the run hands back,
+        as the host's run.json, run list and morning report give it: ``{"checkpoint", "step", "val_loss",
+        "split"}`` (detached: this process's own figures, with no checkpoint); ``describe(...)`` words it."""
         outcome = outcome or ("stopped" if self.stopped else "completed")
-        self._evaluate_now()
-        self._save_checkpoint()
-        self._report({"type": "finished", "outcome": outcome, "step": self.step_number})
+        figures = self._evaluate_figures(evaluate)
+        checkpoint = self._save_checkpoint()
+        self._report({"type": "finished", "outcome": outcome, "step": self.step_number, "split": split})
         deadline = time.monotonic() + 30
         with self._outbox_lock:
             self._ending = True
             self._outbox_lock.notify_all()
             while self._outbox and not self._detached and time.monotonic() < deadline:
                 self._outbox_lock.wait(0.1)
+        handed_back = self._handed_back() or {
+            "checkpoint": checkpoint, "step": self.step_number if checkpoint else None,
+            "val_loss": figures["val_loss"] if figures else None, "split": split or OWN_EVALUATION}
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        if handed_back["val_loss"] is not None:
+            log.info("agenttrainer: the run hands back %s", describe(handed_back))
+        return handed_back
+
+    def _handed_back(self):
+        """The host's word on the model handed back, once every report is sent; None without it."""
+        if self._detached or self._outbox:
+            return None
+        try:
+            return self._service.call("GET", f"/api/v1/runs/{self.run_id}").get("handed_back")
+        except (OSError, ServiceError, ValueError) as error:
+            log.warning("agenttrainer: cannot read the model the run hands back (%s)", error)
+            return None
 
     # ---- registration and sessions ----
 
@@ -424,10 +456,11 @@ class Run:
         figures = self._evaluate_figures()
         return "nothing to evaluate with" if figures is None else f"val_loss {figures['val_loss']:.4f}"
 
-    def _evaluate_figures(self):
-        if self._evaluate is None:
+    def _evaluate_figures(self, evaluate=None):
+        evaluate = evaluate or self._evaluate
+        if evaluate is None:
             return None
-        result = self._evaluate()
+        result = evaluate()
         figures = result if isinstance(result, dict) else {"val_loss": float(result)}
         finite = math.isfinite(figures["val_loss"])
         self._report({"type": "evaluation", "step": self.step_number,

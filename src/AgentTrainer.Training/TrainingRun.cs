@@ -216,6 +216,8 @@ public sealed class TrainingRun : ISupervisedRun, IDisposable
             Final = _statistics.Summarise(step, branches, (finishedAt - startedAt).TotalSeconds) with
             {
                 ModelCheckpoint = result?.ModelCheckpoint,
+                ModelStep = result?.ModelStep,
+                ValSplit = result is null ? null : EvaluationSplits.WholeHeldOut,
                 BestCheckpoint = result?.BestCheckpoint,
                 BestCheckpointValLoss = result?.BestCheckpointValLoss,
             },

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using AgentTrainer.App.Hosting;
+using AgentTrainer.Core.Records;
 
 namespace AgentTrainer.Tests;
 
@@ -32,6 +33,11 @@ public sealed class CommandLineTests : IDisposable
         Assert.Equal(120, (long)final["steps"]!);
         Assert.True((double)final["final_val_loss"]! < (double)final["initial_val_loss"]!);
         Assert.InRange((double)final["final_accuracy"]!, 0.25, 1.0);
+        // The console names the model handed back in the words every other place uses, from run.json's figures.
+        HandedBackModel handedBack = RunRecordReader.ReadSummary(_out)!.Final!.HandedBack!;
+        Assert.Equal(((string)final["model_checkpoint"]!, (long?)final["model_step"], EvaluationSplits.WholeHeldOut),
+            (handedBack.Checkpoint, handedBack.Step, handedBack.Split));
+        Assert.Contains($"hands back {handedBack.Description}", output, StringComparison.Ordinal);
         JsonNode agent = run["sections"]!["agent"]!; // the default agent: rules under unattended.yaml
         Assert.Equal(("rules", "unattended"), ((string)agent["provider"]!, (string)agent["policy"]!));
         Assert.Equal(3, (int)agent["decisions"]!); // after steps 50 and 100, and 10 steps after the lr jumped (70)

@@ -123,6 +123,13 @@ public sealed partial class PyTorchTrainerTests : IDisposable
         CommandEvent[] rollbacks = [.. (await api.GetFromJsonAsync<RunEvent[]>("/api/events?type=command", Api.ApiJsonOptions))!
             .OfType<CommandEvent>().Where(c => c.Kind == CommandKinds.LoadCheckpoint && c.Status == CommandStatus.Succeeded)];
         Assert.NotEmpty(rollbacks);
+
+        // One final number: the trainer and the host print the model run.json says is handed back, in the same words.
+        HandedBackModel handedBack = RunRecordReader.ReadSummary(Path.Combine(_folder, "runs", "spike"))!.Final!.HandedBack!;
+        Assert.Equal((withAgent, "the whole validation split"), (Math.Round(handedBack.ValLoss, 4), handedBack.Split));
+        Assert.Contains($"final {handedBack.Description}", repaired.Output, StringComparison.Ordinal);
+        await ProcessApi.UntilAsync(() => Task.FromResult(host.Output.Contains(
+            $"hands back {handedBack.Description}", StringComparison.Ordinal)), "the host's line for the run's end");
     }
 
     [Fact]

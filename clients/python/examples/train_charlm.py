@@ -251,9 +251,10 @@ def main(argv=None):
         run.step(loss.item(), grad_norm=grad_norm.item(), samples=args.batch_size)
         trained += 1  # a rollback's steps are trained again: they count
     elapsed = time.perf_counter() - started
-    run.finish()
+    # The model handed back is measured on the whole validation split (the periodic evaluations use a part).
+    handed_back = run.finish(evaluate=lambda: {"val_loss": evaluate(model, data)}, split="the whole validation split")
     print(f"done: {trained} steps trained in {elapsed:.1f} s ({1000 * elapsed / max(1, trained):.1f} ms/step); "
-          f"final val_loss {evaluate(model, data):.4f} on the whole validation split", flush=True)
+          f"final {agenttrainer.describe(handed_back)}", flush=True)
 
 
 if __name__ == "__main__":

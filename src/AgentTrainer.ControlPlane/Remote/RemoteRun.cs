@@ -38,6 +38,7 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
     private double? _lastValLoss;
     private long _lastEvaluatedStep = -1;
     private string? _outcome;
+    private HandedBackModel? _handedBack;
     private long _lastContactTicks;
     private int _pollsWaiting;
     private RunState _state;
@@ -94,6 +95,16 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
     public string? Outcome
     {
         get { lock (_gate) { return _outcome; } }
+    }
+
+    /// <summary>Raised once, when the session has ended and run.json holds its final figures.</summary>
+    public event Action<RemoteRun>? SessionEnded;
+
+    /// <summary>The model the ended session hands back, as run.json's final figures give it; null until then.</summary>
+    public HandedBackModel? HandedBack
+    {
+        get => Volatile.Read(ref _handedBack);
+        private set => Volatile.Write(ref _handedBack, value);
     }
 
     public long LastBatch => Interlocked.Read(ref _lastBatch);
@@ -275,7 +286,8 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
                 break;
             case FinishedReport finished:
                 End(finished.Outcome,
-                    Invariant($"not applied: the run ended ({finished.Outcome}) at step {_step} first"));
+                    Invariant($"not applied: the run ended ({finished.Outcome}) at step {_step} first"),
+                    finished.Split);
                 break;
         }
     }
@@ -367,7 +379,7 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
         _appliedKeys.UnionWith(_history.AppliedKeysAt(checkpoint.Id));
     }
 
-    private void End(string outcome, string reason)
+    private void End(string outcome, string reason, string? split = null)
     {
         List<CommandRecord> owed;
         lock (_gate)
@@ -397,21 +409,30 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
         DateTimeOffset finishedAt = _time.GetUtcNow();
         CheckpointInfo? best = Checkpoints.Where(c => c.ValLoss is { } loss && double.IsFinite(loss))
             .MinBy(c => c.ValLoss);
+        CheckpointInfo? model = _history.Newest();
+        // The trainer keeps its last state: the model handed back is its newest checkpoint, and the final loss that
+        // checkpoint's own evaluation (none when the trainer did not evaluate the state it saved).
+        FinalFigures final = _statistics.Summarise(_step, Branches.Count, (finishedAt - _startedAt).TotalSeconds) with
+        {
+            FinalValLoss = model?.ValLoss,
+            ModelCheckpoint = model?.Id,
+            ModelStep = model?.Step,
+            ValSplit = string.IsNullOrWhiteSpace(split) ? EvaluationSplits.TrainersEvaluate : split,
+            BestCheckpoint = best?.Id,
+            BestCheckpointValLoss = best?.ValLoss,
+        };
+        HandedBack = final.HandedBack;
         _recorder.WriteSummary(Summary(outcome) with
         {
             FinishedAt = finishedAt,
             Process = null,
             Error = outcome == RunOutcomes.Lost ? reason : null,
-            Final = _statistics.Summarise(_step, Branches.Count, (finishedAt - _startedAt).TotalSeconds) with
-            {
-                ModelCheckpoint = _history.Newest()?.Id,
-                BestCheckpoint = best?.Id,
-                BestCheckpointValLoss = best?.ValLoss,
-            },
+            Final = final,
             Sections = _contributors.Length == 0 ? null
                 : _contributors.ToDictionary(c => c.SectionName, c => c.DescribeRun()),
         });
         _recorder.Dispose();
+        SessionEnded?.Invoke(this);
     }
 
     private RunSummary Summary(string status) => new()

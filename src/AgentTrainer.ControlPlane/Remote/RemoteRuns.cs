@@ -191,6 +191,8 @@ public sealed partial class RemoteRuns(
             [.. entry.Dashboard ? [monitor] : Array.Empty<IRunObserver>(), .. agent?.Observers ?? []];
         var run = new RemoteRun(entry.Id, entry.Options, entry.Request.Layers, environment, entry.History, resume,
             commands, time, _remote.MaxBatchItems, observers);
+        run.SessionEnded += ended => LogEnded(logger, ended.Id, ended.Session, ended.Outcome!, ended.State.Step,
+            ended.HandedBack?.Description ?? "no model");
         entry.History.Sessions = session;
         entry.Current = run;
         entry.Agent = agent;
@@ -288,6 +290,11 @@ public sealed partial class RemoteRuns(
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Run {Run} continues as session {Session} from {Checkpoint} (step {Step})")]
     private static partial void LogResumed(ILogger logger, string run, int session, string checkpoint, long step);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Run {Run} session {Session} ended ({Outcome}) at step {Step}: hands back {HandedBack}")]
+    private static partial void LogEnded(
+        ILogger logger, string run, int session, string outcome, long step, string handedBack);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Run {Run} lost at step {Step}: its trainer said nothing for {Seconds} s")]

@@ -110,6 +110,8 @@ public static partial class ReportBatchCheck
         !last ? "finished must be the batch's last item."
         : !TrainerOutcomes.Contains(report.Outcome)
             ? $"outcome '{report.Outcome}' is not one of {string.Join(", ", TrainerOutcomes)}."
+        : report.Split is { } split && !SplitName().IsMatch(split)
+            ? "split must be 1 to 100 printable characters (what the last evaluation was measured on)."
         : AtStep("finished", report.Step, step);
 
     private static ProtocolProblem? CheckCheckpoint(
@@ -188,4 +190,7 @@ public static partial class ReportBatchCheck
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,100}$")]
     private static partial Regex CheckpointId();
+
+    [GeneratedRegex(@"^[^\p{C}]{1,100}$")]
+    private static partial Regex SplitName();
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Records;
 
 namespace AgentTrainer.ControlPlane.Remote;
 
@@ -75,8 +76,9 @@ public sealed record CheckpointReport(string Id, long Step, long Bytes, string? 
 public sealed record OutcomeReport(string CommandId, bool Succeeded, string Detail, long Step) : TrainerReport;
 
 /// <summary>The trainer's run ended (completed, stopped, interrupted, diverged, failed) after
-/// <paramref name="Step"/> steps.</summary>
-public sealed record FinishedReport(string Outcome, long Step) : TrainerReport;
+/// <paramref name="Step"/> steps. The last evaluation is the handed-back model's; <paramref name="Split"/> says
+/// what it was measured on (null: <see cref="EvaluationSplits.TrainersEvaluate"/>).</summary>
+public sealed record FinishedReport(string Outcome, long Step, string? Split = null) : TrainerReport;
 
 public sealed record BatchAccepted(long Batch, long Step, int Branch);
 

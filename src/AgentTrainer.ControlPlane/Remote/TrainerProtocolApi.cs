@@ -3,6 +3,7 @@ using System.Text.Json;
 using AgentTrainer.ControlPlane.Api;
 using AgentTrainer.ControlPlane.Security;
 using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Records;
 using AgentTrainer.Core.Runs;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -63,7 +64,7 @@ public static class TrainerProtocolApi
         string status = run.Outcome ?? (state.Paused ? "paused" : "running");
         return TypedResults.Ok(new RemoteRunView(run.Id, run.Session, status, run.Task, state.Step, state.TotalSteps,
             state.Branch, state.LearningRate, state.BaseLearningRate, state.Paused, state.LastLoss, state.TrainedSteps,
-            run.LastBatch, run.Folder, run.ResumedFromCheckpoint, run.Layers));
+            run.LastBatch, run.Folder, run.ResumedFromCheckpoint, run.Layers, run.HandedBack));
     }
 
     private static async Task<Results<Ok<BatchAccepted>, ProblemHttpResult>> Reports(
@@ -170,8 +171,9 @@ public static class TrainerProtocolApi
         problem.Detail);
 }
 
-/// <summary>A remote run as its trainer and the operator read it.</summary>
+/// <summary>A remote run as its trainer and the operator read it; once the session ended, the model it hands
+/// back.</summary>
 public sealed record RemoteRunView(
     string RunId, int Session, string Status, string Task, long Step, long TotalSteps, int Branch, double LearningRate,
     double BaseLearningRate, bool Paused, double? LastLoss, long TrainedSteps, long LastBatch, string Folder,
-    string? ResumedFromCheckpoint, IReadOnlyList<string> Layers);
+    string? ResumedFromCheckpoint, IReadOnlyList<string> Layers, HandedBackModel? HandedBack);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using AgentTrainer.Core.Options;
 
@@ -69,6 +70,18 @@ public sealed record FinalFigures
     /// <summary>The checkpoint holding the weights the run hands back: the last state, or the best.</summary>
     public string? ModelCheckpoint { get; init; }
 
+    /// <summary>The step of <see cref="ModelCheckpoint"/>.</summary>
+    public long? ModelStep { get; init; }
+
+    /// <summary>What <see cref="FinalValLoss"/> was measured on (one of <see cref="EvaluationSplits"/>).</summary>
+    public string? ValSplit { get; init; }
+
+    /// <summary>The model handed back, as every place that reports a run's end shows it.</summary>
+    [JsonIgnore]
+    public HandedBackModel? HandedBack => ModelCheckpoint is { } checkpoint && FinalValLoss is { } loss
+        ? new HandedBackModel(checkpoint, ModelStep, loss, ValSplit ?? EvaluationSplits.Unknown)
+        : null;
+
     /// <summary>The checkpoint with the best validation loss; always on disk.</summary>
     public string? BestCheckpoint { get; init; }
 
@@ -81,6 +94,30 @@ public sealed record FinalFigures
     public required int NonFiniteSteps { get; init; }
     public required IReadOnlyDictionary<string, int> CommandsByKind { get; init; }
     public required double WallSeconds { get; init; }
+}
+
+/// <summary>The run's one final figure: the checkpoint it hands back, that model's validation loss, and the split
+/// the loss was measured on. The console, run.json, the service's run list, the morning report and the Python
+/// client all show this record, in words as <see cref="Description"/> words it (sent along in JSON, so a page or
+/// a client shows the same words).</summary>
+public sealed record HandedBackModel(string Checkpoint, long? Step, double ValLoss, string Split)
+{
+    public string Description => string.Create(CultureInfo.InvariantCulture,
+        $"val_loss {ValLoss:F4} on {Split}, model {Checkpoint}{(Step is { } step ? $" (step {step})" : "")}");
+}
+
+/// <summary>What a final validation loss was measured on.</summary>
+public static class EvaluationSplits
+{
+    /// <summary>A built-in run or your own task: the task's whole held-out set, as the best checkpoint is
+    /// measured.</summary>
+    public const string WholeHeldOut = "the whole held-out set";
+
+    /// <summary>A trainer attached over the protocol: its own evaluate callback, called at the end.</summary>
+    public const string TrainersEvaluate = "the trainer's own evaluation";
+
+    /// <summary>A run.json written before the split was recorded.</summary>
+    public const string Unknown = "an unrecorded split";
 }
 
 /// <summary>How a run ended; also the process exit code's meaning (see RunOutcomes.ExitCode).</summary>

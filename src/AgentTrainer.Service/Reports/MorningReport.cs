@@ -47,14 +47,15 @@ public sealed class MorningReport(IOptions<ServiceOptions> options, RunIndex ind
         EvaluationMetrics? best = evaluations.Where(e => double.IsFinite(e.ValLoss)).MinBy(e => e.ValLoss);
         // The final figure is the model the run handed back (run.json's), as the console and the run list say; only a
         // run still going, or one that ended before writing it, falls back to its last evaluation.
-        double? handedBack = Directory.Exists(run.Folder) ? RunRecordReader.TryReadSummary(run.Folder)?.Final?.FinalValLoss : null;
+        HandedBackModel? handedBack = Directory.Exists(run.Folder)
+            ? RunRecordReader.TryReadSummary(run.Folder)?.Final?.HandedBack : null;
         return new RunReport(
             run.Name, run.Kind, run.State, run.StartedAt, run.FinishedAt, run.Message,
             Math.Max(steps.Count > 0 ? steps[^1].Step : 0, evaluations.Count > 0 ? evaluations[^1].Step : 0),
             evaluations.Count > 0 ? evaluations[0].ValLoss : null,
-            handedBack ?? (evaluations.Count > 0 ? evaluations[^1].ValLoss : null),
+            handedBack?.ValLoss ?? (evaluations.Count > 0 ? evaluations[^1].ValLoss : null),
             best?.ValLoss, best?.Step,
-            Interventions(events), waiting, evaluations, ExpiredUnanswered(events));
+            Interventions(events), waiting, evaluations, ExpiredUnanswered(events), handedBack);
     }
 
     /// <summary>Proposals that waited for a person and expired with no answer (past their deadline, or the run ended).</summary>
@@ -96,12 +97,13 @@ public sealed class MorningReport(IOptions<ServiceOptions> options, RunIndex ind
 public sealed record ReportModel(DateTimeOffset From, DateTimeOffset To, IReadOnlyList<RunReport> Runs, int Waiting);
 
 /// <param name="Steps">the last step the run's records reach</param>
+/// <param name="HandedBack">the model an ended run hands back (run.json's; <paramref name="FinalValLoss"/> is its loss)</param>
 public sealed record RunReport(
     string Name, string Kind, string State, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Message, long Steps,
     double? StartValLoss, double? FinalValLoss, double? BestValLoss, long? BestStep,
     IReadOnlyList<InterventionReport> Interventions, IReadOnlyList<InboxItem> Waiting,
     [property: System.Text.Json.Serialization.JsonIgnore] IReadOnlyList<EvaluationMetrics> Evaluations,
-    IReadOnlyList<ReviewEvent> ExpiredUnanswered);
+    IReadOnlyList<ReviewEvent> ExpiredUnanswered, HandedBackModel? HandedBack);
 
 /// <param name="Command">the agent's action (halve_learning_rate, rollback_checkpoint, ...), or the command's
 /// kind</param>

@@ -38,6 +38,11 @@ public static class ReportWriter
                 text.AppendLine(invariant, $"{run.Message}");
                 text.AppendLine();
             }
+            if (run.HandedBack is { } handedBack)
+            {
+                text.AppendLine(invariant, $"Hands back {handedBack.Description}.");
+                text.AppendLine();
+            }
             if (run.Evaluations.Count > 0)
             {
                 string chart = chartsRelative

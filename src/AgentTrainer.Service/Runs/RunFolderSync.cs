@@ -118,7 +118,7 @@ public sealed partial class RunFolderSync(
             : entry.State == RunStates.Starting && launcher.IsStarting(entry) ? (RunStates.Starting, null)
             : entry.State == RunStates.Starting ? (RunOutcomes.Failed, launcher.WhyItEnded(entry))
             : (RunOutcomes.Lost, "its process ended without finishing the run (killed, or its machine went down)");
-        index.Observe(name, state, summary?.StartedAt, summary?.FinishedAt, message);
+        index.Observe(name, state, summary?.StartedAt, summary?.FinishedAt, message, ended ? summary!.Final?.HandedBack : null);
         if (state != entry.State && entry.IsLive && RunStates.IsFinal(state))
         {
             RaiseEnd(entry, state, summary, message);
@@ -148,8 +148,9 @@ public sealed partial class RunFolderSync(
             _ => NotificationEvent.RunFinished,
         };
         FinalFigures? final = summary?.Final;
-        string figures = final?.FinalValLoss is { } loss
-            ? string.Create(CultureInfo.InvariantCulture, $", validation loss {final.InitialValLoss:0.####} → {loss:0.####}")
+        string figures = final?.HandedBack is { } handedBack
+            ? string.Create(CultureInfo.InvariantCulture,
+                $", from val_loss {final.InitialValLoss:F4}: hands back {handedBack.Description}")
             : "";
         notifier.Raise(new Notification(
             $"{NotificationEvents.Name(kind)}:{entry.Name}:{summary?.Session ?? 0}:{(summary?.StartedAt ?? entry.UpdatedAt).UtcTicks}",
@@ -158,6 +159,7 @@ public sealed partial class RunFolderSync(
             new Dictionary<string, object?>
             {
                 ["state"] = state, ["steps"] = final?.Steps, ["final_val_loss"] = final?.FinalValLoss,
+                ["handed_back"] = final?.HandedBack,
                 ["best_val_loss"] = final?.BestValLoss, ["initial_val_loss"] = final?.InitialValLoss, ["message"] = message,
             }));
     }

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Text.Json;
 using AgentTrainer.Core.Records;
 using AgentTrainer.Service.Store;
 
@@ -35,14 +36,17 @@ public sealed class RunIndex(ServiceStore store, TimeProvider time)
         ("@to", to), ("@message", message), ("@now", Now()), ("@name", name), ("@from", from)) == 1;
 
     /// <summary>The state read from the run's folder, with its start and end.</summary>
-    public void Observe(string name, string state, DateTimeOffset? startedAt, DateTimeOffset? finishedAt, string? message) =>
+    /// <param name="handedBack">the model an ended run hands back (run.json's); null while it runs</param>
+    public void Observe(string name, string state, DateTimeOffset? startedAt, DateTimeOffset? finishedAt, string? message,
+        HandedBackModel? handedBack) =>
         store.Execute("""
             UPDATE runs SET state = @state, started_at = COALESCE(@started, started_at), finished_at = @finished,
-                message = COALESCE(@message, message), updated_at = @now
+                message = COALESCE(@message, message), handed_back = @handed, updated_at = @now
             WHERE name = @name
             """,
             ("@state", state), ("@started", startedAt is { } s ? ServiceStore.Time(s) : null),
-            ("@finished", finishedAt is { } f ? ServiceStore.Time(f) : null), ("@message", message), ("@now", Now()),
+            ("@finished", finishedAt is { } f ? ServiceStore.Time(f) : null), ("@message", message),
+            ("@handed", handedBack is null ? null : JsonSerializer.Serialize(handedBack, RunJson.Options)), ("@now", Now()),
             ("@name", name));
 
     public void SetProcess(string name, int pid, string host) => store.Execute(
@@ -68,18 +72,22 @@ public sealed class RunIndex(ServiceStore store, TimeProvider time)
             ServiceStore.Text(reader, "state")!, ServiceStore.Text(reader, "submitted_by"), At("submitted_at"),
             ServiceStore.Text(reader, "settings"), (int?)ServiceStore.Number(reader, "pid"), ServiceStore.Text(reader, "host"),
             ServiceStore.Text(reader, "message"), ServiceStore.Number(reader, "resume") == 1, At("started_at"),
-            At("finished_at"), ServiceStore.Number(reader, "audit_position") ?? 0, At("updated_at")!.Value);
+            At("finished_at"), ServiceStore.Number(reader, "audit_position") ?? 0, At("updated_at")!.Value,
+            ServiceStore.Text(reader, "handed_back") is { } handedBack
+                ? JsonSerializer.Deserialize<HandedBackModel>(handedBack, RunJson.Options) : null);
     }
 }
 
 /// <summary>A run as the store holds it.</summary>
 /// <param name="Settings">the settings it was submitted with (null: not started by the service)</param>
 /// <param name="Resume">the next start continues it from its last checkpoint</param>
+/// <param name="HandedBack">the model the ended run hands back, as its run.json says</param>
 public sealed record RunEntry(
     string Name, string Folder, string Kind, string State, string? SubmittedBy, DateTimeOffset? SubmittedAt,
     [property: System.Text.Json.Serialization.JsonIgnore] string? Settings, int? Pid, string? Host, string? Message,
     bool Resume, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt,
-    [property: System.Text.Json.Serialization.JsonIgnore] long AuditPosition, DateTimeOffset UpdatedAt)
+    [property: System.Text.Json.Serialization.JsonIgnore] long AuditPosition, DateTimeOffset UpdatedAt,
+    HandedBackModel? HandedBack)
 {
     public bool IsLive => State is RunStates.Starting or RunOutcomes.Running;
 }

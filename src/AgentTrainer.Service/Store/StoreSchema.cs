@@ -29,8 +29,32 @@ internal static class StoreSchema
         {
             Run(connection, transaction, table);
         }
+        AddMissingColumns(store.Kind, connection, transaction);
         transaction.Commit();
     }
+
+    /// <summary>Columns added since a store was first made: a store from an earlier version gains them, its rows
+    /// kept (SQLite has no ADD COLUMN IF NOT EXISTS, so it is asked first).</summary>
+    private static void AddMissingColumns(StoreKind kind, DbConnection connection, DbTransaction transaction)
+    {
+        foreach ((string table, string column, string type) in AddedColumns)
+        {
+            if (kind == StoreKind.Postgres)
+            {
+                Run(connection, transaction, $"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {type}");
+                continue;
+            }
+            using DbCommand exists = ServiceStore.Command(connection,
+                $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'");
+            exists.Transaction = transaction;
+            if (Convert.ToInt64(exists.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            {
+                Run(connection, transaction, $"ALTER TABLE {table} ADD COLUMN {column} {type}");
+            }
+        }
+    }
+
+    private static readonly (string Table, string Column, string Type)[] AddedColumns = [("runs", "handed_back", "TEXT")];
 
     private static void Run(DbConnection connection, DbTransaction transaction, string sql)
     {
@@ -46,7 +70,7 @@ internal static class StoreSchema
             name TEXT PRIMARY KEY, folder TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL,
             submitted_by TEXT, submitted_at TEXT, settings TEXT, pid BIGINT, host TEXT, message TEXT,
             resume BIGINT NOT NULL DEFAULT 0, started_at TEXT, finished_at TEXT, audit_position BIGINT NOT NULL DEFAULT 0,
-            updated_at TEXT NOT NULL)
+            updated_at TEXT NOT NULL, handed_back TEXT)
         """,
         """
         CREATE TABLE IF NOT EXISTS reviews (

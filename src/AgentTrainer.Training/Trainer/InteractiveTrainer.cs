@@ -266,7 +266,8 @@ public sealed class InteractiveTrainer : IDisposable
         {
             Time = _time.GetUtcNow(), Step = _step, Branch = _branch, Outcome = outcome,
         });
-        return new TrainerResult(outcome, _step, Branches.Count, model, best.Id, bestLoss);
+        long modelStep = model == final.Id ? final.Step : best.Step;
+        return new TrainerResult(outcome, _step, Branches.Count, model, modelStep, best.Id, bestLoss);
     }
 
     private CheckpointInfo? BestCheckpoint() =>

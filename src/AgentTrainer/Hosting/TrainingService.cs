@@ -102,11 +102,14 @@ public sealed class TrainingService(
                     run.Trainer.Budget.Deadline is { } deadline ? $", deadline {deadline:O}" : "");
             }
             FinalFigures final = summary.Final!;
-            logger.LogInformation("Run {Outcome} at step {Step} ({Trained} trained): final val_loss {ValLoss:F4}{Accuracy} from {Model} "
-                + "(start {Initial:F4}, best {Best:F4} in {BestCheckpoint})",
-                summary.Status, final.Steps, run.Trainer.State.TrainedSteps, final.FinalValLoss,
-                final.FinalAccuracy is { } accuracy ? $", accuracy {accuracy:F4}" : "", final.ModelCheckpoint, final.InitialValLoss,
-                final.BestValLoss, final.BestCheckpoint);
+            // The handed-back model as run.json, the service's run list and the morning report show it; the best
+            // checkpoint's loss is the one measured at the end on the same split, not a periodic partial one.
+            logger.LogInformation("Run {Outcome} at step {Step} ({Trained} trained): hands back {HandedBack}{Accuracy} "
+                + "(start {Initial:F4}; best checkpoint {BestCheckpoint}, {Best:F4})",
+                summary.Status, final.Steps, run.Trainer.State.TrainedSteps,
+                final.HandedBack?.Description ?? "no model",
+                final.FinalAccuracy is { } accuracy ? $", accuracy {accuracy:F4}" : "", final.InitialValLoss,
+                final.BestCheckpoint, final.BestCheckpointValLoss);
         }
         catch (DataSetException error)
         {

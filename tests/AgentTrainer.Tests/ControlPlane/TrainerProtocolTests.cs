@@ -82,6 +82,12 @@ public sealed class TrainerProtocolTests
             ("an unknown field", a.Token, HttpMethod.Post, a.RunPath("/reports"),
                 Batch(2, """{"type":"step","step":3,"loss":1,"learning_rate":0.001,"colour":"red"}"""), HttpStatusCode.BadRequest),
             ("not JSON", a.Token, HttpMethod.Post, a.RunPath("/reports"), "{batch: 2", HttpStatusCode.BadRequest),
+            ("a split with a control character (a forged log line)", a.Token, HttpMethod.Post, a.RunPath("/reports"),
+                Batch(2, """{"type":"finished","outcome":"completed","step":3,"split":"val\nRun run-b hands back"}"""),
+                HttpStatusCode.BadRequest),
+            ("a split longer than 100 characters", a.Token, HttpMethod.Post, a.RunPath("/reports"),
+                Batch(2, $$"""{"type":"finished","outcome":"completed","step":3,"split":"{{new string('v', 101)}}"}"""),
+                HttpStatusCode.BadRequest),
             ("a wrong protocol version at registration", Operator, HttpMethod.Post, "/api/v1/runs",
                 registration.Replace("\"protocol_version\":1", "\"protocol_version\":2", StringComparison.Ordinal), HttpStatusCode.BadRequest),
             ("a wrong protocol version for a new session", a.Token, HttpMethod.Post, a.RunPath("/sessions"), """{"protocol_version":2}""", HttpStatusCode.BadRequest),
@@ -110,6 +116,29 @@ public sealed class TrainerProtocolTests
         }
         Assert.False(Directory.Exists(Path.Combine(host.Folder, "run", "run-c")));
         Assert.False(Directory.Exists(Path.Combine(host.Folder, "x")));
+    }
+
+    [Fact]
+    public async Task A_finished_run_hands_back_its_newest_checkpoint_with_that_states_own_evaluation_and_the_split_named()
+    {
+        using ControlPlaneFactory host = RemoteHost();
+        using HttpClient operatorClient = host.CreateAuthorizedClient();
+        ProtocolTrainer named = await ProtocolTrainer.RegisterAsync(operatorClient, host.CreateClient, "named");
+        await named.ReportAsync([new EvaluationReport(0, 4.0), new CheckpointReport("ckpt-0", 0, 10), .. named.Steps(5, _ => 3.5),
+            new EvaluationReport(5, 3.25), new CheckpointReport("ckpt-5", 5, 10), new FinishedReport(RunOutcomes.Completed, 5, "shard 3")]);
+        HandedBackModel handedBack = RunRecordReader.ReadSummary(named.Attached.Folder)!.Final!.HandedBack!;
+        Assert.Equal(new HandedBackModel("ckpt-5", 5, 3.25, "shard 3"), handedBack);
+        Assert.Equal("val_loss 3.2500 on shard 3, model ckpt-5 (step 5)", handedBack.Description);
+        JsonElement view = (await named.StateAsync()).GetProperty("handed_back");
+        Assert.Equal(handedBack.Description, view.GetProperty("description").GetString());
+
+        // Its last state saved but never evaluated: no loss is claimed for it (the earlier evaluation was another model's).
+        ProtocolTrainer unevaluated = await ProtocolTrainer.RegisterAsync(operatorClient, host.CreateClient, "unevaluated");
+        await unevaluated.ReportAsync([new EvaluationReport(0, 4.0), new CheckpointReport("ckpt-0", 0, 10),
+            .. unevaluated.Steps(5, _ => 3.5), new CheckpointReport("ckpt-5", 5, 10), new FinishedReport(RunOutcomes.Completed, 5)]);
+        FinalFigures final = RunRecordReader.ReadSummary(unevaluated.Attached.Folder)!.Final!;
+        Assert.Equal(("ckpt-5", null, null), (final.ModelCheckpoint, final.FinalValLoss, final.HandedBack));
+        Assert.False((await unevaluated.StateAsync()).TryGetProperty("handed_back", out _));
     }
 
     [Fact]

@@ -98,8 +98,10 @@ public sealed class ServiceTests : IAsyncLifetime
 
             // The own task finishes; the PyTorch trainer finishes its 600 steps.
             await ProcessApi.UntilAsync(async () => State(await RunsAsync(api), OwnTask) == RunOutcomes.Completed, "the own task", TimeSpan.FromMinutes(3));
-            (int trainerExit, _, string trainerError) = await trainer.WaitAsync(TimeSpan.FromMinutes(4));
+            (int trainerExit, string trainerOutput, string trainerError) = await trainer.WaitAsync(TimeSpan.FromMinutes(4));
             Assert.True(trainerExit == 0, trainerError);
+            // The Python client prints the model handed back in the host's words, as run.json holds it.
+            Assert.Contains($"final {HandedBack(PyTorch).Description}", trainerOutput, StringComparison.Ordinal);
             await ProcessApi.UntilAsync(async () => State(await RunsAsync(api), PyTorch) == RunOutcomes.Completed, "the PyTorch run's end");
 
             // Alerts: the JSON and Slack-style receivers got theirs; the failing one was tried 1 + 2 times, then
@@ -157,9 +159,26 @@ public sealed class ServiceTests : IAsyncLifetime
             Assert.True(builtInReport.GetProperty("final_val_loss").GetDouble() > 0);
             string markdown = await api.GetStringAsync("/api/service/report.md?since=" + Uri.EscapeDataString(_started.AddMinutes(-1).ToString("O")));
             Assert.All([BuiltIn, OwnTask, PyTorch], run => Assert.Contains($"## {run}", markdown));
+            // One final number: the run list, the report (JSON and text) give the model run.json says is handed back.
+            foreach (string ended in new[] { OwnTask, PyTorch })
+            {
+                HandedBackModel handedBack = HandedBack(ended);
+                JsonElement listed = runs.EnumerateArray().Single(r => r.GetProperty("name").GetString() == ended);
+                JsonElement inReport = reported.Single(r => r.GetProperty("name").GetString() == ended);
+                Assert.Equal(handedBack.Description, listed.GetProperty("handed_back").GetProperty("description").GetString());
+                Assert.Equal(handedBack.Description, inReport.GetProperty("handed_back").GetProperty("description").GetString());
+                Assert.Equal(handedBack.ValLoss, inReport.GetProperty("final_val_loss").GetDouble());
+                Assert.Contains($"Hands back {handedBack.Description}.", markdown, StringComparison.Ordinal);
+            }
+            Assert.Equal(EvaluationSplits.WholeHeldOut, HandedBack(OwnTask).Split);
+            Assert.Equal("the whole validation split", HandedBack(PyTorch).Split);
             Assert.Contains("approved by alice", markdown);
         }
     }
+
+    private HandedBackModel HandedBack(string run) =>
+        RunRecordReader.ReadSummary(Path.Combine(Root, run))?.Final?.HandedBack
+        ?? throw new InvalidOperationException($"{run}'s run.json names no model handed back");
 
     private static HttpClient Client(Uri address, string token) => new()
     {

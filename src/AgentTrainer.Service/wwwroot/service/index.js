@@ -7,6 +7,7 @@ async function render() {
   const rows = runs.map(run => el('tr', { 'data-run': run.name, 'data-state': run.state },
     el('td', {}, run.name), el('td', {}, run.kind), el('td', { class: `state-${run.state}` }, run.state),
     el('td', {}, when(run.started_at)), el('td', {}, when(run.finished_at)), el('td', {}, run.submitted_by ?? ''),
+    el('td', { class: 'handed-back' }, run.handed_back?.description ?? ''),
     el('td', {}, run.message ?? ''),
     el('td', {}, ['running', 'starting', 'queued'].includes(run.state)
       ? el('button', { class: 'danger', onclick: () => act(run.name, 'stop') }, 'stop')
@@ -16,7 +17,8 @@ async function render() {
     el('h2', {}, `${runs.length} runs`),
     el('p', { id: 'message' }),
     el('table', { id: 'runs' },
-      el('thead', {}, el('tr', {}, ...['run', 'kind', 'state', 'started', 'finished', 'by', 'message', ''].map(h => el('th', {}, h)))),
+      el('thead', {}, el('tr', {}, ...['run', 'kind', 'state', 'started', 'finished', 'by', 'hands back', 'message', '']
+        .map(h => el('th', {}, h)))),
       el('tbody', {}, rows))));
 }
 

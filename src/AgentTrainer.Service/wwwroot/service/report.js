@@ -21,6 +21,7 @@ async function render() {
     ...report.runs.map(run => el('section', { class: 'report-run', 'data-run': run.name },
       el('h2', {}, `${run.name} — ${run.state}`),
       run.message ? el('p', {}, run.message) : '',
+      run.handed_back ? el('p', { class: 'handed-back' }, `Hands back ${run.handed_back.description}.`) : '',
       run.final_val_loss !== null && run.final_val_loss !== undefined
         ? el('img', { src: `/api/service/runs/${encodeURIComponent(run.name)}/chart.png`, alt: `${run.name} validation loss` }) : '',
       el('ul', {}, run.interventions.length ? run.interventions.map(i => el('li', { class: 'intervention' },
