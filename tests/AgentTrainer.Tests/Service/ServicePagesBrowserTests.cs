@@ -1,6 +1,7 @@
 using AgentTrainer.Agents.Storage;
 using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Policies;
+using AgentTrainer.Core.Records;
 using Microsoft.Playwright;
 using Xunit;
 
@@ -52,6 +53,9 @@ public sealed class ServicePagesBrowserTests : IDisposable
         ILocator row = page.Locator("#runs tr[data-run=night-1]");
         await row.WaitForAsync(new() { Timeout = 30_000 });
         Assert.Equal("completed", await row.GetAttributeAsync("data-state"));
+        // The model handed back, in run.json's words.
+        string handedBack = RunRecordReader.ReadSummary(run)!.Final!.HandedBack!.Description;
+        Assert.Equal(handedBack, await row.Locator("td.handed-back").TextContentAsync());
 
         // The inbox: a viewer may look but not decide.
         await page.GotoAsync(new Uri(address, "/service/inbox.html").ToString());
@@ -76,6 +80,8 @@ public sealed class ServicePagesBrowserTests : IDisposable
         await page.GotoAsync(new Uri(address, "/service/report.html?since=2000-01-01T00:00:00Z").ToString());
         await page.Locator("#report-runs tr[data-run=night-1]").WaitForAsync(new() { Timeout = 10_000 });
         Assert.Contains("1 runs", await page.Locator("#totals").TextContentAsync());
+        Assert.Equal($"Hands back {handedBack}.",
+            await page.Locator("section.report-run[data-run=night-1] p.handed-back").TextContentAsync());
         await page.WaitForFunctionAsync("() => { const img = document.querySelector('section.report-run[data-run=night-1] img'); "
             + "return img && img.complete && img.naturalWidth > 0; }");
         Assert.Empty(errors);
