@@ -410,11 +410,16 @@ public sealed class RemoteRun : ISupervisedRun, ReportBatchCheck.ISession, IDisp
         CheckpointInfo? best = Checkpoints.Where(c => c.ValLoss is { } loss && double.IsFinite(loss))
             .MinBy(c => c.ValLoss);
         CheckpointInfo? model = _history.Newest();
-        // The trainer keeps its last state: the model handed back is its newest checkpoint, and the final loss that
-        // checkpoint's own evaluation (none when the trainer did not evaluate the state it saved).
-        FinalFigures final = _statistics.Summarise(_step, Branches.Count, (finishedAt - _startedAt).TotalSeconds) with
+        // The trainer keeps its last state: the model handed back is its newest checkpoint, and the final figures
+        // that checkpoint's own evaluation (none when the trainer did not evaluate the state it saved: the last
+        // evaluation was another state's).
+        FinalFigures summarised = _statistics.Summarise(_step, Branches.Count, (finishedAt - _startedAt).TotalSeconds);
+        bool modelEvaluated = model?.ValLoss is not null;
+        FinalFigures final = summarised with
         {
             FinalValLoss = model?.ValLoss,
+            FinalAccuracy = modelEvaluated ? summarised.FinalAccuracy : null,
+            FinalBitsPerChar = modelEvaluated ? summarised.FinalBitsPerChar : null,
             ModelCheckpoint = model?.Id,
             ModelStep = model?.Step,
             ValSplit = string.IsNullOrWhiteSpace(split) ? EvaluationSplits.TrainersEvaluate : split,

@@ -134,10 +134,11 @@ public sealed class TrainerProtocolTests
 
         // Its last state saved but never evaluated: no loss is claimed for it (the earlier evaluation was another model's).
         ProtocolTrainer unevaluated = await ProtocolTrainer.RegisterAsync(operatorClient, host.CreateClient, "unevaluated");
-        await unevaluated.ReportAsync([new EvaluationReport(0, 4.0), new CheckpointReport("ckpt-0", 0, 10),
+        await unevaluated.ReportAsync([new EvaluationReport(0, 4.0, Accuracy: 0.1), new CheckpointReport("ckpt-0", 0, 10),
             .. unevaluated.Steps(5, _ => 3.5), new CheckpointReport("ckpt-5", 5, 10), new FinishedReport(RunOutcomes.Completed, 5)]);
         FinalFigures final = RunRecordReader.ReadSummary(unevaluated.Attached.Folder)!.Final!;
         Assert.Equal(("ckpt-5", null, null), (final.ModelCheckpoint, final.FinalValLoss, final.HandedBack));
+        Assert.Null(final.FinalAccuracy); // nor the earlier evaluation's accuracy
         Assert.False((await unevaluated.StateAsync()).TryGetProperty("handed_back", out _));
     }
 
