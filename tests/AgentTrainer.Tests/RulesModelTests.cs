@@ -142,6 +142,15 @@ public class RulesModelTests
     }
 
     [Fact]
+    public void SpikesInTheFirstFastFall_KeepTheLr_TheSameSpikesLaterHalveIt()
+    {
+        TrainingSummary Spiky(long step) =>
+            At(step, Signals(1.1, 1.12, -0.35, -0.4, volatility: 0.08) with { Spikes = 4 });
+        Assert.Equal("keep_learning_rate", Decide(Spiky(100)).Tool);
+        Assert.Equal("halve_learning_rate", Decide(Spiky(200)).Tool);
+    }
+
+    [Fact]
     public void ANonFiniteLoss_RollsBack()
     {
         (string tool, string? checkpoint, _) = Decide(At(450, Signals(2.4, 2.4, 0, 0, nonFinite: 3)));

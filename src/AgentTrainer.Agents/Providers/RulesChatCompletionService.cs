@@ -29,6 +29,9 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// <summary>Steps before the lr is worth testing: the first steps' loss falls at almost any lr.</summary>
     private const long ExploreFrom = 100;
 
+    /// <summary>Steps before spikes are read as an lr too high: the first fast fall jumps about its trend.</summary>
+    private const long SpikesFrom = 200;
+
     public IReadOnlyDictionary<string, object?> Attributes { get; } =
         new Dictionary<string, object?> { [AIServiceExtensions.ModelIdKey] = ModelId };
 
@@ -129,8 +132,10 @@ public sealed class RulesChatCompletionService : IChatCompletionService
                 $"the loss is rising: {P(s.ShortTrend)} per 100 steps over the last 50, {P(s.LongTrend)} "
                 + "over the last 200.");
         }
-        // Spikes twice the trend mean something only where the loss is not that noisy anyway.
-        if (s.Spikes >= 3 && s.PriorVolatility < NoisySpikes && lrHasRoom && summary.Step >= 100)
+        // Spikes twice the trend mean something only where the loss is not that noisy anyway, and only once
+        // the first fast fall is over: in it, a healthy run's loss jumps about its steep trend (measured on a
+        // second, unseen draw of healthy runs: halving at step 100 left 5 of 109 runs 4-10% worse).
+        if (s.Spikes >= 3 && s.PriorVolatility < NoisySpikes && lrHasRoom && summary.Step >= SpikesFrom)
         {
             return Call(
                 InterventionAction.HalveLearningRate,
