@@ -142,12 +142,14 @@ public class RulesModelTests
     }
 
     [Fact]
-    public void SpikesInTheFirstFastFall_KeepTheLr_TheSameSpikesLaterHalveIt()
+    public void SpikesInTheFirstFastFall_KeepTheLr_TheSameSpikesLaterOrAfterAnUnexplainedLrRiseHalveIt()
     {
-        TrainingSummary Spiky(long step) =>
-            At(step, Signals(1.1, 1.12, -0.35, -0.4, volatility: 0.08) with { Spikes = 4 });
+        TrainingSummary Spiky(long step, LearningRateJump? jump = null) =>
+            At(step, Signals(1.1, 1.12, -0.35, -0.4, volatility: 0.08) with { Spikes = 4, UnexplainedLrJump = jump });
         Assert.Equal("keep_learning_rate", Decide(Spiky(100)).Tool);
         Assert.Equal("halve_learning_rate", Decide(Spiky(200)).Tool);
+        // An lr rise with no command behind it, whose loss is not (yet) above its level before the rise.
+        Assert.Equal("halve_learning_rate", Decide(Spiky(100, new LearningRateJump(61, 4e-3, 0.2, 1.3, 0.08))).Tool);
     }
 
     [Fact]

@@ -32,6 +32,9 @@ public sealed class RulesChatCompletionService : IChatCompletionService
     /// <summary>Steps before spikes are read as an lr too high: the first fast fall jumps about its trend.</summary>
     private const long SpikesFrom = 200;
 
+    /// <summary>The same after an lr rise no command or schedule explains: then the spikes are its doing.</summary>
+    private const long SpikesAfterAnLrJumpFrom = 100;
+
     public IReadOnlyDictionary<string, object?> Attributes { get; } =
         new Dictionary<string, object?> { [AIServiceExtensions.ModelIdKey] = ModelId };
 
@@ -134,8 +137,11 @@ public sealed class RulesChatCompletionService : IChatCompletionService
         }
         // Spikes twice the trend mean something only where the loss is not that noisy anyway, and only once
         // the first fast fall is over: in it, a healthy run's loss jumps about its steep trend (measured on a
-        // second, unseen draw of healthy runs: halving at step 100 left 5 of 109 runs 4-10% worse).
-        if (s.Spikes >= 3 && s.PriorVolatility < NoisySpikes && lrHasRoom && summary.Step >= SpikesFrom)
+        // second, unseen draw of healthy runs: halving at step 100 left 5 of 109 runs 4-10% worse). After an lr
+        // that rose with nothing behind it, the spikes are its doing, and count from step 100 (measured: early
+        // lr spikes on the synthetic task, left alone until 200, ended 2.6-3.1x their no-fault twins).
+        long spikesFrom = s.UnexplainedLrJump is null ? SpikesFrom : SpikesAfterAnLrJumpFrom;
+        if (s.Spikes >= 3 && s.PriorVolatility < NoisySpikes && lrHasRoom && summary.Step >= spikesFrom)
         {
             return Call(
                 InterventionAction.HalveLearningRate,

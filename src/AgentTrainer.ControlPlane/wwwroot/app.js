@@ -260,9 +260,12 @@ async function loadReviews() {
   const waiting = items.filter((item) => item.status === "awaiting_review");
   $("review-count").textContent = String(waiting.length);
   const list = $("review-list");
-  // What waits first, then the latest few decided (with why), newest first.
-  const decided = items.filter((item) => item.status !== "awaiting_review").slice(-5);
-  const shown = [...waiting.slice().reverse(), ...decided.slice().reverse()];
+  // What waits first, then what the agent's next idea superseded (a person may still approve it), then the
+  // latest few decided (with why); newest first in each.
+  const superseded = items.filter((item) => item.status === "superseded");
+  const decided = items.filter((item) => !decidable(item)).slice(-5);
+  const newestFirst = (some) => some.slice().reverse();
+  const shown = [...newestFirst(waiting), ...newestFirst(superseded), ...newestFirst(decided)];
   if (shown.length === 0) {
     list.innerHTML = '<p class="empty">Nothing awaits review.</p>';
     return;
@@ -272,6 +275,9 @@ async function loadReviews() {
   list.replaceChildren(...shown.map(reviewCard));
   if (typing) list.querySelector(`article.review[data-review-id="${CSS.escape(typing)}"] input.comment`)?.focus();
 }
+
+// A superseded proposal is not withdrawn: approved, it is judged again like any, and applied if still valid.
+const decidable = (item) => item.status === "awaiting_review" || item.status === "superseded";
 
 function reviewCard(item) {
   const card = document.createElement("article");
@@ -291,7 +297,7 @@ function reviewCard(item) {
   card.querySelector(".reason").textContent = "Reason: " + item.reason;
   card.querySelector(".rule").textContent = "Sent to review by: " + item.rule;
   card.querySelector("pre").textContent = item.summary;
-  if (item.status === "awaiting_review") {
+  if (decidable(item)) {
     const row = document.createElement("div");
     row.className = "row";
     const comment = Object.assign(document.createElement("input"),

@@ -2,7 +2,9 @@ using AgentTrainer.Agents.Storage;
 using AgentTrainer.App.Hosting;
 using AgentTrainer.ControlPlane;
 using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Policies;
 using AgentTrainer.Core.Records;
+using AgentTrainer.Core.Runs;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Playwright;
@@ -95,6 +97,18 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
 
             // Only the newest proposal waits: older ones were superseded, not left to go stale.
             Assert.DoesNotContain(run.Agent.Reviews.List(), r => r.Status == ReviewStatus.AwaitingReview);
+
+            // What the agent's next idea superseded is still a person's to answer: its card keeps the buttons,
+            // and approved it is judged again and applied (here a halving, at the step the run is paused at).
+            double lrBefore = run.Run.State.LearningRate;
+            string supersededId = AddSupersededHalving(run);
+            ILocator supersededCard = page.Locator($"article.review[data-review-id='{supersededId}'][data-status=superseded]");
+            await supersededCard.WaitForAsync(new() { Timeout = 30_000 });
+            Assert.Contains("can still be approved", await supersededCard.InnerTextAsync());
+            await supersededCard.Locator("button.approve").ClickAsync();
+            await page.Locator($"article.review[data-review-id='{supersededId}'][data-status=applied]")
+                .WaitForAsync(new() { Timeout = 30_000 });
+            Assert.Equal(lrBefore / 2, run.Run.State.LearningRate, 12);
             await page.ClickAsync("button[data-command=resume]");
             await page.Locator("#state-status", new() { HasTextString = "running" }).WaitForAsync(new() { Timeout = 30_000 });
             Assert.Empty(errors);
@@ -133,6 +147,24 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
             }
             Assert.True(attempt < 2, $"{proposalId} was superseded although the run was paused before the previous proposal");
         }
+    }
+
+    /// <summary>A halving the agent proposed and then superseded with its next idea, put in the run's own
+    /// review queue the way <see cref="AgentTrainer.Agents.Supervision.ReviewWorkflow"/> leaves one.</summary>
+    private static string AddSupersededHalving(RunHandle run)
+    {
+        RunState state = run.Run.State;
+        var halving = new Proposal
+        {
+            Id = "superseded-halving", Action = InterventionAction.HalveLearningRate, Source = CommandSource.Agent,
+            Reason = "the loss spikes: the lr is too high", BasedOnStep = state.Step, BasedOnBranch = state.Branch,
+        };
+        ReviewQueue reviews = run.Agent!.Reviews;
+        reviews.Add(halving, new GateDecision(Verdict.Review, "approval.required_for", "a person decides"),
+            "the summary the agent saw", TimeSpan.FromHours(1));
+        Assert.True(reviews.Close(halving.Id, ReviewStatus.AwaitingReview, ReviewStatus.Superseded, null,
+            "superseded by a later proposal; it can still be approved while it is valid"));
+        return halving.Id;
     }
 
     public async Task DisposeAsync()

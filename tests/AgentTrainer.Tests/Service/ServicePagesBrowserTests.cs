@@ -37,6 +37,15 @@ public sealed class ServicePagesBrowserTests : IDisposable
             Id = "page-proposal", Action = InterventionAction.HalveLearningRate, Reason = "the loss is noisy", Source = CommandSource.Agent,
             BasedOnStep = 200, BasedOnBranch = 0,
         }, new GateDecision(Verdict.Review, "approval.required_for", "a person decides"), "the summary the agent saw", TimeSpan.FromHours(1));
+        // And an earlier one the agent's next idea superseded: still a person's to answer.
+        queue.Add(new Proposal
+        {
+            Id = "superseded-proposal", Action = InterventionAction.DoubleLearningRate, Reason = "the loss falls slowly",
+            Source = CommandSource.Agent, BasedOnStep = 150, BasedOnBranch = 0,
+        }, new GateDecision(Verdict.Review, "approval.required_for", "a person decides"), "the summary the agent saw", TimeSpan.FromHours(1));
+        Assert.True(queue.Close("superseded-proposal", ReviewStatus.AwaitingReview, ReviewStatus.Superseded, null,
+            "superseded by page-proposal; it can still be approved while it is valid"));
+        ReviewItem Item(string id) => queue.List().Single(i => i.ProposalId == id);
         string alice = await TokenAsync("alice", "reviewer");
         string victor = await TokenAsync("victor", "viewer");
 
@@ -64,7 +73,7 @@ public sealed class ServicePagesBrowserTests : IDisposable
         ILocator card = page.Locator("article.item[data-proposal=page-proposal]");
         await card.Locator("button.approve").ClickAsync();
         await Assertions.Expect(card.Locator(".result")).ToContainTextAsync("has the role viewer, which may not do this");
-        Assert.Equal(ReviewStatus.AwaitingReview, queue.List().Single().Status);
+        Assert.Equal(ReviewStatus.AwaitingReview, Item("page-proposal").Status);
 
         // A reviewer approves, as herself.
         await SignInAsync(page, alice);
@@ -72,9 +81,15 @@ public sealed class ServicePagesBrowserTests : IDisposable
         await card.Locator("textarea").FillAsync("looked at the curve");
         await card.Locator("button.approve").ClickAsync();
         await Assertions.Expect(card.Locator(".result")).ToHaveTextAsync("approved by alice");
-        ReviewItem decided = queue.List().Single();
+        ReviewItem decided = Item("page-proposal");
         Assert.Equal((ReviewStatus.Approved, "alice", "looked at the curve"), (decided.Status, decided.Reviewer, decided.Comment));
         await page.Locator("article.item[data-status=approved][data-proposal=page-proposal]").WaitForAsync(new() { Timeout = 10_000 });
+        // The superseded one keeps its buttons and says why it was superseded; approved, it is approved.
+        ILocator superseded = page.Locator("article.item[data-status=superseded][data-proposal=superseded-proposal]");
+        await Assertions.Expect(superseded.Locator(".meta")).ToContainTextAsync("it can still be approved while it is valid");
+        await superseded.Locator("button.approve").ClickAsync();
+        await page.Locator("article.item[data-status=approved][data-proposal=superseded-proposal]").WaitForAsync(new() { Timeout = 10_000 });
+        Assert.Equal((ReviewStatus.Approved, "alice"), (Item("superseded-proposal").Status, Item("superseded-proposal").Reviewer));
 
         // The report lists the run, with its chart.
         await page.GotoAsync(new Uri(address, "/service/report.html?since=2000-01-01T00:00:00Z").ToString());

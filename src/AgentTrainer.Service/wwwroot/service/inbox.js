@@ -21,15 +21,17 @@ function card(item) {
     }
     await render();
   };
-  const waiting = item.status === 'awaiting_review';
+  // A superseded proposal is not withdrawn: approved, it is judged again like any, and applied if still valid.
+  const decidable = item.status === 'awaiting_review' || item.status === 'superseded';
   return el('article', { class: 'review item', 'data-run': item.run, 'data-proposal': item.proposal_id, 'data-status': item.status },
     el('span', { class: 'status' }, item.status),
     el('div', { class: 'what' }, `${item.run}: ${item.action} at step ${item.step}`),
     el('div', { class: 'meta' }, `rule ${item.rule} · until ${when(item.expires_at)}`
-      + (item.reviewer ? ` · decided by ${item.reviewer}${item.comment ? `: ${item.comment}` : ''}` : '')),
+      + (item.reviewer ? ` · decided by ${item.reviewer}${item.comment ? `: ${item.comment}` : ''}` : '')
+      + (item.outcome ? ` · ${item.outcome}` : '')),
     el('p', {}, item.reason),
     el('details', {}, el('summary', {}, 'what the agent saw'), el('pre', {}, item.summary)),
-    waiting ? [comment, el('div', { class: 'row' },
+    decidable ? [comment, el('div', { class: 'row' },
       el('button', { class: 'approve', onclick: decide('approve') }, 'approve'),
       el('button', { class: 'reject danger', onclick: decide('reject') }, 'reject'))] : [],
     result(item));
