@@ -49,6 +49,20 @@ public class SummaryTests
     }
 
     [Fact]
+    public void Losses_too_large_to_compute_with_count_as_non_finite_and_leave_every_signal_a_number()
+    {
+        // A trainer reporting -0.0 and 1e308 in turn: both finite, but 1e308 squared overflows a trend to NaN.
+        List<StepMetrics> steps = Steps(200, i => i < 100 ? 2.0 - (i * 0.001) : (i % 2 == 0 ? -0.0 : 1e308));
+        TrainingSummary summary = Build(steps);
+        SummarySignals s = summary.Signals;
+        Assert.Equal(50, s.NonFiniteSteps);
+        double[] signals = [s.RecentLoss, s.BestRecentLoss, s.ShortTrend, s.LongTrend, s.Volatility, s.PriorVolatility];
+        Assert.All(signals, value => Assert.True(double.IsFinite(value), $"{value} is not a number to act on"));
+        string template = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "prompts", "summary.md"));
+        Assert.DoesNotContain("NaN", new SummaryRenderer(template).Render(summary), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void PriorVolatility_IsTheNoiseBeforeTheLatestSteps_SoAFaultDoesNotRaiseItsOwnBar()
     {
         List<StepMetrics> calm = Steps(300, i => 2 + (i % 2 == 0 ? 0.1 : -0.1));

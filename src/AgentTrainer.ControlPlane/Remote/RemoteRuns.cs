@@ -1,11 +1,11 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 using AgentTrainer.Agents;
 using AgentTrainer.Agents.Supervision;
 using AgentTrainer.ControlPlane.Live;
 using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Naming;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Records;
 using AgentTrainer.Core.Runs;
@@ -234,10 +234,8 @@ public sealed partial class RemoteRuns(
         }
         OptimizerSettings optimizer = request.Optimizer;
         double maxLr = NumericLimits.MaxLearningRate;
-        string? problem = !RunName().IsMatch(request.Name)
-                ? $"name '{request.Name}' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter "
-                    + "or digit."
-            : string.IsNullOrWhiteSpace(request.Task) || request.Task.Length > 100
+        string? problem = Names.Problem(NameKind.Run, request.Name)
+            ?? (string.IsNullOrWhiteSpace(request.Task) || request.Task.Length > 100
                 ? "task must name what is trained (1 to 100 characters)."
             : request.Steps is < 1 or > int.MaxValue
                 ? Invariant($"steps must be between 1 and {int.MaxValue}; got {request.Steps}.")
@@ -250,7 +248,7 @@ public sealed partial class RemoteRuns(
                 ? Invariant($"optimizer.weight_decay must be a finite number, 0 or more; got {optimizer.WeightDecay}.")
             : !double.IsFinite(optimizer.GradClip) || optimizer.GradClip < 0
                 ? Invariant($"optimizer.grad_clip must be a finite number, 0 or more; got {optimizer.GradClip}.")
-            : null;
+            : null);
         return problem is null ? null : ProtocolProblem.Invalid(problem);
     }
 
@@ -279,9 +277,6 @@ public sealed partial class RemoteRuns(
         }
         _sessions.Dispose();
     }
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    private static partial Regex RunName();
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Trainer attached: run {Run} ({Framework} on {Device}); records in {Folder}")]

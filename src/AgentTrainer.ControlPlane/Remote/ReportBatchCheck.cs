@@ -1,5 +1,5 @@
-using System.Text.RegularExpressions;
 using AgentTrainer.Core.Commands;
+using AgentTrainer.Core.Naming;
 using AgentTrainer.Core.Records;
 using Microsoft.AspNetCore.Http;
 using static System.FormattableString;
@@ -110,17 +110,16 @@ public static partial class ReportBatchCheck
         !last ? "finished must be the batch's last item."
         : !TrainerOutcomes.Contains(report.Outcome)
             ? $"outcome '{report.Outcome}' is not one of {string.Join(", ", TrainerOutcomes)}."
-        : report.Split is { } split && !SplitName().IsMatch(split)
+        : report.Split is { } split && !Names.IsValid(NameKind.Label, split)
             ? "split must be 1 to 100 printable characters (what the last evaluation was measured on)."
         : AtStep("finished", report.Step, step);
 
     private static ProtocolProblem? CheckCheckpoint(
         CheckpointReport report, long step, ISession session, HashSet<string> ids)
     {
-        if (!CheckpointId().IsMatch(report.Id))
+        if (Names.Problem(NameKind.Checkpoint, report.Id) is { } badId)
         {
-            return ProtocolProblem.Invalid(
-                $"checkpoint id '{report.Id}' must be 1 to 100 letters, digits, '.', '_' or '-'.");
+            return ProtocolProblem.Invalid(badId);
         }
         if (session.CheckpointStep(report.Id) is not null || !ids.Add(report.Id))
         {
@@ -187,10 +186,4 @@ public static partial class ReportBatchCheck
         OutcomeReport => "outcome",
         _ => "finished",
     };
-
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,100}$")]
-    private static partial Regex CheckpointId();
-
-    [GeneratedRegex(@"^[^\p{C}]{1,100}$")]
-    private static partial Regex SplitName();
 }

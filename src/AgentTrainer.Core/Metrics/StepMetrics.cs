@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace AgentTrainer.Core.Metrics;
 
 /// <summary>What one optimisation step did. <see cref="NonFinite"/> steps were not applied, nor were
@@ -12,7 +14,16 @@ public sealed record StepMetrics(
     double StepMs,
     double SamplesPerSecond,
     bool NonFinite,
-    bool? Skipped = null);
+    bool? Skipped = null)
+{
+    /// <summary>Beyond this magnitude a loss is no measurement: a model reporting it has diverged, and its square
+    /// overflows the statistics a summary reads (a trend of NaN).</summary>
+    public const double MaxMeasurableLoss = 1e150;
+
+    /// <summary>The step was applied and its loss is one a summary can compute with; else it counts as non-finite.</summary>
+    [JsonIgnore]
+    public bool Measurable => !NonFinite && Math.Abs(Loss) <= MaxMeasurableLoss;
+}
 
 /// <summary>Validation figures and layer health at one evaluation. Accuracy is set for classifiers,
 /// BitsPerChar for language models.</summary>

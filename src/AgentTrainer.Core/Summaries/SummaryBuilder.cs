@@ -14,7 +14,7 @@ public static class SummaryBuilder
         SummaryContext context)
     {
         // Trained steps only: a batch the loss guard passed over says nothing of how the model trains.
-        StepMetrics[] finite = [.. steps.Where(s => !s.NonFinite && s.Skipped != true)];
+        StepMetrics[] finite = [.. steps.Where(s => s.Measurable && s.Skipped != true)];
         return new TrainingSummary
         {
             Step = context.Step,
@@ -79,7 +79,7 @@ public static class SummaryBuilder
             Volatility = Volatility(losses, 50),
             PriorVolatility = PriorVolatility(losses),
             Spikes = Spikes(window),
-            NonFiniteSteps = all.TakeLast(100).Count(s => s.NonFinite),
+            NonFiniteSteps = all.TakeLast(100).Count(s => !s.Measurable),
             SkippedBatches = all.TakeLast(100).Count(s => s.Skipped == true),
             RecentGradNorm = grads.Length > 0 ? grads[Math.Max(0, grads.Length - 10)..].Average() : double.NaN,
             MedianGradNorm = Median(grads),

@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
+using AgentTrainer.Core.Naming;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Eval.Suites;
 using YamlDotNet.Core;
@@ -64,7 +64,7 @@ public static partial class FamilyLoader
         int before = errors.Count;
         void Problem(string key, string problem) => errors.Add($"{where}: {key}: {problem}");
         string name = raw.Name ?? "";
-        if (!NamePattern().IsMatch(name))
+        if (!Names.IsValid(NameKind.Scenario, name))
         {
             Problem("name", "must be lowercase letters, digits and dashes (it names scenarios and table rows).");
         }
@@ -200,8 +200,6 @@ public static partial class FamilyLoader
 
     private static string N(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]*$")]
-    private static partial Regex NamePattern();
 
     // What the YAML holds, before validation. Ranges read as lists; a single number is a one-item list.
     private sealed class RawFile

@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
+using AgentTrainer.Core.Naming;
 using AgentTrainer.Core.Options;
 using AgentTrainer.Core.Policies;
 using AgentTrainer.Eval.Running;
@@ -116,7 +116,7 @@ public static partial class SuiteLoader
         void Problem(string key, string problem) => errors.Add($"{file}: {key}: {problem}");
 
         string name = Path.GetFileNameWithoutExtension(file);
-        if (!NamePattern().IsMatch(name))
+        if (!Names.IsValid(NameKind.Scenario, name))
         {
             Problem("file name", "must be lowercase letters, digits and dashes (it names folders and plots).");
         }
@@ -246,7 +246,7 @@ public static partial class SuiteLoader
         {
             string name = entry.Name ?? "";
             void Problem(string problem) => errors.Add($"{file}: contestant '{name}': {problem}");
-            if (!NamePattern().IsMatch(name))
+            if (!Names.IsValid(NameKind.Scenario, name))
             {
                 Problem("name must be lowercase letters, digits and dashes (it names folders and table rows).");
             }
@@ -352,8 +352,6 @@ public static partial class SuiteLoader
         }
     }
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]*$")]
-    private static partial Regex NamePattern();
 
     // What the YAML files hold, before validation (nulls: not given).
     private sealed class ScenarioFile

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using AgentTrainer.ControlPlane.Security;
+using AgentTrainer.Core.Naming;
 using AgentTrainer.Service.Store;
 
 namespace AgentTrainer.Service.People;
@@ -11,16 +12,14 @@ namespace AgentTrainer.Service.People;
 public sealed class PersonTokens(ServiceStore store, TimeProvider time) : IPersonDirectory
 {
     private const string Prefix = "atk_";
-    public const int MaxNameLength = 100;
-
     /// <summary>Makes a token for a person; the token itself is returned only here.</summary>
-    /// <exception cref="ArgumentException">the name is empty or too long</exception>
+    /// <exception cref="ArgumentException">the name is not a person's name (<see cref="NameKind.Person"/>)</exception>
     public (string Token, PersonToken Entry) Create(string name, PersonRole role, string createdBy)
     {
         name = name.Trim();
-        if (name.Length is 0 or > MaxNameLength || name.Any(char.IsControl))
+        if (Names.Problem(NameKind.Person, name) is { } problem)
         {
-            throw new ArgumentException($"a person's name has 1 to {MaxNameLength} printable characters; got '{name}'.");
+            throw new ArgumentException(problem);
         }
         string id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
         string token = $"{Prefix}{id}_{ApiToken.Base64Url(RandomNumberGenerator.GetBytes(32))}";

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using System.Text.RegularExpressions;
+using AgentTrainer.Core.Naming;
 using AgentTrainer.Core.Records;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -30,10 +30,9 @@ public sealed partial class RunLauncher(
     /// name.</summary>
     public SubmitResult Submit(string name, JsonElement settings, string person)
     {
-        if (!RunName().IsMatch(name))
+        if (Names.Problem(NameKind.Run, name) is { } badName)
         {
-            return SubmitResult.Invalid(
-                $"name '{name}' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.");
+            return SubmitResult.Invalid(badName);
         }
         if (settings.ValueKind != JsonValueKind.Object)
         {
@@ -231,8 +230,6 @@ public sealed partial class RunLauncher(
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    private static partial Regex RunName();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Started run {Run} (pid {Pid})")]
     private static partial void LogStarted(ILogger logger, string run, int pid);

@@ -93,6 +93,13 @@ public sealed class TrainerProtocolTests
             ("a wrong protocol version for a new session", a.Token, HttpMethod.Post, a.RunPath("/sessions"), """{"protocol_version":2}""", HttpStatusCode.BadRequest),
             ("a name taken", Operator, HttpMethod.Post, "/api/v1/runs", registration.Replace("run-c", "run-a", StringComparison.Ordinal), HttpStatusCode.Conflict),
             ("a name that is a path", Operator, HttpMethod.Post, "/api/v1/runs", registration.Replace("run-c", "../x", StringComparison.Ordinal), HttpStatusCode.BadRequest),
+            // .NET's $ matches before a final newline: these passed as second, identical-looking names.
+            ("a name ending in a newline", Operator, HttpMethod.Post, "/api/v1/runs",
+                registration.Replace("run-c", "run-c\\n", StringComparison.Ordinal), HttpStatusCode.BadRequest),
+            ("a checkpoint id ending in a newline", a.Token, HttpMethod.Post, a.RunPath("/reports"),
+                Batch(2, """{"type":"checkpoint","id":"ckpt-0\n","step":3,"bytes":1}"""), HttpStatusCode.BadRequest),
+            ("a split ending in a newline", a.Token, HttpMethod.Post, a.RunPath("/reports"),
+                Batch(2, """{"type":"finished","outcome":"completed","step":3,"split":"val\n"}"""), HttpStatusCode.BadRequest),
         };
         async Task<string> Snapshot() =>
             string.Join('|', await Task.WhenAll(new[] { a, b }.Select(async t => (await operatorClient.GetStringAsync(t.RunPath()))

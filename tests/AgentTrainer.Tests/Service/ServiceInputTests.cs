@@ -1,7 +1,9 @@
 using System.Text.Json;
 using AgentTrainer.App.Hosting;
 using AgentTrainer.Service;
+using AgentTrainer.ControlPlane.Security;
 using AgentTrainer.Service.Alerts;
+using AgentTrainer.Service.People;
 using AgentTrainer.Service.Runs;
 using AgentTrainer.Service.Store;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -77,6 +79,8 @@ public sealed class ServiceInputTests : IDisposable
         SubmitResult badValue = launcher.Submit("night-1", Json("""{"Training": {"Steps": "many"}}"""), "alice");
         Assert.Contains("Training:Steps", badValue.Problem);
         Assert.Contains("must be 1 to 64", launcher.Submit("../escape", Json("{}"), "alice").Problem);
+        // A final newline is no part of a name (.NET's $ matches before one), and the refusal shows it escaped.
+        Assert.Contains("'night-1\\u000a' must be 1 to 64", launcher.Submit("night-1\n", Json("{}"), "alice").Problem);
         Assert.Contains("JSON object", launcher.Submit("night-1", Json("[1, 2]"), "alice").Problem);
         string brokenPolicy = Path.Combine(_folder, "broken.yaml");
         File.WriteAllText(brokenPolicy, "name: broken\nlearning_rate: {min: -1}\n");
@@ -94,6 +98,20 @@ public sealed class ServiceInputTests : IDisposable
             Json("""{"Training": {"Task": "synthetic", "Steps": 10}, "Agent": {"Provider": "rules"}}"""), "alice");
         Assert.Equal((RunStates.Queued, RunKinds.BuiltIn, "alice"), (queued.Run!.State, queued.Run.Kind, queued.Run.SubmittedBy));
         Assert.True(launcher.Submit("night-1", Json("""{"Training": {"Steps": 10}}"""), "bob").IsConflict);
+    }
+
+    [Fact]
+    public void A_token_for_a_reserved_or_unprintable_name_is_refused_and_nothing_is_stored()
+    {
+        using ServiceStore store = ServiceStore.Open("", Path.Combine(_folder, "people.db"));
+        var tokens = new PersonTokens(store, TimeProvider.System);
+        // "operator" is who the host's own token is shown as: a person so named could not be told apart in the audit.
+        Assert.Contains("is reserved", Assert.Throws<ArgumentException>(() => tokens.Create("operator", PersonRole.Admin, "admin")).Message);
+        Assert.Contains("is reserved", Assert.Throws<ArgumentException>(() => tokens.Create("Anonymous", PersonRole.Viewer, "admin")).Message);
+        Assert.Throws<ArgumentException>(() => tokens.Create("bob\u202Eecila", PersonRole.Reviewer, "admin"));
+        Assert.Empty(tokens.List());
+        tokens.Create("alice", PersonRole.Reviewer, "admin");
+        Assert.Equal("alice", tokens.List().Single().Name);
     }
 
     private static JsonElement Json(string text)
