@@ -89,9 +89,9 @@ public class PolicyTests
 
     [Theory]
     [InlineData("explore:\n  learning_rate_factors: [2]\n", "explore.learning_rate_factors: explore needs 2 to 8")]
-    [InlineData("explore:\n  steps: 0\n", "explore.steps: must be a whole number >= 1")]
+    [InlineData("explore:\n  steps: 0\n", "explore.steps: must be a whole number from 1 to")]
     [InlineData("explore:\n  learning_rate_factors: [1, x]\n", "explore.learning_rate_factors: must be a list of numbers")]
-    [InlineData("skip_data:\n  batches: -5\n", "skip_data.batches: must be a whole number >= 1")]
+    [InlineData("skip_data:\n  batches: -5\n", "skip_data.batches: must be a whole number from 1 to")]
     [InlineData("skip_data:\n  every: 5\n", "skip_data.every: unknown rule")]
     [InlineData("explore:\n  choose: agent\n", "explore.choose: 'agent' is not one of best, person")]
     public void ABadExploreOrSkipDataSection_IsRefusedWithItsRule(string section, string expected)
@@ -130,6 +130,50 @@ public class PolicyTests
         Assert.Contains(lines, l => l.StartsWith("policies/broken.yaml:7: approval.required_for: 'launch_rocket' is not one of", StringComparison.Ordinal));
         Assert.Contains("policies/broken.yaml:9: guards.non_finite_loss: 'panic' is not one of rollback, halve, none.", lines);
         Assert.Equal(4, lines.Length);
+    }
+
+    [Theory]
+    [InlineData("timeout_minutes: 1e300", "approval.timeout_minutes: must be a positive number of at most 525600; got '1e300'.")]
+    [InlineData("rejection_cooldown_steps: 1e3", "approval.rejection_cooldown_steps: must be a whole number from 0 to")]
+    public void A_number_past_what_its_setting_holds_is_refused_not_overflowed(string rule, string expected)
+    {
+        var error = Assert.Throws<PolicyException>(() => PolicyLoader.Parse($"name: x\napproval:\n  {rule}\n", "x.yaml"));
+        Assert.Contains($"x.yaml:3: {expected}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("4294967296")] // 2^32: wrapped to 0 rollbacks
+    [InlineData("2147483648")] // 2^31: wrapped to -2147483648
+    public void A_count_past_an_ints_range_is_refused_not_wrapped(string count)
+    {
+        var error = Assert.Throws<PolicyException>(() => PolicyLoader.Parse($"name: x\nrollback:\n  max_per_run: {count}\n", "x.yaml"));
+        Assert.Contains($"x.yaml:3: rollback.max_per_run: must be a whole number from 0 to 2147483647; got '{count}'.",
+            error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_file_of_another_kind_named_as_a_policy_is_refused_without_a_word_of_it_quoted()
+    {
+        string folder = Directory.CreateTempSubdirectory("foreign-policy").FullName;
+        try
+        {
+            string shadow = Path.Combine(folder, "shadow");
+            File.WriteAllText(shadow, "root:$y$j9T$secret:19597:0:99999:7:::\n");
+            Assert.Equal($"{shadow}: a policy is a .yaml or .yml file.",
+                Assert.Throws<PolicyException>(() => PolicyLoader.Load(shadow)).Message);
+            // A YAML file of someone else's: its keys and values stay unquoted; the file and line are named.
+            string secrets = Path.Combine(folder, "secrets.yaml");
+            File.WriteAllText(secrets, "name: x\ndb password: hunter2-secret\napproval:\n  supersede: sk-live-123456789012345678901234567890123456789\n");
+            string message = Assert.Throws<PolicyException>(() => PolicyLoader.Load(secrets)).Message;
+            Assert.Contains($"{secrets}:2: (not shown): unknown rule", message, StringComparison.Ordinal);
+            Assert.Contains($"{secrets}:4: approval.supersede: '(not shown)' is not one of", message, StringComparison.Ordinal);
+            Assert.DoesNotContain("hunter2", message, StringComparison.Ordinal);
+            Assert.DoesNotContain("sk-live", message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     [Theory]
@@ -308,9 +352,20 @@ public class PolicyTests
     [Fact]
     public void A_policy_that_is_a_device_or_a_folder_is_refused_without_reading_it_whole()
     {
-        Assert.Contains("/dev/zero: is larger than a settings file may be", Assert.Throws<PolicyException>(() => PolicyLoader.Load("/dev/zero")).Message,
-            StringComparison.Ordinal);
-        Assert.Contains("is a folder", Assert.Throws<PolicyException>(() => PolicyLoader.Load(AppContext.BaseDirectory)).Message, StringComparison.Ordinal);
+        string folder = Directory.CreateTempSubdirectory("device-policy").FullName;
+        try
+        {
+            string zero = Path.Combine(folder, "zero.yaml");
+            File.CreateSymbolicLink(zero, "/dev/zero");
+            Assert.Contains($"{zero}: is larger than a settings file may be", Assert.Throws<PolicyException>(() => PolicyLoader.Load(zero)).Message,
+                StringComparison.Ordinal);
+            string named = Directory.CreateDirectory(Path.Combine(folder, "folder.yaml")).FullName;
+            Assert.Contains("is a folder", Assert.Throws<PolicyException>(() => PolicyLoader.Load(named)).Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true); // the link, not /dev/zero
+        }
     }
 }
 

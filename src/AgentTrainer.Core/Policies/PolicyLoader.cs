@@ -1,8 +1,10 @@
-using AgentTrainer.Core.Commands;
 using System.Globalization;
+using System.Text.RegularExpressions;
+using AgentTrainer.Core.Commands;
 using AgentTrainer.Core.Options;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
+using static System.FormattableString;
 
 namespace AgentTrainer.Core.Policies;
 
@@ -11,10 +13,18 @@ public sealed class PolicyException(string message) : Exception(message);
 
 /// <summary>Reads and validates policies/*.yaml. Unknown keys, wrong types and out-of-range values
 /// are errors, each as <c>FILE:LINE: RULE: problem</c>, all reported together.</summary>
-public static class PolicyLoader
+public static partial class PolicyLoader
 {
+    /// <summary>The longest wait for a person a policy may set (a year): a deadline stays a date.</summary>
+    public const double MaxApprovalTimeoutMinutes = 365 * 24 * 60;
+
     public static Policy Load(string path)
     {
+        // Read only as what it claims to be: a policy is a YAML file, never a file of another kind named as one.
+        if (Path.GetExtension(path) is not (".yaml" or ".yml"))
+        {
+            throw new PolicyException($"{path}: a policy is a .yaml or .yml file.");
+        }
         try
         {
             return Parse(System.Text.Encoding.UTF8.GetString(SettingsFile.Read(path)), path);
@@ -93,14 +103,14 @@ public static class PolicyLoader
                 ChangeWindowSteps = Whole(
                     lr, "window_steps", "learning_rate.window_steps", defaults.ChangeWindowSteps, minimum: 1),
                 CooldownSteps = Whole(sections, "cooldown_steps", "cooldown_steps", defaults.CooldownSteps, minimum: 0),
-                MaxRollbacks = (int)Whole(
+                MaxRollbacks = Count(
                     rollback, "max_per_run", "rollback.max_per_run", defaults.MaxRollbacks, minimum: 0),
                 MaxRollbackDepthSteps = Whole(
                     rollback, "max_depth_steps", "rollback.max_depth_steps", defaults.MaxRollbackDepthSteps,
                     minimum: 1),
                 MaxRegression = Number(
                     rollback, "max_regression", "rollback.max_regression", defaults.MaxRegression, positive: false),
-                MaxStartOvers = (int)Whole(
+                MaxStartOvers = Count(
                     rollback, "max_start_overs", "rollback.max_start_overs", defaults.MaxStartOvers, minimum: 0),
                 ResettableLayers = List(reset, "allowed", "reset_layer.allowed") ?? defaults.ResettableLayers,
                 ApprovalRequiredFor = Actions(approval, "required_for"),
@@ -111,7 +121,7 @@ public static class PolicyLoader
                     defaults.RejectionCooldownSteps, minimum: 0),
                 ApprovalTimeout = TimeSpan.FromMinutes(Number(
                     approval, "timeout_minutes", "approval.timeout_minutes", defaults.ApprovalTimeout.TotalMinutes,
-                    positive: true)),
+                    positive: true, maximum: MaxApprovalTimeoutMinutes)),
                 MaxStalenessSteps = Whole(
                     sections, "staleness_steps", "staleness_steps", defaults.MaxStalenessSteps, minimum: 0),
                 NonFiniteGuard = Choice(
@@ -125,7 +135,7 @@ public static class PolicyLoader
                 SkipData = skip is null ? null : new SkipDataPolicy
                 {
                     Batches = Whole(skip, "batches", "skip_data.batches", new SkipDataPolicy().Batches, minimum: 1),
-                    MaxPerRun = (int)Whole(skip, "max_per_run", "skip_data.max_per_run", new SkipDataPolicy().MaxPerRun,
+                    MaxPerRun = Count(skip, "max_per_run", "skip_data.max_per_run", new SkipDataPolicy().MaxPerRun,
                         minimum: 0),
                 },
             };
@@ -164,10 +174,10 @@ public static class PolicyLoader
             {
                 LearningRateFactors = factors ?? defaults.LearningRateFactors,
                 Steps = Whole(explore, "steps", "explore.steps", defaults.Steps, minimum: 1),
-                MaxRounds = (int)Whole(explore, "max_rounds", "explore.max_rounds", defaults.MaxRounds, minimum: 1),
+                MaxRounds = Count(explore, "max_rounds", "explore.max_rounds", defaults.MaxRounds, minimum: 1),
                 Choose = Choice(explore, "choose", "explore.choose", BranchChoiceNames.Best, BranchChoiceNames.All)
                     == BranchChoiceNames.Person ? BranchChoice.Person : BranchChoice.Best,
-                MaxPerRun = (int)Whole(explore, "max_per_run", "explore.max_per_run", defaults.MaxPerRun, minimum: 0),
+                MaxPerRun = Count(explore, "max_per_run", "explore.max_per_run", defaults.MaxPerRun, minimum: 0),
             };
         }
 
@@ -206,7 +216,7 @@ public static class PolicyLoader
                 }
                 if (!allowed.Contains(key))
                 {
-                    Errors.Add($"{source}:{keyNode.Start.Line}: {prefix}{key}: unknown rule; "
+                    Errors.Add($"{source}:{keyNode.Start.Line}: {prefix}{Shown(key)}: unknown rule; "
                         + $"expected one of {string.Join(", ", allowed)}.");
                     continue;
                 }
@@ -229,6 +239,11 @@ public static class PolicyLoader
             Keys(mapping, name + ".", allowed);
             return mapping;
         }
+
+        /// <summary>A word of the file as an error may quote it: only what could be a policy's own words. The file
+        /// may be any file the process can read (a hostile operator names /etc/shadow as a policy); its contents
+        /// never leave in an error, only its name and line.</summary>
+        private static string Shown(string text) => PolicyWord().IsMatch(text) ? text : "(not shown)";
 
         private static YamlNode? Child(object? parent, string key) => parent switch
         {
@@ -253,7 +268,8 @@ public static class PolicyLoader
             return null;
         }
 
-        private double Number(object? parent, string key, string rule, double fallback, bool positive)
+        private double Number(object? parent, string key, string rule, double fallback, bool positive,
+            double maximum = double.MaxValue)
         {
             string? text = Text(parent, key, rule);
             if (text is null)
@@ -261,16 +277,22 @@ public static class PolicyLoader
                 return fallback;
             }
             if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
-                || !double.IsFinite(value) || (positive && value <= 0))
+                || !double.IsFinite(value) || (positive && value <= 0) || value > maximum)
             {
+                string most = maximum < double.MaxValue ? Invariant($" of at most {maximum}") : "";
                 Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: "
-                    + $"must be a {(positive ? "positive " : "")}number; got '{text}'.");
+                    + $"must be a {(positive ? "positive " : "")}number{most}; got '{Shown(text)}'.");
                 return fallback;
             }
             return value;
         }
 
-        private long Whole(object? parent, string key, string rule, long fallback, long minimum)
+        /// <summary>A count held in an int: a number past its range is refused, not wrapped (2^32 would be 0).</summary>
+        private int Count(object? parent, string key, string rule, int fallback, int minimum) =>
+            (int)Whole(parent, key, rule, fallback, minimum, maximum: int.MaxValue);
+
+        private long Whole(object? parent, string key, string rule, long fallback, long minimum,
+            long maximum = long.MaxValue)
         {
             string? text = Text(parent, key, rule);
             if (text is null)
@@ -278,10 +300,10 @@ public static class PolicyLoader
                 return fallback;
             }
             if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long value)
-                || value < minimum)
+                || value < minimum || value > maximum)
             {
                 Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: "
-                    + $"must be a whole number >= {minimum}; got '{text}'.");
+                    + Invariant($"must be a whole number from {minimum} to {maximum}; got '{Shown(text)}'."));
                 return fallback;
             }
             return value;
@@ -297,7 +319,7 @@ public static class PolicyLoader
             if (!allowed.Contains(text))
             {
                 Errors.Add($"{source}:{Child(parent, key)!.Start.Line}: {rule}: "
-                    + $"'{text}' is not one of {string.Join(", ", allowed)}.");
+                    + $"'{Shown(text)}' is not one of {string.Join(", ", allowed)}.");
                 return fallback;
             }
             return text;
@@ -330,10 +352,13 @@ public static class PolicyLoader
                 else
                 {
                     Errors.Add($"{source}:{Child(approval, key)!.Start.Line}: approval.{key}: "
-                        + $"'{name}' is not one of {string.Join(", ", InterventionActions.AllNames)}.");
+                        + $"'{Shown(name)}' is not one of {string.Join(", ", InterventionActions.AllNames)}.");
                 }
             }
             return actions;
         }
     }
+
+    [GeneratedRegex(@"\A[A-Za-z0-9_.+*\-]{1,40}\z")]
+    private static partial Regex PolicyWord();
 }
