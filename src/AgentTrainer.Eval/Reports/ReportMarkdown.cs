@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using AgentTrainer.Core.Text;
 using AgentTrainer.Eval.Figures;
 using AgentTrainer.Eval.Running;
 using AgentTrainer.Eval.Suites;
@@ -57,7 +58,7 @@ public static class ReportMarkdown
             md.AppendLine(CultureInfo.InvariantCulture, $"## {s.Name}").AppendLine();
             if (s.Description.Length > 0)
             {
-                md.AppendLine(s.Description).AppendLine();
+                md.AppendLine(MarkdownText.Line(s.Description)).AppendLine();
             }
             string faults = s.Faults.Count == 0 ? "no fault"
                 : string.Join(", ", s.Faults.Select(f => $"{f.Kind} at step {RunPlanner.ScaleFaultStep(f.Step, s.Steps, context.StepScale)}"));
@@ -73,7 +74,7 @@ public static class ReportMarkdown
             {
                 string seeds = c.Contestant == baseline ? "—" : $"{c.BeatsBaseline}/{c.Runs.Count}";
                 string noHarm = c.Contestant == baseline || c.IsOracle ? "—" : $"{c.DoesNoHarm}/{c.Runs.Count}";
-                md.Append(CultureInfo.InvariantCulture, $"| {c.Contestant} | {Format.Spread(c.FinalValLoss)} | {(c.VersusBaseline is { } v && c.Contestant != baseline ? Format.Percent(v) : "—")} | ")
+                md.Append(CultureInfo.InvariantCulture, $"| {MarkdownText.Cell(c.Contestant)} | {Format.Spread(c.FinalValLoss)} | {(c.VersusBaseline is { } v && c.Contestant != baseline ? Format.Percent(v) : "—")} | ")
                   .Append(CultureInfo.InvariantCulture, $"{seeds} | {noHarm} | {Format.Spread(c.BestValLoss)} | {Format.Spread(c.ThrownAway)} | {Format.Spread(c.ValLossAuc)} |");
                 if (fault)
                 {
@@ -91,7 +92,7 @@ public static class ReportMarkdown
             foreach (ContestantResult c in scenario.Contestants.Where(c => !c.IsOracle))
             {
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {c.Contestant} | {Format.Spread(c.TrainedSteps, 0)} | {M(c, r => r.LrHalved)} / {M(c, r => r.LrDoubled)} / {M(c, r => r.Rollbacks)} "
+                    $"| {MarkdownText.Cell(c.Contestant)} | {Format.Spread(c.TrainedSteps, 0)} | {M(c, r => r.LrHalved)} / {M(c, r => r.LrDoubled)} / {M(c, r => r.Rollbacks)} "
                     + $"({M(c, r => r.RollbacksToWorse)}, {M(c, r => r.StartOvers)}) / {M(c, r => r.LayerResets)} "
                     + $"/ {M(c, r => r.Explorations)} ({M(c, r => r.ExplorationsMoved)}) "
                     + $"| {Format.Spread(c.InterventionsPer1000Steps, 2)} | {M(c, r => r.Refused)} / {M(c, r => r.SentToReview)} "

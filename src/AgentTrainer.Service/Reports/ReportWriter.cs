@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using AgentTrainer.Core.Text;
 using ScottPlot;
 
 namespace AgentTrainer.Service.Reports;
@@ -24,31 +25,32 @@ public static class ReportWriter
         text.AppendLine("| --- | --- | --- | ---: | --- | --- | ---: | ---: |");
         foreach (RunReport run in report.Runs)
         {
-            text.AppendLine(invariant, $"| {run.Name} | {run.Kind} | {run.State} | {run.Steps} | {Loss(run.StartValLoss)} → "
+            text.AppendLine(invariant, $"| {MarkdownText.Cell(run.Name)} | {run.Kind} | {run.State} | {run.Steps} | "
+                + $"{Loss(run.StartValLoss)} → "
                 + $"{Loss(run.FinalValLoss)} | {Loss(run.BestValLoss)} ({run.BestStep?.ToString(invariant) ?? "–"}) | "
                 + $"{run.Interventions.Count} | {run.Waiting.Count} |");
         }
         foreach (RunReport run in report.Runs)
         {
             text.AppendLine();
-            text.AppendLine(invariant, $"## {run.Name} — {run.State}");
+            text.AppendLine(invariant, $"## {MarkdownText.Line(run.Name)} — {run.State}");
             text.AppendLine();
             if (run.Message is not null)
             {
-                text.AppendLine(invariant, $"{run.Message}");
+                text.AppendLine(MarkdownText.Line(run.Message));
                 text.AppendLine();
             }
             if (run.HandedBack is { } handedBack)
             {
-                text.AppendLine(invariant, $"Hands back {handedBack.Description}.");
+                text.AppendLine(invariant, $"Hands back {MarkdownText.Line(handedBack.Description)}.");
                 text.AppendLine();
             }
             if (run.Evaluations.Count > 0)
             {
                 string chart = chartsRelative
-                    ? $"{ChartsFolder}/{run.Name}.png"
+                    ? $"{ChartsFolder}/{Uri.EscapeDataString(run.Name)}.png"
                     : $"/api/service/runs/{Uri.EscapeDataString(run.Name)}/chart.png";
-                text.AppendLine(invariant, $"![{run.Name}]({chart})");
+                text.AppendLine(invariant, $"![{MarkdownText.Line(run.Name)}]({chart})");
                 text.AppendLine();
             }
             if (run.Interventions.Count == 0)
@@ -62,19 +64,22 @@ public static class ReportWriter
                     : "";
                 string who = intervention.ApprovedBy is null
                     ? $"by the {intervention.Source}"
-                    : $"approved by {intervention.ApprovedBy}";
-                text.AppendLine(invariant, $"- step {intervention.Step}: **{intervention.Command}** {who}"
-                    + $"{(intervention.Rule is null ? "" : $" (rule {intervention.Rule})")}{effect} — {intervention.Reason}");
+                    : $"approved by {MarkdownText.Line(intervention.ApprovedBy)}";
+                string rule = intervention.Rule is null ? "" : $" (rule {MarkdownText.Line(intervention.Rule)})";
+                text.AppendLine(invariant, $"- step {intervention.Step}: **{intervention.Command}** {who}{rule}{effect} — "
+                    + $"{MarkdownText.Line(intervention.Reason)}");
             }
             foreach (Inbox.InboxItem item in run.Waiting)
             {
                 text.AppendLine(invariant,
-                    $"- waiting: **{item.Action}** at step {item.Step} (until {item.ExpiresAt:u}) — {item.Reason}");
+                    $"- waiting: **{item.Action}** at step {item.Step} (until {item.ExpiresAt:u}) — "
+                    + $"{MarkdownText.Line(item.Reason)}");
             }
             foreach (Core.Records.ReviewEvent expired in run.ExpiredUnanswered)
             {
                 text.AppendLine(invariant,
-                    $"- expired unanswered: proposal {expired.ProposalId} at step {expired.Step} — {expired.Outcome}");
+                    $"- expired unanswered: proposal {MarkdownText.Line(expired.ProposalId)} at step {expired.Step} — "
+                    + $"{MarkdownText.Line(expired.Outcome)}");
             }
         }
         return text.ToString();

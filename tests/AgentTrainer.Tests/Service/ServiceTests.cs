@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using AgentTrainer.Core.Records;
+using AgentTrainer.Core.Text;
 using AgentTrainer.Tests.ControlPlane;
 using Xunit;
 
@@ -168,7 +169,7 @@ public sealed class ServiceTests : IAsyncLifetime
                 Assert.Equal(handedBack.Description, listed.GetProperty("handed_back").GetProperty("description").GetString());
                 Assert.Equal(handedBack.Description, inReport.GetProperty("handed_back").GetProperty("description").GetString());
                 Assert.Equal(handedBack.ValLoss, inReport.GetProperty("final_val_loss").GetDouble());
-                Assert.Contains($"Hands back {handedBack.Description}.", markdown, StringComparison.Ordinal);
+                Assert.Contains($"Hands back {MarkdownText.Line(handedBack.Description)}.", markdown, StringComparison.Ordinal);
             }
             Assert.Equal(EvaluationSplits.WholeHeldOut, HandedBack(OwnTask).Split);
             Assert.Equal("the whole validation split", HandedBack(PyTorch).Split);
