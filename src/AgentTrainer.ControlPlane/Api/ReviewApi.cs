@@ -1,5 +1,7 @@
+using System.Security.Claims;
 using System.Text.Json;
 using AgentTrainer.Agents.Storage;
+using AgentTrainer.ControlPlane.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -36,6 +38,22 @@ public static class ReviewApi
         return TypedResults.Ok(active.Required.Agent?.Reviews.List(status).ToArray() ?? []);
     }
 
+    /// <summary>Who decides: a person's token is its person, whatever the body says (bob may not approve as alice);
+    /// the host's own token names no one, so the body must.</summary>
+    private static (string? Reviewer, ProblemHttpResult? Problem) Reviewer(ClaimsPrincipal user, string? typed)
+    {
+        string? signedIn = user.Identity?.Name;
+        if (signedIn is not null && signedIn != BearerTokenHandler.OperatorRole)
+        {
+            return typed is null || typed.Trim() == signedIn ? (signedIn, null)
+                : (null, ApiProblems.Problem(StatusCodes.Status403Forbidden, "Not allowed with this token",
+                    $"this token is {signedIn}'s: a review is recorded under the token's person, not as '{typed.Trim()}'."));
+        }
+        return string.IsNullOrWhiteSpace(typed) || typed.Trim().Length > MaxReviewerLength
+            ? (null, ApiProblems.BadRequest($"reviewer must name who decides (1 to {MaxReviewerLength} characters)."))
+            : (typed.Trim(), null);
+    }
+
     private static async Task<Results<Ok<ReviewItem>, ProblemHttpResult>> Decide(string id, bool approve, HttpRequest request, ActiveRun active)
     {
         (JsonElement body, ProblemHttpResult? problem) = await ApiRequest.ReadJsonAsync(request).ConfigureAwait(false);
@@ -48,9 +66,10 @@ public static class ReviewApi
         {
             return invalid;
         }
-        if (string.IsNullOrWhiteSpace(decision!.Reviewer) || decision.Reviewer.Length > MaxReviewerLength)
+        (string? reviewer, ProblemHttpResult? notThem) = Reviewer(request.HttpContext.User, decision!.Reviewer);
+        if (notThem is not null)
         {
-            return ApiProblems.BadRequest($"reviewer must name who decides (1 to {MaxReviewerLength} characters).");
+            return notThem;
         }
         if (decision.Comment is { Length: > MaxCommentLength })
         {
@@ -60,7 +79,7 @@ public static class ReviewApi
         {
             return ApiProblems.NotFound($"No proposal '{id}' in the review queue.");
         }
-        if (agent.Reviews.Decide(id, approve, decision.Reviewer.Trim(), decision.Comment) is { } refused)
+        if (agent.Reviews.Decide(id, approve, reviewer!, decision.Comment) is { } refused)
         {
             return ApiProblems.Conflict(refused);
         }
@@ -72,5 +91,6 @@ public static class ReviewApi
     }
 }
 
-/// <summary>A reviewer's answer to a proposal.</summary>
-public sealed record ReviewDecision(string Reviewer, string? Comment = null);
+/// <summary>A reviewer's answer to a proposal. <see cref="Reviewer"/> names who decides where the host's own token
+/// is used (one token shared by whoever runs the host); a person's own token names them, and may not name another.</summary>
+public sealed record ReviewDecision(string? Reviewer = null, string? Comment = null);
