@@ -61,7 +61,7 @@ public sealed partial class RunFolderSync(
                 }
             }
             foreach (RunEntry ended in index.List().Where(run => run.State == RunStates.Starting && !IsRunFolder(run.Folder)
-                         && !launcher.IsStarting(run)))
+                         && !launcher.ProcessAlive(run)))
             {
                 FailedToStart(ended);
             }
@@ -113,10 +113,16 @@ public sealed partial class RunFolderSync(
         // keeps it for the trainer's next session); one that ended before was started again, and is live.
         bool ended = summary is { Status: not RunOutcomes.Running } && (!live
             || summary.FinishedAt > File.GetLastWriteTimeUtc(Path.Combine(folder, RunFolderLock.FileName)));
+        if (!ended && !live && entry.State != RunStates.Starting && launcher.ProcessAlive(entry))
+        {
+            _seen.Remove(name); // it let its lock go and is exiting: judged once its exit code says how it ended
+            return;
+        }
         (string state, string? message) = ended ? (summary!.Status, summary.Error)
             : live ? (RunOutcomes.Running, null)
-            : entry.State == RunStates.Starting && launcher.IsStarting(entry) ? (RunStates.Starting, null)
+            : entry.State == RunStates.Starting && launcher.ProcessAlive(entry) ? (RunStates.Starting, null)
             : entry.State == RunStates.Starting ? (RunOutcomes.Failed, launcher.WhyItEnded(entry))
+            : launcher.RefusedToRun(entry) is { } refused ? (RunOutcomes.Failed, refused)
             : (RunOutcomes.Lost, "its process ended without finishing the run (killed, or its machine went down)");
         index.Observe(name, state, summary?.StartedAt, summary?.FinishedAt, message, ended ? summary!.Final?.HandedBack : null);
         if (state != entry.State && entry.IsLive && RunStates.IsFinal(state))

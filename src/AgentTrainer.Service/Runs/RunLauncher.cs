@@ -133,8 +133,9 @@ public sealed partial class RunLauncher(
         }
     }
 
-    /// <summary>Whether a starting run's process is still alive (it has not yet taken its folder's lock).</summary>
-    public bool IsStarting(RunEntry run)
+    /// <summary>Whether a run's process, started by this service on this machine, is still alive: starting (it has
+    /// not yet taken its folder's lock), or ending (it let the lock go and has not exited yet).</summary>
+    public bool ProcessAlive(RunEntry run)
     {
         lock (_gate)
         {
@@ -144,6 +145,22 @@ public sealed partial class RunLauncher(
             }
         }
         return run.Pid is { } pid && run.Host == Environment.MachineName && IsAlive(pid);
+    }
+
+    /// <summary>Why a run this service started ended with an error of its own (it exited, not killed by a signal,
+    /// with a non-zero code): its exit code and last words; null when it did not, or it is not this service's child.
+    /// A run refused at start (a bad corpus, say) failed: it was not lost.</summary>
+    public string? RefusedToRun(RunEntry run)
+    {
+        lock (_gate)
+        {
+            if (!_children.TryGetValue(run.Name, out Process? process) || !process.HasExited
+                || process.ExitCode is 0 or > 128)
+            {
+                return null;
+            }
+        }
+        return WhyItEnded(run);
     }
 
     /// <summary>Why a run ended before it started: its exit code and the last lines it wrote.</summary>
