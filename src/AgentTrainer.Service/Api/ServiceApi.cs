@@ -83,7 +83,9 @@ public static class ServiceApi
         SubmitResult result = launcher.Submit(submit!.Name ?? "", submit.Settings, person);
         if (result.Run is null)
         {
-            return result.IsConflict ? ApiProblems.Conflict(result.Problem!) : ApiProblems.BadRequest(result.Problem!);
+            return result.IsConflict ? ApiProblems.Conflict(result.Problem!)
+                : result.IsNoSpace ? ApiProblems.Problem(StatusCodes.Status507InsufficientStorage, "Disk full", result.Problem!)
+                : ApiProblems.BadRequest(result.Problem!);
         }
         audit.Record(result.Run.Name, person, "run_submitted", null, new { result.Run.Kind, result.Run.Folder });
         launcher.StartQueued();

@@ -43,14 +43,10 @@ public sealed partial class RunLauncher(
         {
             return SubmitResult.Conflict($"a run named '{name}' exists already ({folder}); choose another name.");
         }
-        string file = SubmissionFile(name);
-        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         string json = settings.GetRawText();
-        File.WriteAllText(file, json);
-        if (starter.Problems(file, folder) is { Count: > 0 } problems)
+        if (Check(name, json, folder) is { } refused)
         {
-            File.Delete(file); // ours (the service's copy), never the user's
-            return SubmitResult.Invalid(string.Join(Environment.NewLine, problems));
+            return refused;
         }
         string kind = Setting(settings, "Training") is { } training
             && Setting(training, "TaskAssembly")?.GetString() is { Length: > 0 }
@@ -59,6 +55,34 @@ public sealed partial class RunLauncher(
             ? SubmitResult.Queued(index.Find(name)!)
             : SubmitResult.Conflict($"a run named '{name}' was submitted at the same time; choose another name.");
     }
+
+    /// <summary>Checks the settings as a run would read them, from a file of this request's own: the name is not won
+    /// yet, so nothing is written under it (a second submission of the same name at once must not run these settings,
+    /// nor remove the winner's). The run's file is written from the store by whoever starts it.</summary>
+    private SubmitResult? Check(string name, string json, string folder)
+    {
+        string check = Path.Combine(_options.ServiceFolder, "submissions", $".{name}.{Guid.NewGuid():N}.check.json");
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(check)!);
+            File.WriteAllText(check, json);
+            return starter.Problems(check, folder) is { Count: > 0 } problems
+                ? SubmitResult.Invalid(string.Join(Environment.NewLine, problems))
+                : null;
+        }
+        catch (IOException error) when (DiskFull(error))
+        {
+            return SubmitResult.NoSpace($"the service's disk is full ({_options.ServiceFolder}): {error.Message}; "
+                + "nothing was queued.");
+        }
+        finally
+        {
+            File.Delete(check); // ours (this request's copy), never the user's
+        }
+    }
+
+    /// <summary>ENOSPC or EDQUOT: the disk or the quota is full.</summary>
+    public static bool DiskFull(IOException error) => (error.HResult & 0xFFFF) is 28 or 122;
 
     /// <summary>A section or key of a settings object; the keys are case-insensitive, as in configuration.</summary>
     private static JsonElement? Setting(JsonElement settings, string key) => settings.ValueKind == JsonValueKind.Object
@@ -105,6 +129,9 @@ public sealed partial class RunLauncher(
     {
         string log = LogFile(run.Name);
         Directory.CreateDirectory(Path.GetDirectoryName(log)!);
+        // Written by the one instance that moved the run to starting, from the settings that won its name.
+        Directory.CreateDirectory(Path.GetDirectoryName(SubmissionFile(run.Name))!);
+        File.WriteAllText(SubmissionFile(run.Name), run.Settings);
         ProcessStartInfo start = starter.StartInfo(SubmissionFile(run.Name), run.Folder, run.Resume);
         // Its own session (a Ctrl+C to the service is not the run's), its output appended to its log (no pipe to
         // break when the service goes), and exec: the pid is the run's.
@@ -211,10 +238,6 @@ public sealed partial class RunLauncher(
             return $"run '{run.Name}' was not submitted to the service, so it has no settings here; resume it with "
                 + $"agent-trainer run --resume --out {run.Folder}.";
         }
-        if (!File.Exists(SubmissionFile(run.Name)))
-        {
-            File.WriteAllText(SubmissionFile(run.Name), run.Settings);
-        }
         return index.Requeue(run.Name, run.State) ? null : $"run '{run.Name}' changed state meanwhile; try again.";
     }
 
@@ -268,11 +291,13 @@ public interface IRunStarter
 }
 
 /// <summary>What came of a submission: the queued run, or why not (invalid settings, or a name taken).</summary>
-public sealed record SubmitResult(RunEntry? Run, string? Problem, bool IsConflict)
+public sealed record SubmitResult(RunEntry? Run, string? Problem, bool IsConflict, bool IsNoSpace = false)
 {
     public static SubmitResult Queued(RunEntry run) => new(run, null, false);
 
     public static SubmitResult Invalid(string problem) => new(null, problem, false);
 
     public static SubmitResult Conflict(string problem) => new(null, problem, true);
+
+    public static SubmitResult NoSpace(string problem) => new(null, problem, false, IsNoSpace: true);
 }

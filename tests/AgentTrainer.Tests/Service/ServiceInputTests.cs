@@ -101,6 +101,35 @@ public sealed class ServiceInputTests : IDisposable
     }
 
     [Fact]
+    public async Task Same_name_submissions_at_once_to_two_instances_queue_one_run_with_the_winners_settings()
+    {
+        string root = Path.Combine(_folder, "runs");
+        var options = Options.Create(new ServiceOptions { RunsRoot = root });
+        string database = Path.Combine(options.Value.ServiceFolder, "service.db");
+        Directory.CreateDirectory(options.Value.ServiceFolder);
+        using ServiceStore first = ServiceStore.Open("", database), second = ServiceStore.Open("", database);
+        using var one = new RunLauncher(options, new RunIndex(first, TimeProvider.System), new ChildRunStarter(),
+            NullLogger<RunLauncher>.Instance);
+        using var other = new RunLauncher(options, new RunIndex(second, TimeProvider.System), new ChildRunStarter(),
+            NullLogger<RunLauncher>.Instance);
+        for (int round = 0; round < 5; round++)
+        {
+            string name = $"night-{round}";
+            // Every fourth sends settings that are refused: before, its clean-up removed the winner's file.
+            SubmitResult[] results = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() =>
+                (i % 2 == 0 ? one : other).Submit(name, i % 4 == 3 ? Json("""{"Training": {"Stepz": 1}}""")
+                    : Json($$$"""{"Training": {"Task": "synthetic", "Steps": {{{10 + i}}}}}"""), $"person-{i}"))));
+            SubmitResult won = Assert.Single(results, r => r.Run is not null);
+            Assert.All(results.Where(r => r != won), r => Assert.True(r.IsConflict || r.Problem!.Contains("Stepz"), r.Problem));
+            RunEntry queued = new RunIndex(first, TimeProvider.System).Find(name)!;
+            int winner = int.Parse(queued.SubmittedBy!["person-".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Contains($"\"Steps\": {10 + winner}", queued.Settings, StringComparison.Ordinal); // the winner's, not a loser's
+        }
+        // Nothing is written under a name at submission: only the instance that starts the run writes its file.
+        Assert.Empty(Directory.GetFiles(Path.Combine(options.Value.ServiceFolder, "submissions")));
+    }
+
+    [Fact]
     public void A_token_for_a_reserved_or_unprintable_name_is_refused_and_nothing_is_stored()
     {
         using ServiceStore store = ServiceStore.Open("", Path.Combine(_folder, "people.db"));
