@@ -1,7 +1,7 @@
 using System.Security.Claims;
 using System.Text.Json;
 using AgentTrainer.Agents.Storage;
-using AgentTrainer.ControlPlane.Security;
+using AgentTrainer.Core.Naming;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -13,7 +13,6 @@ namespace AgentTrainer.ControlPlane.Api;
 /// here. An approval is validated again by the supervisor and applied exactly once.</summary>
 public static class ReviewApi
 {
-    public const int MaxReviewerLength = 100;
     public const int MaxCommentLength = 2_000;
 
     public static void Map(RouteGroupBuilder api)
@@ -43,14 +42,14 @@ public static class ReviewApi
     private static (string? Reviewer, ProblemHttpResult? Problem) Reviewer(ClaimsPrincipal user, string? typed)
     {
         string? signedIn = user.Identity?.Name;
-        if (signedIn is not null && signedIn != BearerTokenHandler.OperatorRole)
+        if (signedIn is not null && signedIn != Names.HostTokenPerson)
         {
             return typed is null || typed.Trim() == signedIn ? (signedIn, null)
                 : (null, ApiProblems.Problem(StatusCodes.Status403Forbidden, "Not allowed with this token",
                     $"this token is {signedIn}'s: a review is recorded under the token's person, not as '{typed.Trim()}'."));
         }
-        return string.IsNullOrWhiteSpace(typed) || typed.Trim().Length > MaxReviewerLength
-            ? (null, ApiProblems.BadRequest($"reviewer must name who decides (1 to {MaxReviewerLength} characters)."))
+        return string.IsNullOrWhiteSpace(typed) || typed.Trim().Length > Names.MaxPersonLength
+            ? (null, ApiProblems.BadRequest($"reviewer must name who decides (1 to {Names.MaxPersonLength} characters)."))
             : (typed.Trim(), null);
     }
 

@@ -6,6 +6,7 @@ using AgentTrainer.ControlPlane.Api;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using AgentTrainer.ControlPlane.Remote;
+using AgentTrainer.Core.Naming;
 
 namespace AgentTrainer.ControlPlane.Security;
 
@@ -44,7 +45,7 @@ public sealed class BearerTokenHandler(
         }
         string? candidate = TokenOf(Request);
         Claim[]? claims = candidate is null ? null
-            : token.Matches(candidate) ? Claims(new Person(OperatorRole, PersonRole.Admin))
+            : token.Matches(candidate) ? Claims(new Person(Names.HostTokenPerson, PersonRole.Admin))
             : people.Select(directory => directory.Authenticate(candidate)).FirstOrDefault(person => person is not null)
                 is { } person ? Claims(person)
             : runs.RunOf(candidate) is { } run

@@ -23,6 +23,10 @@ public sealed record StepMetrics(
     /// <summary>The step was applied and its loss is one a summary can compute with; else it counts as non-finite.</summary>
     [JsonIgnore]
     public bool Measurable => !NonFinite && Math.Abs(Loss) <= MaxMeasurableLoss;
+
+    /// <summary>A step the model trained on with a measurable loss: not passed over by the loss guard.</summary>
+    [JsonIgnore]
+    public bool Trained => Measurable && Skipped != true;
 }
 
 /// <summary>Validation figures and layer health at one evaluation. Accuracy is set for classifiers,

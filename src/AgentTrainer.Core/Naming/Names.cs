@@ -28,10 +28,15 @@ public enum NameKind
 /// also matches before a final newline, so <c>"night-1\n"</c> would pass as a second, identical-looking name.</summary>
 public static partial class Names
 {
-    /// <summary>Names no person may take: the host token's holder, and who the pages say when nobody signed in.
-    /// A person so named could not be told apart from them in the audit.</summary>
+    /// <summary>Who the host's own token is: it names no person.</summary>
+    public const string HostTokenPerson = "operator";
+
+    /// <summary>Who the pages and the audit say when nobody signed in.</summary>
+    public const string NobodySignedIn = "anonymous";
+
+    /// <summary>Names no person may take: a person so named could not be told apart from these in the audit.</summary>
     public static readonly IReadOnlySet<string> ReservedPeople =
-        new HashSet<string>(["operator", "anonymous"], StringComparer.OrdinalIgnoreCase);
+        new HashSet<string>([HostTokenPerson, NobodySignedIn], StringComparer.OrdinalIgnoreCase);
 
     public const int MaxPersonLength = 100;
 
@@ -39,24 +44,25 @@ public static partial class Names
     /// safely (control characters escaped); null when it is a valid name.</summary>
     public static string? Problem(NameKind kind, string? value)
     {
-        string shown = Quote(value ?? "");
+        // Quoted only for a refusal: a valid name (every checkpoint a trainer reports) costs no copy.
+        string Shown() => Quote(value ?? "");
         return kind switch
         {
             NameKind.Run when !RunPattern().IsMatch(value ?? "") =>
-                $"name {shown} must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+                $"name {Shown()} must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
             NameKind.Checkpoint when !CheckpointPattern().IsMatch(value ?? "") =>
-                $"checkpoint id {shown} must be 1 to 100 letters, digits, '.', '_' or '-'.",
+                $"checkpoint id {Shown()} must be 1 to 100 letters, digits, '.', '_' or '-'.",
             NameKind.Person when !LabelPattern().IsMatch(value ?? "") || value!.Trim() != value
                 || value.Length > MaxPersonLength =>
                 $"a person's name has 1 to {MaxPersonLength} printable characters, with no space at either end; "
-                + $"got {shown}.",
+                + $"got {Shown()}.",
             NameKind.Person when ReservedPeople.Contains(value!) =>
-                $"{shown} is reserved (it is who the host's own token, or nobody signed in, is shown as); "
+                $"{Shown()} is reserved (it is who the host's own token, or nobody signed in, is shown as); "
                 + "choose another name.",
             NameKind.Label when !LabelPattern().IsMatch(value ?? "") || value!.Length > 100 =>
-                $"{shown} must be 1 to 100 printable characters.",
+                $"{Shown()} must be 1 to 100 printable characters.",
             NameKind.Scenario when !ScenarioPattern().IsMatch(value ?? "") =>
-                $"{shown} must be lowercase letters, digits and dashes, starting with a letter or digit.",
+                $"{Shown()} must be lowercase letters, digits and dashes, starting with a letter or digit.",
             _ => null,
         };
     }

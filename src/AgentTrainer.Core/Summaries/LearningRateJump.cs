@@ -39,7 +39,7 @@ public static class LearningRateJumps
                 || commandSteps.Contains(after.Step - 1);
             if (!explained && IsJump(before.LearningRate, after.LearningRate))
             {
-                double[] losses = [.. steps.Take(i).Where(s => s.Measurable && s.Skipped != true).Select(s => s.Loss)];
+                double[] losses = [.. steps.Take(i).Where(s => s.Trained).Select(s => s.Loss)];
                 double level = losses.Length == 0 ? double.NaN : losses[Math.Max(0, losses.Length - LevelSteps)..].Average();
                 return new LearningRateJump(after.Step, before.LearningRate, after.LearningRate, level,
                     SummaryBuilder.Volatility(losses, 50));
@@ -73,7 +73,7 @@ public static class LossJumps
     /// <summary>The largest rise of the lineage's recent losses from one 10-step level to the next, when it is a jump.</summary>
     public static LossJump? Largest(IReadOnlyList<StepMetrics> steps)
     {
-        StepMetrics[] trained = [.. steps.Where(s => s.Measurable && s.Skipped != true).TakeLast(Horizon)];
+        StepMetrics[] trained = [.. steps.Where(s => s.Trained).TakeLast(Horizon)];
         double[] losses = [.. trained.Select(s => s.Loss)];
         (int At, double Before, double After)? largest = null;
         for (int at = LevelSteps; at + LevelSteps <= losses.Length; at++)

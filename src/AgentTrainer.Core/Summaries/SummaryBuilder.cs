@@ -14,7 +14,7 @@ public static class SummaryBuilder
         SummaryContext context)
     {
         // Trained steps only: a batch the loss guard passed over says nothing of how the model trains.
-        StepMetrics[] finite = [.. steps.Where(s => s.Measurable && s.Skipped != true)];
+        StepMetrics[] finite = [.. steps.Where(s => s.Trained)];
         return new TrainingSummary
         {
             Step = context.Step,

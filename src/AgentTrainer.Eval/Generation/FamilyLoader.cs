@@ -10,7 +10,7 @@ namespace AgentTrainer.Eval.Generation;
 
 /// <summary>Reads a family file and checks it whole before anything runs: unknown keys, ranges upside down,
 /// unknown tasks, models, schedules or fault kinds, each reported as <c>FILE: family NAME: key: problem</c>.</summary>
-public static partial class FamilyLoader
+public static class FamilyLoader
 {
     /// <summary>The shortest and longest run a family may draw.</summary>
     public const int MinSteps = 50;
@@ -199,7 +199,6 @@ public static partial class FamilyLoader
     }
 
     private static string N(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
-
 
     // What the YAML holds, before validation. Ranges read as lists; a single number is a one-item list.
     private sealed class RawFile

@@ -27,7 +27,8 @@ public static class FamilyMarkdown
         {
             string family = row.Family == FamilyRow.All ? "**all**" : row.Family;
             md.AppendLine(
-                $"| {family} | {MarkdownText.Cell(row.Contestant)} | {row.Runs} | {Rate(row.RepairRate, row.Repaired, row.Hurt)} "
+                $"| {family} | {MarkdownText.Cell(row.Contestant)} | {row.Runs} "
+                + $"| {Rate(row.RepairRate, row.Repaired, row.Hurt)} "
                 + $"| {Format.Number(row.MeanRecovery, 3)} ({Format.Number(row.WorstRecovery, 3)}) "
                 + $"| {Rate(row.HarmRate, row.Harmed, row.Healthy)} | {row.WorsenedUnhurt} / {row.Unhurt} "
                 + $"| {(row.MeanRegret is { } r ? Format.Percent(r) : "—")} | {Format.Number(row.InterventionsPerRun, 2)} "
@@ -39,7 +40,8 @@ public static class FamilyMarkdown
         foreach (GeneratedOutcome run in outcomes)
         {
             md.AppendLine(
-                $"| {run.Scenario.Name} | {MarkdownText.Cell(run.Contestant)} | {MarkdownText.Cell(Drawn(run))} | {Format.Number(run.Baseline)} "
+                $"| {run.Scenario.Name} | {MarkdownText.Cell(run.Contestant)} | {MarkdownText.Cell(Drawn(run))} "
+                + $"| {Format.Number(run.Baseline)} "
                 + $"| {Format.Number(run.Final)} | {Format.Number(run.NoFault)} | {Format.Number(run.Recovery, 3)} "
                 + $"| {run.Agent.Interventions} | {Outcome(run)} |");
         }

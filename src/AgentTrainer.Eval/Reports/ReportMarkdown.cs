@@ -74,7 +74,9 @@ public static class ReportMarkdown
             {
                 string seeds = c.Contestant == baseline ? "—" : $"{c.BeatsBaseline}/{c.Runs.Count}";
                 string noHarm = c.Contestant == baseline || c.IsOracle ? "—" : $"{c.DoesNoHarm}/{c.Runs.Count}";
-                md.Append(CultureInfo.InvariantCulture, $"| {MarkdownText.Cell(c.Contestant)} | {Format.Spread(c.FinalValLoss)} | {(c.VersusBaseline is { } v && c.Contestant != baseline ? Format.Percent(v) : "—")} | ")
+                string versus = c.VersusBaseline is { } v && c.Contestant != baseline ? Format.Percent(v) : "—";
+                md.Append(CultureInfo.InvariantCulture,
+                    $"| {MarkdownText.Cell(c.Contestant)} | {Format.Spread(c.FinalValLoss)} | {versus} | ")
                   .Append(CultureInfo.InvariantCulture, $"{seeds} | {noHarm} | {Format.Spread(c.BestValLoss)} | {Format.Spread(c.ThrownAway)} | {Format.Spread(c.ValLossAuc)} |");
                 if (fault)
                 {
@@ -92,7 +94,8 @@ public static class ReportMarkdown
             foreach (ContestantResult c in scenario.Contestants.Where(c => !c.IsOracle))
             {
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {MarkdownText.Cell(c.Contestant)} | {Format.Spread(c.TrainedSteps, 0)} | {M(c, r => r.LrHalved)} / {M(c, r => r.LrDoubled)} / {M(c, r => r.Rollbacks)} "
+                    $"| {MarkdownText.Cell(c.Contestant)} | {Format.Spread(c.TrainedSteps, 0)} "
+                    + $"| {M(c, r => r.LrHalved)} / {M(c, r => r.LrDoubled)} / {M(c, r => r.Rollbacks)} "
                     + $"({M(c, r => r.RollbacksToWorse)}, {M(c, r => r.StartOvers)}) / {M(c, r => r.LayerResets)} "
                     + $"/ {M(c, r => r.Explorations)} ({M(c, r => r.ExplorationsMoved)}) "
                     + $"| {Format.Spread(c.InterventionsPer1000Steps, 2)} | {M(c, r => r.Refused)} / {M(c, r => r.SentToReview)} "

@@ -15,7 +15,7 @@ public sealed class SuiteException(string message) : Exception(message);
 /// <summary>Reads eval/scenarios/*.yaml and eval/contestants.yaml and checks everything before a single
 /// run starts: unknown keys, wrong types, impossible values, missing policy or prompt files, replays
 /// of contestants that do not exist. All problems are reported together, as <c>FILE[:LINE]: problem</c>.</summary>
-public static partial class SuiteLoader
+public static class SuiteLoader
 {
     private const string DefaultBaseline = "none";
     private const int DefaultDecideEvery = 50;
@@ -351,7 +351,6 @@ public static partial class SuiteLoader
             }
         }
     }
-
 
     // What the YAML files hold, before validation (nulls: not given).
     private sealed class ScenarioFile

@@ -4,6 +4,7 @@ using AgentTrainer.Agents.Storage;
 using AgentTrainer.ControlPlane;
 using AgentTrainer.ControlPlane.Api;
 using AgentTrainer.ControlPlane.Security;
+using AgentTrainer.Core.Naming;
 using AgentTrainer.Service.Alerts;
 using AgentTrainer.Service.Audit;
 using AgentTrainer.Service.Inbox;
@@ -157,7 +158,7 @@ public static class ServiceApi
     public static Person PersonOf(ClaimsPrincipal user) =>
         user.Identity is { IsAuthenticated: true, Name: { } name }
             ? new Person(name, PersonRoles.Parse(user.FindFirst(BearerTokenHandler.PersonRoleClaim)?.Value) ?? PersonRole.Viewer)
-            : new Person("anonymous", PersonRole.Viewer);
+            : new Person(Names.NobodySignedIn, PersonRole.Viewer);
 }
 
 /// <summary>A run to queue: its name (its folder under the runs root) and its settings, as a --config file's

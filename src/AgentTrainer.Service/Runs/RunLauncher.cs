@@ -82,7 +82,7 @@ public sealed partial class RunLauncher(
     }
 
     /// <summary>ENOSPC or EDQUOT: the disk or the quota is full.</summary>
-    public static bool DiskFull(IOException error) => (error.HResult & 0xFFFF) is 28 or 122;
+    private static bool DiskFull(IOException error) => (error.HResult & 0xFFFF) is 28 or 122;
 
     /// <summary>A section or key of a settings object; the keys are case-insensitive, as in configuration.</summary>
     private static JsonElement? Setting(JsonElement settings, string key) => settings.ValueKind == JsonValueKind.Object
@@ -269,7 +269,6 @@ public sealed partial class RunLauncher(
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
-
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Started run {Run} (pid {Pid})")]
     private static partial void LogStarted(ILogger logger, string run, int pid);
